@@ -1,0 +1,108 @@
+#!/bin/bash
+# Runs the whole test suite: the README's test command and CI's.
+#  1. installs the Debian packages (idempotent),
+#  2. builds twice from scratch: normal (build/) and ASan+UBSan (build-asan/),
+#  3. runs under both builds: CTest (C unit tests), busted (Lua specs),
+#     the kernel tests (each in its own network namespace),
+#  4. builds the libFuzzer targets with clang and runs each briefly,
+#  5. prints one line: "N passed, N failed".
+# Kernel tests need root (they make namespaces and nft rules).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=$(nproc)
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+passed=0
+failed=0
+failures=()
+
+step() { echo; echo "=== $*"; }
+count() { # count NAME EXIT_CODE
+    if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
+}
+# Adds the pass/fail counts of a TAP-ish or CTest log.
+count_ctest() { # count_ctest LOG
+    local line p t
+    line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$1" | tail -1)
+    if [ -z "$line" ]; then failed=$((failed + 1)); failures+=("ctest: no summary"); return; fi
+    t=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+    passed=$((passed + t - f)); failed=$((failed + f))
+    [ "$f" -eq 0 ] || failures+=("ctest ($2): $f failed")
+}
+count_busted() { # count_busted LOG NAME RC
+    local line s f e
+    line=$(grep -E '[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' "$1" | tail -1)
+    if [ -z "$line" ]; then failed=$((failed + 1)); failures+=("busted ($2): no summary"); return; fi
+    s=$(sed -E 's/^[^0-9]*([0-9]+) success.*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$line")
+    e=$(sed -E 's/.* ([0-9]+) errors?.*/\1/' <<<"$line")
+    passed=$((passed + s)); failed=$((failed + f + e))
+    [ $((f + e)) -eq 0 ] && [ "$3" -eq 0 ] || failures+=("busted ($2)")
+}
+
+step "dependencies"
+scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
+
+LOGS=$(mktemp -d /tmp/nurs-ci.XXXXXX)
+for variant in normal asan; do
+    dir=build; flags=()
+    if [ $variant = asan ]; then dir=build-asan; flags=(-DNURS_SANITIZE=ON -DCMAKE_C_COMPILER=clang); fi
+    step "build ($variant)"
+    rm -rf "$dir"
+    if ! { cmake -S . -B "$dir" "${flags[@]}" >/dev/null && cmake --build "$dir" -j"$JOBS" 2>&1 | tail -20; } ||
+        [ ! -x "$dir/nurs-lua" ]; then
+        count "build $variant" 1
+        continue
+    fi
+    count "build $variant" 0
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+    step "ctest ($variant)"
+    (cd "$dir" && ctest --output-on-failure -j"$JOBS") >"$LOGS/ctest-$variant.log" 2>&1
+    tail -5 "$LOGS/ctest-$variant.log"
+    grep -B2 -A30 'Failed\|\*\*\*' "$LOGS/ctest-$variant.log" | head -80
+    count_ctest "$LOGS/ctest-$variant.log" "$variant"
+
+    step "busted ($variant)"
+    NURS="$ROOT/$dir/nurs-lua" timeout 600 "$ROOT/$dir/nurs-lua" /usr/bin/busted -o utfTerminal \
+        "$ROOT/tests/lua" >"$LOGS/busted-$variant.log" 2>&1
+    rc=$?
+    tail -30 "$LOGS/busted-$variant.log"
+    count_busted "$LOGS/busted-$variant.log" "$variant" $rc
+
+    step "kernel tests ($variant)"
+    for t in tests/kernel/*.sh; do
+        [ "$(basename "$t")" = lib.sh ] && continue
+        NURS="$ROOT/$dir/nurs-lua" timeout 300 bash "$t" >"$LOGS/k.log" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ]; then echo "PASS $t"; else echo "FAIL $t (exit $rc)"; tail -40 "$LOGS/k.log"; fi
+        count "kernel $variant $(basename "$t")" $rc
+    done
+done
+
+step "fuzz (clang libFuzzer, ${FUZZ_SECONDS}s each)"
+rm -rf build-fuzz
+if cmake -S . -B build-fuzz -DNURS_FUZZ=ON -DCMAKE_C_COMPILER=clang >/dev/null &&
+    cmake --build build-fuzz -j"$JOBS" 2>&1 | tail -5; then
+    for f in build-fuzz/fuzz/fuzz_*; do
+        [ -x "$f" ] || continue
+        name=$(basename "$f")
+        corpus="$LOGS/corpus-$name"; mkdir -p "$corpus"
+        seeds="fuzz/seeds/$name"
+        [ -d "$seeds" ] && cp "$seeds"/* "$corpus"/ 2>/dev/null
+        "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 "$corpus" >"$LOGS/$name.log" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ]; then echo "PASS $name: $(grep -E '^#[0-9]+.*DONE' "$LOGS/$name.log" | tail -1)"; else echo "FAIL $name"; tail -40 "$LOGS/$name.log"; fi
+        count "fuzz $name" $rc
+    done
+else
+    count "fuzz build" 1
+fi
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi
+echo "logs in $LOGS"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

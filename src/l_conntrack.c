@@ -1,0 +1,191 @@
+/* nurs.conntrack{...}: the Lua face of the conntrack source. */
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "host.h"
+#include "l_nurs.h"
+#include "l_util.h"
+#include "src_conntrack.h"
+
+#define CT_MT "nurs.conntrack"
+#define FNAME "nurs.conntrack"
+
+struct ct_handle {
+    struct nurs_ct_source *src; /* NULL once closed from Lua */
+};
+
+static struct nurs_ct_source *check_source(lua_State *L)
+{
+    struct ct_handle *h = luaL_checkudata(L, 1, CT_MT);
+    if (!h->src)
+        luaL_error(L, "conntrack source is closed");
+    return h->src;
+}
+
+static void read_events(lua_State *L, int opts, struct nurs_ct_source_opts *o)
+{
+    int t = lua_getfield(L, opts, "events");
+    if (t == LUA_TNIL) {
+        o->ev_new = o->ev_update = o->ev_destroy = true;
+        lua_pop(L, 1);
+        return;
+    }
+    if (t == LUA_TSTRING) {
+        lua_newtable(L);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+    } else if (t != LUA_TTABLE) {
+        luaL_error(L, FNAME ": option 'events' must be a list like {\"new\", \"destroy\"}");
+    }
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        const char *ev = lua_tostring(L, -1);
+        if (ev && strcmp(ev, "new") == 0)
+            o->ev_new = true;
+        else if (ev && strcmp(ev, "update") == 0)
+            o->ev_update = true;
+        else if (ev && strcmp(ev, "destroy") == 0)
+            o->ev_destroy = true;
+        else
+            luaL_error(L, FNAME ": unknown event '%s' (new, update, destroy)",
+                       ev ? ev : luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* nurs.conntrack([opts] [, callback]) */
+static int l_conntrack(lua_State *L)
+{
+    static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
+                                          "name", NULL};
+    lua_settop(L, 2);
+    if (lua_isfunction(L, 1)) {
+        lua_pushvalue(L, 1);
+        lua_replace(L, 2);
+        lua_pushnil(L);
+        lua_replace(L, 1);
+    }
+    if (lua_isnil(L, 1)) {
+        lua_newtable(L);
+        lua_replace(L, 1);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int fn = 0;
+    if (!lua_isnil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+        fn = 2;
+    }
+    nurs_check_options(L, 1, FNAME, allowed);
+
+    struct nurs_ct_source_opts o = {0};
+    read_events(L, 1, &o);
+    bool dump = nurs_opt_bool(L, 1, FNAME, "dump", false);
+    o.netns = nurs_opt_string(L, 1, FNAME, "netns", NULL);
+    o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
+    o.rcvbuf = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf", NURS_CT_DEFAULT_RCVBUF, 4096, 1 << 30);
+    o.rcvbuf_max = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf_max",
+                                     o.rcvbuf > NURS_CT_DEFAULT_RCVBUF_MAX
+                                         ? o.rcvbuf
+                                         : NURS_CT_DEFAULT_RCVBUF_MAX,
+                                     o.rcvbuf, 1 << 30);
+
+    struct ct_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->src = NULL;
+    luaL_setmetatable(L, CT_MT);
+    char err[512];
+    bool adopted;
+    h->src = nurs_ct_source_get(nurs_script_of(L), &o, &adopted, err, sizeof err);
+    if (!h->src)
+        return luaL_error(L, FNAME ": %s", err);
+    struct nurs_resource *r = nurs_ct_source_resource(h->src);
+    if (fn)
+        nurs_resource_add_callback(r, L, fn);
+    /* An adopted socket keeps its place in the event stream; listing the
+     * table again would deliver entries twice. */
+    if (dump && !adopted && nurs_ct_source_dump(h->src, false, err, sizeof err) < 0)
+        return luaL_error(L, FNAME ": %s", err);
+    return 1;
+}
+
+static int ct_on(lua_State *L)
+{
+    struct nurs_ct_source *src = check_source(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    nurs_resource_add_callback(nurs_ct_source_resource(src), L, 2);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int ct_dump(lua_State *L)
+{
+    static const char *const allowed[] = {"zero", NULL};
+    struct nurs_ct_source *src = check_source(L);
+    bool zero = false;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        nurs_check_options(L, 2, "dump", allowed);
+        zero = nurs_opt_bool(L, 2, "dump", "zero", false);
+    }
+    char err[512];
+    if (nurs_ct_source_dump(src, zero, err, sizeof err) < 0)
+        return luaL_error(L, "dump: %s", err);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int ct_dumping(lua_State *L)
+{
+    lua_pushboolean(L, nurs_ct_source_dumping(check_source(L)));
+    return 1;
+}
+
+static int ct_counters(lua_State *L)
+{
+    nurs_counters_push(L, &nurs_ct_source_resource(check_source(L))->counters);
+    lua_pushinteger(L, nurs_ct_source_rcvbuf(check_source(L)));
+    lua_setfield(L, -2, "rcvbuf");
+    return 1;
+}
+
+static int ct_name(lua_State *L)
+{
+    lua_pushstring(L, nurs_ct_source_resource(check_source(L))->name);
+    return 1;
+}
+
+static int ct_close(lua_State *L)
+{
+    struct ct_handle *h = luaL_checkudata(L, 1, CT_MT);
+    if (h->src)
+        nurs_l_release(L, nurs_ct_source_resource(h->src));
+    h->src = NULL;
+    return 0;
+}
+
+static int ct_tostring(lua_State *L)
+{
+    struct ct_handle *h = luaL_checkudata(L, 1, CT_MT);
+    lua_pushfstring(L, "nurs.conntrack (%s)",
+                    h->src ? nurs_ct_source_resource(h->src)->name : "closed");
+    return 1;
+}
+
+void nurs_l_conntrack_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"on", ct_on},           {"dump", ct_dump},   {"dumping", ct_dumping},
+        {"counters", ct_counters}, {"name", ct_name}, {"close", ct_close},
+        {NULL, NULL},
+    };
+    luaL_newmetatable(L, CT_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, ct_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_conntrack);
+    lua_setfield(L, -2, "conntrack");
+}

@@ -1,0 +1,134 @@
+/* nurs.json{...}: the Lua face of the JSON-lines sink. */
+#include <lauxlib.h>
+
+#include "host.h"
+#include "json_lua.h"
+#include "l_nurs.h"
+#include "l_util.h"
+#include "out_json.h"
+#include "record.h"
+
+#define JSON_MT "nurs.json"
+#define FNAME "nurs.json"
+
+struct json_handle {
+    struct nurs_json_sink *sink; /* NULL once closed from Lua */
+};
+
+static struct nurs_json_sink *check_sink(lua_State *L)
+{
+    struct json_handle *h = luaL_checkudata(L, 1, JSON_MT);
+    if (!h->sink)
+        luaL_error(L, "json sink is closed");
+    return h->sink;
+}
+
+/* Records inside tables: written in place. Must not raise: the writer is
+ * in the middle of a line. */
+static int write_userdata(struct jsonw *w, lua_State *L, int idx, const char *key)
+{
+    struct nurs_record *r = luaL_testudata(L, idx, NURS_CT_RECORD_MT);
+    if (!r || !r->msg)
+        return -1;
+    jsonw_object_begin(w, key);
+    nurs_ct_emit_record(r->msg, &nurs_jsonw_emitter, w);
+    jsonw_object_end(w);
+    return 0;
+}
+
+/* nurs.json([path | opts]) */
+static int l_json(lua_State *L)
+{
+    static const char *const allowed[] = {"path", "flush", "buffer", "name", NULL};
+    struct nurs_json_opts o = {.flush_interval = 1.0};
+    lua_settop(L, 1);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        o.path = lua_tostring(L, 1);
+    } else if (!lua_isnil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        nurs_check_options(L, 1, FNAME, allowed);
+        o.path = nurs_opt_string(L, 1, FNAME, "path", NULL);
+        o.flush_interval = nurs_opt_number(L, 1, FNAME, "flush", 1.0, 0.001, 86400);
+        o.buffer_size = (size_t)nurs_opt_int(L, 1, FNAME, "buffer", NURS_JSON_DEFAULT_BUFFER,
+                                             0, 1 << 30);
+        o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
+    }
+    struct json_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->sink = NULL;
+    luaL_setmetatable(L, JSON_MT);
+    char err[512];
+    h->sink = nurs_json_sink_get(nurs_script_of(L), &o, err, sizeof err);
+    if (!h->sink)
+        return luaL_error(L, FNAME ": %s", err);
+    return 1;
+}
+
+static int json_write(lua_State *L)
+{
+    struct nurs_json_sink *sink = check_sink(L);
+    luaL_checkany(L, 2);
+    struct nurs_ct_msg *m = nurs_record_test(L, 2);
+    if (m) {
+        nurs_json_sink_write_ct(sink, m);
+        return 0;
+    }
+    char err[256];
+    struct jsonw *w = nurs_json_sink_begin(sink);
+    int rc = nurs_json_from_lua(w, L, 2, NULL, err, sizeof err);
+    nurs_json_sink_end(sink, rc == 0);
+    if (rc != 0)
+        return luaL_error(L, "json:write: %s", err);
+    return 0;
+}
+
+static int json_flush(lua_State *L)
+{
+    lua_pushboolean(L, nurs_json_sink_flush(check_sink(L)) == 0);
+    return 1;
+}
+
+static int json_counters(lua_State *L)
+{
+    nurs_counters_push(L, &nurs_json_sink_resource(check_sink(L))->counters);
+    return 1;
+}
+
+static int json_name(lua_State *L)
+{
+    lua_pushstring(L, nurs_json_sink_resource(check_sink(L))->name);
+    return 1;
+}
+
+static int json_close(lua_State *L)
+{
+    struct json_handle *h = luaL_checkudata(L, 1, JSON_MT);
+    if (h->sink)
+        nurs_l_release(L, nurs_json_sink_resource(h->sink));
+    h->sink = NULL;
+    return 0;
+}
+
+static int json_tostring(lua_State *L)
+{
+    struct json_handle *h = luaL_checkudata(L, 1, JSON_MT);
+    lua_pushfstring(L, "nurs.json (%s)",
+                    h->sink ? nurs_json_sink_resource(h->sink)->name : "closed");
+    return 1;
+}
+
+void nurs_l_json_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"write", json_write}, {"flush", json_flush}, {"counters", json_counters},
+        {"name", json_name},   {"close", json_close}, {NULL, NULL},
+    };
+    nurs_json_set_userdata_writer(write_userdata);
+    luaL_newmetatable(L, JSON_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, json_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_json);
+    lua_setfield(L, -2, "json");
+}

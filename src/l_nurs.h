@@ -1,0 +1,19 @@
+/* The C module behind `require "nurs"` (lua/nurs/init.lua wraps it). */
+#ifndef NURS_L_NURS_H
+#define NURS_L_NURS_H
+
+#include <lua.h>
+
+#include "resource.h"
+
+int luaopen_nurs_core(lua_State *L);
+
+/* Each adds its constructor to the module table on top of the stack. */
+void nurs_l_conntrack_open(lua_State *L);
+void nurs_l_json_open(lua_State *L);
+
+/* :close() from Lua: a script being loaded only gives back what it
+ * claimed; the owner destroys it. */
+void nurs_l_release(lua_State *L, struct nurs_resource *r);
+
+#endif

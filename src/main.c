@@ -1,0 +1,179 @@
+/* nurs-lua: command line, signals, exit codes. */
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "host.h"
+#include "log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: nurs-lua [OPTIONS] SCRIPT.lua [ARGS...]\n"
+            "Runs SCRIPT.lua, which subscribes to netfilter events (conntrack...) and\n"
+            "routes them to sinks (JSON lines...). ARGS reach the script as `arg`.\n"
+            "\n"
+            "  -c, --check            load and validate the script, open nothing, exit 0/1\n"
+            "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+            "  -h, --help             this help\n"
+            "  -V, --version          print the version\n"
+            "\n"
+            "Signals: SIGHUP reloads the script (the old one keeps running if the new one\n"
+            "fails) and reopens output files; SIGUSR1 logs every counter; SIGINT and\n"
+            "SIGTERM flush every sink and exit 0.\n"
+            "Modules: lua/nurs next to the build tree, else %s,\n"
+            "or the directory named by NURS_LUA_DIR.\n",
+            NURS_LUA_INSTALL_DIR);
+}
+
+static bool has_nurs_modules(const char *dir)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/nurs/init.lua", dir) >= (int)sizeof path)
+        return false;
+    return access(path, R_OK) == 0;
+}
+
+/* Finds lua/nurs: $NURS_LUA_DIR, the source tree next to a build
+ * directory, the tree next to an installed binary, the configured prefix. */
+static const char *find_lua_dir(char *buf, size_t len)
+{
+    const char *env = getenv("NURS_LUA_DIR");
+    if (env && *env)
+        return env;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            static const char *const rel[] = {"/../lua", "/../../lua", "/../share/nurs-lua/lua"};
+            for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+                char cand[PATH_MAX];
+                snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
+                if (has_nurs_modules(cand) && realpath(cand, buf))
+                    return buf;
+            }
+        }
+    }
+    snprintf(buf, len, "%s", NURS_LUA_INSTALL_DIR);
+    return buf;
+}
+
+struct signals {
+    uv_signal_t hup, usr1, intr, term;
+};
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct nurs_host *h = sig->data;
+    switch (signum) {
+    case SIGHUP:
+        nurs_host_reload(h);
+        break;
+    case SIGUSR1:
+        nurs_host_log_counters(h);
+        break;
+    default:
+        nurs_info("%s: flushing and exiting", strsignal(signum));
+        nurs_host_stop(h);
+        break;
+    }
+}
+
+static void watch_signals(struct signals *s, struct nurs_host *h)
+{
+    uv_signal_t *sigs[] = {&s->hup, &s->usr1, &s->intr, &s->term};
+    int nums[] = {SIGHUP, SIGUSR1, SIGINT, SIGTERM};
+    for (int i = 0; i < 4; i++) {
+        uv_signal_init(h->loop, sigs[i]);
+        sigs[i]->data = h;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+        /* Signals alone do not keep the daemon alive. */
+        uv_unref((uv_handle_t *)sigs[i]);
+    }
+}
+
+static void unwatch_signals(struct signals *s)
+{
+    uv_signal_t *sigs[] = {&s->hup, &s->usr1, &s->intr, &s->term};
+    for (int i = 0; i < 4; i++)
+        uv_close((uv_handle_t *)sigs[i], NULL);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"check", no_argument, NULL, 'c'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    bool check = false;
+    int opt;
+    /* '+': options end at the script name; the rest belongs to the script. */
+    while ((opt = getopt_long(argc, argv, "+cl:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            check = true;
+            break;
+        case 'l': {
+            int lvl = nurs_log_parse_level(optarg);
+            if (lvl < 0) {
+                fprintf(stderr, "nurs-lua: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            nurs_log_set_level((enum nurs_log_level)lvl);
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("nurs-lua %s\n", NURS_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    char lua_dir_buf[PATH_MAX];
+    struct nurs_host host;
+    if (nurs_host_init(&host, uv_default_loop(), find_lua_dir(lua_dir_buf, sizeof lua_dir_buf)) < 0) {
+        fprintf(stderr, "nurs-lua: module directory path too long\n");
+        return 2;
+    }
+    host.check_only = check;
+    host.script_path = argv[optind];
+    host.script_argc = argc - optind - 1;
+    host.script_argv = argv + optind + 1;
+
+    struct signals sigs;
+    watch_signals(&sigs, &host);
+    int rc = nurs_host_load(&host);
+    if (rc == 0 && check)
+        printf("%s: OK\n", host.script_path);
+    if (rc == 0 && !check && !host.stop_requested) {
+        host.in_callback = true;
+        uv_run(host.loop, UV_RUN_DEFAULT);
+        host.in_callback = false;
+    }
+    unwatch_signals(&sigs);
+    nurs_host_shutdown(&host);
+    uv_loop_close(host.loop);
+    return rc == 0 ? host.exit_code : 1;
+}

@@ -1,0 +1,167 @@
+#include "nl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/netlink.h>
+
+#include "log.h"
+
+int nurs_netns_enter(const char *netns, int *saved, char *err, size_t errlen)
+{
+    char path[4096];
+    if (strchr(netns, '/'))
+        snprintf(path, sizeof path, "%s", netns);
+    else
+        snprintf(path, sizeof path, "/run/netns/%s", netns);
+    int target = open(path, O_RDONLY | O_CLOEXEC);
+    if (target < 0) {
+        snprintf(err, errlen, "network namespace %s: %s", path, strerror(errno));
+        return -1;
+    }
+    *saved = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (*saved < 0) {
+        snprintf(err, errlen, "cannot open our own network namespace: %s", strerror(errno));
+        close(target);
+        return -1;
+    }
+    if (setns(target, CLONE_NEWNET) < 0) {
+        snprintf(err, errlen, "cannot enter network namespace %s: %s%s", path, strerror(errno),
+                 errno == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
+        close(target);
+        close(*saved);
+        return -1;
+    }
+    close(target);
+    return 0;
+}
+
+void nurs_netns_leave(int saved)
+{
+    /* Failing to come back would leave later sockets in the wrong
+     * namespace: nothing sane can go on from there. */
+    if (setns(saved, CLONE_NEWNET) < 0) {
+        nurs_err("cannot return to our network namespace: %s", strerror(errno));
+        abort();
+    }
+    close(saved);
+}
+
+int nurs_nl_open(struct nurs_nl *nl, int protocol, const char *netns, char *err, size_t errlen)
+{
+    int saved = -1;
+    nl->fd = -1;
+    nl->rcvbuf = 0;
+    if (netns && nurs_netns_enter(netns, &saved, err, errlen) < 0)
+        return -1;
+    nl->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+    int saved_errno = errno;
+    if (netns)
+        nurs_netns_leave(saved);
+    if (nl->fd < 0) {
+        snprintf(err, errlen, "netlink socket: %s", strerror(saved_errno));
+        return -1;
+    }
+    struct sockaddr_nl addr = {.nl_family = AF_NETLINK};
+    socklen_t len = sizeof addr;
+    if (bind(nl->fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+        getsockname(nl->fd, (struct sockaddr *)&addr, &len) < 0) {
+        snprintf(err, errlen, "netlink bind: %s", strerror(errno));
+        nurs_nl_close(nl);
+        return -1;
+    }
+    nl->portid = addr.nl_pid;
+    /* Extended acks tell which attribute the kernel refused. */
+    int one = 1;
+    setsockopt(nl->fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+    return 0;
+}
+
+void nurs_nl_close(struct nurs_nl *nl)
+{
+    if (nl->fd >= 0)
+        close(nl->fd);
+    nl->fd = -1;
+}
+
+int nurs_nl_set_rcvbuf(struct nurs_nl *nl, int bytes)
+{
+    if (setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0 &&
+        setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) < 0)
+        return -1;
+    socklen_t len = sizeof nl->rcvbuf;
+    getsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &nl->rcvbuf, &len);
+    return 0;
+}
+
+bool nurs_nl_grow_rcvbuf(struct nurs_nl *nl)
+{
+    /* The kernel reports twice what was asked (bookkeeping overhead). */
+    int asked = nl->rcvbuf / 2;
+    if (asked >= nl->rcvbuf_max)
+        return false;
+    int next = asked > nl->rcvbuf_max / 2 ? nl->rcvbuf_max : asked * 2;
+    int before = nl->rcvbuf;
+    nurs_nl_set_rcvbuf(nl, next);
+    return nl->rcvbuf > before;
+}
+
+int nurs_nl_batch_init(struct nurs_nl_batch *b)
+{
+    b->buf = malloc((size_t)NURS_NL_SLOTS * NURS_NL_SLOT_SIZE);
+    if (!b->buf)
+        return -1;
+    for (int i = 0; i < NURS_NL_SLOTS; i++) {
+        b->iov[i].iov_base = b->buf + (size_t)i * NURS_NL_SLOT_SIZE;
+        b->iov[i].iov_len = NURS_NL_SLOT_SIZE;
+        memset(&b->msgs[i], 0, sizeof b->msgs[i]);
+        b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
+        b->msgs[i].msg_hdr.msg_iovlen = 1;
+        b->msgs[i].msg_hdr.msg_name = &b->from[i];
+        b->msgs[i].msg_hdr.msg_namelen = sizeof b->from[i];
+    }
+    return 0;
+}
+
+void nurs_nl_batch_free(struct nurs_nl_batch *b)
+{
+    free(b->buf);
+    b->buf = NULL;
+}
+
+long nurs_nl_datagram(const struct nurs_nl_batch *b, int i, const void **data,
+                      const char **why)
+{
+    const struct msghdr *h = &b->msgs[i].msg_hdr;
+    if (h->msg_namelen < sizeof(struct sockaddr_nl) || b->from[i].nl_pid != 0) {
+        *why = "datagram not sent by the kernel";
+        return -1;
+    }
+    if (h->msg_flags & MSG_TRUNC) {
+        *why = "datagram truncated";
+        return -1;
+    }
+    *data = b->iov[i].iov_base;
+    return (long)b->msgs[i].msg_len;
+}
+
+int nurs_nl_recv(struct nurs_nl *nl, struct nurs_nl_batch *b)
+{
+    for (int i = 0; i < NURS_NL_SLOTS; i++)
+        b->msgs[i].msg_hdr.msg_namelen = sizeof b->from[i];
+    for (;;) {
+        int n = recvmmsg(nl->fd, b->msgs, NURS_NL_SLOTS, MSG_DONTWAIT, NULL);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return -errno;
+    }
+}

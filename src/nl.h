@@ -1,0 +1,60 @@
+/* Netlink socket plumbing shared by the sources: opening a socket inside
+ * a network namespace, receive buffer sizing and growth on overrun, and
+ * batched receives. */
+#ifndef NURS_NL_H
+#define NURS_NL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <linux/netlink.h>
+
+struct nurs_nl {
+    int fd;
+    uint32_t portid;
+    int rcvbuf;     /* what the kernel granted (bytes) */
+    int rcvbuf_max; /* growth limit on overrun */
+};
+
+/* Opens a non-blocking NETLINK_`protocol` socket, inside `netns` (an
+ * `ip netns` name or a path; NULL for ours). On error returns -1 with a
+ * message saying what is missing in err. */
+int nurs_nl_open(struct nurs_nl *nl, int protocol, const char *netns, char *err, size_t errlen);
+void nurs_nl_close(struct nurs_nl *nl);
+/* Sets the receive buffer, forcing past rmem_max when we may. */
+int nurs_nl_set_rcvbuf(struct nurs_nl *nl, int bytes);
+/* After an overrun: doubles the buffer up to rcvbuf_max. Returns true if
+ * it grew. */
+bool nurs_nl_grow_rcvbuf(struct nurs_nl *nl);
+
+/* A set of receive slots for recvmmsg. */
+#define NURS_NL_SLOTS 16
+#define NURS_NL_SLOT_SIZE 32768
+
+struct nurs_nl_batch {
+    struct mmsghdr msgs[NURS_NL_SLOTS];
+    struct iovec iov[NURS_NL_SLOTS];
+    struct sockaddr_nl from[NURS_NL_SLOTS];
+    unsigned char *buf;
+};
+
+/* Datagram i of the last receive, if the kernel sent it whole: another
+ * process may unicast to our port id, and a truncated datagram cannot be
+ * parsed. Returns its length, or -1 (with *why) to count and skip it. */
+long nurs_nl_datagram(const struct nurs_nl_batch *b, int i, const void **data,
+                      const char **why);
+
+int nurs_nl_batch_init(struct nurs_nl_batch *b);
+void nurs_nl_batch_free(struct nurs_nl_batch *b);
+/* Receives up to NURS_NL_SLOTS datagrams; returns their count, 0 when
+ * nothing is waiting, or -errno (-ENOBUFS on overrun). */
+int nurs_nl_recv(struct nurs_nl *nl, struct nurs_nl_batch *b);
+
+/* Enters the network namespace `netns`, remembering ours in *saved.
+ * Returns 0, or -1 with a message. */
+int nurs_netns_enter(const char *netns, int *saved, char *err, size_t errlen);
+void nurs_netns_leave(int saved);
+
+#endif

@@ -1,0 +1,39 @@
+/* The conntrack record seen from Lua: a userdata that borrows a decoded
+ * message for the duration of one callback. Once the callback returns the
+ * record is expired and every access raises an error; the data a script
+ * wants to keep it copies with rec:totable(). */
+#ifndef NURS_RECORD_H
+#define NURS_RECORD_H
+
+#include <stdbool.h>
+
+#include <lua.h>
+
+#include "ct_fields.h"
+#include "ct_msg.h"
+
+#define NURS_CT_RECORD_MT "nurs.ct_record"
+
+struct nurs_record {
+    struct nurs_ct_msg *msg; /* NULL once expired */
+};
+
+void nurs_record_open(lua_State *L);
+/* Pushes a record borrowing m; the caller expires it when done. */
+struct nurs_record *nurs_record_push(lua_State *L, struct nurs_ct_msg *m);
+static inline void nurs_record_expire(struct nurs_record *r) { r->msg = NULL; }
+/* The message of the record at idx; NULL if idx is not a record.
+ * Raises the use-after-callback error if it is an expired one. */
+struct nurs_ct_msg *nurs_record_test(lua_State *L, int idx);
+
+/* Emitter that builds Lua values on the stack (rec:totable() and field
+ * access use it; other record kinds can too). */
+struct nurs_lua_emit {
+    lua_State *L;
+    int depth;
+    const char *keys[8];
+    lua_Integer next_index[8];
+};
+extern const struct nurs_emit nurs_lua_emitter;
+
+#endif

@@ -1,0 +1,376 @@
+#include "src_conntrack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <uv.h>
+
+#include "ct_msg.h"
+#include "host.h"
+#include "nl.h"
+#include "record.h"
+
+/* A wakeup reads at most this many batches, so one busy source cannot
+ * starve timers and other sources. */
+#define MAX_BATCHES_PER_WAKEUP 8
+
+struct channel {
+    struct nurs_nl nl;
+    uv_poll_t poll;
+    bool polling;
+    bool closing; /* poll handle not yet released by libuv */
+};
+
+struct nurs_ct_source {
+    struct nurs_resource res; /* first: the resource is the source */
+    struct channel events;
+    struct channel dump;
+    bool dumping;
+    uint32_t dump_seq;
+    int pending_closes;
+    char *netns;
+    struct nurs_nl_batch batch;
+    struct nurs_ct_msg msg;
+    struct nurs_ratelimit overrun_rl;
+    struct nurs_ratelimit malformed_rl;
+};
+
+struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
+
+bool nurs_ct_source_dumping(const struct nurs_ct_source *src) { return src->dumping; }
+
+int nurs_ct_source_rcvbuf(const struct nurs_ct_source *src) { return src->events.nl.rcvbuf; }
+
+static void log_malformed(struct nurs_ct_source *s, const char *why)
+{
+    s->res.counters.malformed++;
+    long long suppressed = nurs_ratelimit_check(&s->malformed_rl);
+    if (suppressed >= 0)
+        nurs_warn("%s: skipped a malformed message: %s (%llu so far)", s->res.name, why,
+                  (unsigned long long)s->res.counters.malformed);
+}
+
+static void deliver(struct nurs_ct_source *s, const struct nlmsghdr *nlh, bool from_dump)
+{
+    const char *why;
+    s->res.counters.in++;
+    if (nurs_ct_msg_parse(&s->msg, nlh, from_dump, &why) < 0) {
+        log_malformed(s, why);
+        return;
+    }
+    if (s->res.cb.n == 0) {
+        s->res.counters.dropped++;
+        return;
+    }
+    lua_State *L = s->res.cb.L;
+    struct nurs_record *rec = nurs_record_push(L, &s->msg);
+    nurs_resource_dispatch(&s->res);
+    nurs_record_expire(rec);
+    lua_pop(L, 1);
+}
+
+static void stop_channel(struct nurs_ct_source *s, struct channel *c);
+
+static void finish_dump(struct nurs_ct_source *s, const char *failure)
+{
+    if (failure)
+        nurs_err("%s: table dump failed: %s", s->res.name, failure);
+    else
+        nurs_debug("%s: table dump complete", s->res.name);
+    s->dumping = false;
+    stop_channel(s, &s->dump);
+}
+
+/* Walks the netlink messages of one datagram. */
+static void process_datagram(struct nurs_ct_source *s, const void *data, long len,
+                             bool from_dump)
+{
+    int left = (int)len;
+    const struct nlmsghdr *nlh = data;
+    for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+        if (s->res.closing)
+            return;
+        switch (nlh->nlmsg_type) {
+        case NLMSG_NOOP:
+            continue;
+        case NLMSG_DONE:
+            if (from_dump && s->dumping)
+                finish_dump(s, NULL);
+            return;
+        case NLMSG_ERROR: {
+            const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+            if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof *e)
+                log_malformed(s, "short error message");
+            else if (from_dump && e->error != 0)
+                finish_dump(s, strerror(-e->error));
+            continue;
+        }
+        default:
+            break;
+        }
+        if (from_dump && (nlh->nlmsg_flags & NLM_F_DUMP_INTR))
+            nurs_warn("%s: the table changed during the dump; some entries may be missing",
+                      s->res.name);
+        if (nurs_ct_msg_is_entry(nlh))
+            deliver(s, nlh, from_dump);
+    }
+    if (left > 0 && !s->res.closing)
+        log_malformed(s, "trailing bytes after the last message");
+}
+
+static void on_overrun(struct nurs_ct_source *s, struct channel *c)
+{
+    s->res.counters.overruns++;
+    int before = c->nl.rcvbuf;
+    bool grew = nurs_nl_grow_rcvbuf(&c->nl);
+    long long suppressed = nurs_ratelimit_check(&s->overrun_rl);
+    if (suppressed >= 0)
+        nurs_warn("%s: kernel receive buffer overrun, events were lost (%llu overruns so far); "
+                  "buffer %s %d bytes%s",
+                  s->res.name, (unsigned long long)s->res.counters.overruns,
+                  grew ? "grown from" : "stays at", grew ? before : c->nl.rcvbuf,
+                  grew ? "" : " (rcvbuf_max reached)");
+    if (grew)
+        nurs_info("%s: receive buffer now %d bytes", s->res.name, c->nl.rcvbuf);
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events)
+{
+    (void)events;
+    struct nurs_ct_source *s = poll->data;
+    bool from_dump = poll == &s->dump.poll;
+    struct channel *c = from_dump ? &s->dump : &s->events;
+    if (status < 0) {
+        nurs_err("%s: poll: %s", s->res.name, uv_strerror(status));
+        return;
+    }
+    for (int round = 0; round < MAX_BATCHES_PER_WAKEUP && !s->res.closing; round++) {
+        int n = nurs_nl_recv(&c->nl, &s->batch);
+        if (n == -ENOBUFS) {
+            on_overrun(s, c);
+            if (from_dump) {
+                finish_dump(s, "receive buffer overrun (raise rcvbuf)");
+                return;
+            }
+            continue;
+        }
+        if (n < 0) {
+            nurs_err("%s: netlink receive: %s", s->res.name, strerror(-n));
+            return;
+        }
+        for (int i = 0; i < n && !s->res.closing; i++) {
+            const void *data;
+            const char *why;
+            long len = nurs_nl_datagram(&s->batch, i, &data, &why);
+            if (len < 0)
+                log_malformed(s, why);
+            else
+                process_datagram(s, data, len, from_dump);
+            if (from_dump && !s->dumping)
+                return;
+        }
+        if (n < NURS_NL_SLOTS)
+            return;
+    }
+}
+
+static void free_source(struct nurs_ct_source *s)
+{
+    nurs_nl_batch_free(&s->batch);
+    free(s->netns);
+    free(s);
+}
+
+static void on_channel_closed(uv_handle_t *handle)
+{
+    struct nurs_ct_source *s = handle->data;
+    struct channel *c = (uv_poll_t *)handle == &s->dump.poll ? &s->dump : &s->events;
+    c->closing = false;
+    if (--s->pending_closes == 0 && s->res.closing)
+        free_source(s);
+}
+
+static void stop_channel(struct nurs_ct_source *s, struct channel *c)
+{
+    if (c->polling) {
+        c->polling = false;
+        c->closing = true;
+        s->pending_closes++;
+        uv_poll_stop(&c->poll);
+        uv_close((uv_handle_t *)&c->poll, on_channel_closed);
+    }
+    nurs_nl_close(&c->nl);
+}
+
+static void destroy(struct nurs_resource *r)
+{
+    struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+    stop_channel(s, &s->events);
+    if (s->dumping || s->dump.polling)
+        stop_channel(s, &s->dump);
+    if (s->pending_closes == 0)
+        free_source(s);
+}
+
+static const struct nurs_resource_ops ct_ops = {
+    .kind = "conntrack",
+    .destroy = destroy,
+};
+
+static int start_channel(struct nurs_ct_source *s, struct channel *c, char *err, size_t errlen)
+{
+    if (uv_poll_init(s->res.host->loop, &c->poll, c->nl.fd) < 0) {
+        snprintf(err, errlen, "cannot watch the netlink socket");
+        return -1;
+    }
+    c->poll.data = s;
+    c->polling = true;
+    uv_poll_start(&c->poll, UV_READABLE, on_readable);
+    return 0;
+}
+
+static const char *explain_join_error(int err)
+{
+    switch (err) {
+    case EPERM:
+    case EACCES:
+        return "subscribing to conntrack events needs CAP_NET_ADMIN (run as root or grant "
+               "the capability)";
+    case ENOENT:
+    case EOPNOTSUPP:
+    case EPROTONOSUPPORT:
+        return "conntrack netlink is not available in this kernel (modprobe "
+               "nf_conntrack_netlink)";
+    default:
+        return strerror(err);
+    }
+}
+
+static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
+                       size_t errlen)
+{
+    if (nurs_nl_open(&s->events.nl, NETLINK_NETFILTER, o->netns, err, errlen) < 0)
+        return -1;
+    const struct {
+        bool on;
+        unsigned group;
+    } groups[] = {
+        {o->ev_new, NFNLGRP_CONNTRACK_NEW},
+        {o->ev_update, NFNLGRP_CONNTRACK_UPDATE},
+        {o->ev_destroy, NFNLGRP_CONNTRACK_DESTROY},
+    };
+    for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
+        if (!groups[i].on)
+            continue;
+        if (setsockopt(s->events.nl.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i].group,
+                       sizeof groups[i].group) < 0) {
+            snprintf(err, errlen, "%s", explain_join_error(errno));
+            return -1;
+        }
+    }
+    s->events.nl.rcvbuf_max = o->rcvbuf_max;
+    if (nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf) < 0)
+        nurs_warn("%s: cannot set the receive buffer to %d bytes", s->res.name, o->rcvbuf);
+    return 0;
+}
+
+static void make_key(const struct nurs_ct_source_opts *o, char *key, size_t len)
+{
+    snprintf(key, len, "netns=%s;new=%d;update=%d;destroy=%d", o->netns ? o->netns : "",
+             o->ev_new, o->ev_update, o->ev_destroy);
+}
+
+struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
+                                          const struct nurs_ct_source_opts *o, bool *adopted,
+                                          char *err, size_t errlen)
+{
+    char key[4200];
+    make_key(o, key, sizeof key);
+    struct nurs_resource *r = nurs_resource_claim(script, ct_ops.kind, key);
+    if (r) {
+        struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+        s->events.nl.rcvbuf_max = o->rcvbuf_max;
+        if (s->events.nl.fd >= 0 && o->rcvbuf > s->events.nl.rcvbuf / 2)
+            nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf);
+        *adopted = true;
+        return s;
+    }
+    *adopted = false;
+
+    struct nurs_ct_source *s = calloc(1, sizeof *s);
+    if (!s || nurs_nl_batch_init(&s->batch) < 0 || (o->netns && !(s->netns = strdup(o->netns)))) {
+        if (s)
+            free_source(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->events.nl.fd = s->dump.nl.fd = -1;
+    s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
+    s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
+    if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key) < 0) {
+        free_source(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (script->host->check_only)
+        return s;
+    bool any = o->ev_new || o->ev_update || o->ev_destroy;
+    if (any && (open_events(s, o, err, errlen) < 0 || start_channel(s, &s->events, err, errlen) < 0)) {
+        nurs_resource_destroy(&s->res);
+        return NULL;
+    }
+    if (any)
+        nurs_info("%s: listening for conntrack events (%s%s%s) in %s, receive buffer %d bytes",
+                  s->res.name, o->ev_new ? " new" : "", o->ev_update ? " update" : "",
+                  o->ev_destroy ? " destroy" : "", o->netns ? o->netns : "our namespace",
+                  s->events.nl.rcvbuf);
+    return s;
+}
+
+int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t errlen)
+{
+    if (s->dumping) {
+        snprintf(err, errlen, "a dump is already running");
+        return -1;
+    }
+    if (s->res.host->check_only)
+        return 0;
+    if (s->dump.closing) {
+        /* The previous dump's socket is still closing. */
+        snprintf(err, errlen, "the previous dump is still finishing");
+        return -1;
+    }
+    if (nurs_nl_open(&s->dump.nl, NETLINK_NETFILTER, s->netns, err, errlen) < 0)
+        return -1;
+    nurs_nl_set_rcvbuf(&s->dump.nl, s->events.nl.rcvbuf ? s->events.nl.rcvbuf / 2
+                                                         : NURS_CT_DEFAULT_RCVBUF);
+
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) |
+                      (zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET);
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_seq = ++s->dump_seq;
+    struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
+    nfg->nfgen_family = AF_UNSPEC;
+    nfg->version = NFNETLINK_V0;
+    nfg->res_id = 0;
+    if (send(s->dump.nl.fd, nlh, nlh->nlmsg_len, 0) < 0) {
+        snprintf(err, errlen, "dump request: %s",
+                 errno == EPERM ? "permission denied (needs CAP_NET_ADMIN)" : strerror(errno));
+        nurs_nl_close(&s->dump.nl);
+        return -1;
+    }
+    if (start_channel(s, &s->dump, err, errlen) < 0) {
+        nurs_nl_close(&s->dump.nl);
+        return -1;
+    }
+    s->dumping = true;
+    return 0;
+}

@@ -1,0 +1,38 @@
+/* The conntrack source: ctnetlink events (NEW, UPDATE, DESTROY) and table
+ * dumps, delivered to Lua as borrowed records. */
+#ifndef NURS_SRC_CONNTRACK_H
+#define NURS_SRC_CONNTRACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "resource.h"
+
+struct nurs_script;
+struct nurs_ct_source;
+
+struct nurs_ct_source_opts {
+    bool ev_new, ev_update, ev_destroy;
+    const char *netns; /* NULL: our own namespace */
+    int rcvbuf;        /* bytes; 0: default */
+    int rcvbuf_max;    /* bytes; growth limit on overrun */
+    const char *name;
+};
+
+#define NURS_CT_DEFAULT_RCVBUF (4 << 20)
+#define NURS_CT_DEFAULT_RCVBUF_MAX (64 << 20)
+
+/* A source with the same namespace and events that the running script
+ * owns, claimed for the loading one; else a new source. NULL on error,
+ * with the reason in err. *adopted says which. */
+struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *s,
+                                          const struct nurs_ct_source_opts *o, bool *adopted,
+                                          char *err, size_t errlen);
+struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src);
+/* Starts listing the whole table (zero: and reset its counters, so that
+ * the next dump reports deltas). Records arrive with event "dump". */
+int nurs_ct_source_dump(struct nurs_ct_source *src, bool zero, char *err, size_t errlen);
+bool nurs_ct_source_dumping(const struct nurs_ct_source *src);
+int nurs_ct_source_rcvbuf(const struct nurs_ct_source *src);
+
+#endif
