@@ -61,7 +61,7 @@ struct nurs_ct_msg {
 /* True if nlh is a conntrack entry message (new/update/destroy/dump). */
 bool nurs_ct_msg_is_entry(const struct nlmsghdr *nlh);
 
-/* Parses the top level of a conntrack message that mnl_nlmsg_ok() accepted.
+/* Parses the top level of a conntrack message that nurs_nlmsg_ok() accepted.
  * `from_dump` marks entries listed by a dump rather than events.
  * Returns 0, or -1 with *why set to a static description. */
 int nurs_ct_msg_parse(struct nurs_ct_msg *m, const struct nlmsghdr *nlh,

@@ -52,6 +52,25 @@ void nurs_nl_batch_free(struct nurs_nl_batch *b);
  * nothing is waiting, or -errno (-ENOBUFS on overrun). */
 int nurs_nl_recv(struct nurs_nl *nl, struct nurs_nl_batch *b);
 
+/* Framing of the netlink messages in a datagram. libmnl's mnl_nlmsg_ok()
+ * casts nlmsg_len to int, so a length of 2^31 or more passes it; these
+ * compare unsigned. */
+static inline bool nurs_nlmsg_ok(const struct nlmsghdr *nlh, size_t left)
+{
+    return left >= sizeof *nlh && nlh->nlmsg_len >= sizeof *nlh && nlh->nlmsg_len <= left;
+}
+
+static inline const struct nlmsghdr *nurs_nlmsg_next(const struct nlmsghdr *nlh, size_t *left)
+{
+    size_t step = NLMSG_ALIGN(nlh->nlmsg_len);
+    if (step >= *left) {
+        *left = 0;
+        return nlh;
+    }
+    *left -= step;
+    return (const struct nlmsghdr *)((const char *)nlh + step);
+}
+
 /* Enters the network namespace `netns`, remembering ours in *saved.
  * Returns 0, or -1 with a message. */
 int nurs_netns_enter(const char *netns, int *saved, char *err, size_t errlen);

@@ -91,9 +91,9 @@ static void finish_dump(struct nurs_ct_source *s, const char *failure)
 static void process_datagram(struct nurs_ct_source *s, const void *data, long len,
                              bool from_dump)
 {
-    int left = (int)len;
+    size_t left = (size_t)len;
     const struct nlmsghdr *nlh = data;
-    for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+    for (; nurs_nlmsg_ok(nlh, left); nlh = nurs_nlmsg_next(nlh, &left)) {
         if (s->res.closing)
             return;
         switch (nlh->nlmsg_type) {
@@ -325,11 +325,17 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         nurs_resource_destroy(&s->res);
         return NULL;
     }
-    if (any)
-        nurs_info("%s: listening for conntrack events (%s%s%s) in %s, receive buffer %d bytes",
-                  s->res.name, o->ev_new ? " new" : "", o->ev_update ? " update" : "",
-                  o->ev_destroy ? " destroy" : "", o->netns ? o->netns : "our namespace",
-                  s->events.nl.rcvbuf);
+    if (any) {
+        char list[32] = "";
+        const char *names[] = {o->ev_new ? "new" : NULL, o->ev_update ? "update" : NULL,
+                               o->ev_destroy ? "destroy" : NULL};
+        for (int i = 0; i < 3; i++)
+            if (names[i])
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         *list ? ", " : "", names[i]);
+        nurs_info("%s: listening for conntrack events (%s) in %s, receive buffer %d bytes",
+                  s->res.name, list, o->netns ? o->netns : "our namespace", s->events.nl.rcvbuf);
+    }
     return s;
 }
 

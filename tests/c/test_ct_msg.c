@@ -14,19 +14,20 @@
 #include "ct_fields.h"
 #include "ct_msg.h"
 #include "ct_fixture.h"
+#include "nl.h"
 #include "tap.h"
 
 /* An emitter that only counts, to walk every field of a record. */
 static void c_begin(void *ctx, const char *key) { (void)key; ++*(int *)ctx; }
 static void c_end(void *ctx) { (void)ctx; }
 static void c_int(void *ctx, const char *key, long long v) { (void)key; (void)v; ++*(int *)ctx; }
+static volatile char touched;
 static void c_str(void *ctx, const char *key, const char *s, size_t len)
 {
     (void)key;
     /* Touch every byte so ASan sees any overread. */
-    volatile char sink = 0;
     for (size_t i = 0; i < len; i++)
-        sink ^= s[i];
+        touched ^= s[i];
     ++*(int *)ctx;
 }
 static const struct nurs_emit counting = {c_begin, c_end, c_begin, c_end, c_int, c_str};
@@ -54,9 +55,8 @@ static void test_truncations(void)
         /* A fresh heap copy of exactly `cut` bytes: ASan catches overreads. */
         unsigned char *copy = malloc(cut ? cut : 1);
         memcpy(copy, buf, cut);
-        int left = (int)cut;
         const struct nlmsghdr *nlh = (const struct nlmsghdr *)copy;
-        if (!mnl_nlmsg_ok(nlh, left)) {
+        if (!nurs_nlmsg_ok(nlh, cut)) {
             rejected++;
             free(copy);
             continue;
@@ -143,6 +143,24 @@ static void test_corrupt_nests(void)
     free(copy);
 }
 
+static void test_huge_length(void)
+{
+    /* Found by fuzz_ct_msg: libmnl's mnl_nlmsg_ok() accepts this. */
+    unsigned char bytes[16] = {0x4a, 0x9c, 0x9c, 0xb5, 0xb5, 0xb5, 0xb5, 0xb5,
+                               0x9c, 0x9c, 0x9c, 0x9c, 0xa2, 0x9c, 0x9c, 0x9c};
+    const struct nlmsghdr *nlh = (const struct nlmsghdr *)bytes;
+    tap_ok(!nurs_nlmsg_ok(nlh, sizeof bytes), "a message length of 2^31 or more is refused");
+    struct nlmsghdr ok = {.nlmsg_len = sizeof ok};
+    size_t left = sizeof ok;
+    tap_ok(nurs_nlmsg_ok(&ok, left), "an exact-size message is accepted");
+    nurs_nlmsg_next(&ok, &left);
+    tap_is_int((long long)left, 0, "nothing left after the last message");
+    ok.nlmsg_len = sizeof ok + 1; /* claims padding that is not there */
+    left = sizeof ok + 1;
+    nurs_nlmsg_next(&ok, &left);
+    tap_is_int((long long)left, 0, "missing alignment padding ends the walk");
+}
+
 static void test_not_conntrack(void)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -160,6 +178,7 @@ int main(void)
     test_truncations();
     test_corrupt_nests();
     test_not_conntrack();
+    test_huge_length();
     test_kernel_fixtures();
     return tap_done();
 }
