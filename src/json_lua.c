@@ -92,7 +92,8 @@ static int write_object(struct ctx *c, int idx, const char *key, int depth)
         entries[i].ref_index = i + 1;
         lua_pop(L, 1); /* the keys table holds it */
     }
-    qsort(entries, (size_t)n, sizeof *entries, cmp_keys);
+    if (n > 1)
+        qsort(entries, (size_t)n, sizeof *entries, cmp_keys);
     jsonw_object_begin(c->w, key);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
