@@ -147,8 +147,10 @@ static void on_readable(uv_poll_t *poll, int status, int events)
     bool from_dump = poll == &s->dump.poll;
     struct channel *c = from_dump ? &s->dump : &s->events;
     if (status < 0) {
-        nurs_err("%s: poll: %s", s->res.name, uv_strerror(status));
-        return;
+        /* libuv stops the handle on POLLERR, which is how a netlink socket
+         * reports an overrun: the receive below collects the error (ENOBUFS)
+         * and polling starts again. */
+        uv_poll_start(poll, UV_READABLE, on_readable);
     }
     for (int round = 0; round < MAX_BATCHES_PER_WAKEUP && !s->res.closing; round++) {
         int n = nurs_nl_recv(&c->nl, &s->batch);
