@@ -58,4 +58,22 @@ for f in sys.argv[1:]:
         json.loads(line)
 ' "$TMP/ct.json" "$TMP/ct.json.1" || fail "invalid JSON line"
 grep -q "SIGTERM\|Terminated: flushing" "$TMP/nurs.log" || fail "no exit message on SIGTERM"
+
+# 4. SIGTERM flushes what a sink still buffers.
+cat >"$TMP/exit.lua" <<LUA
+local nurs = require "nurs"
+local out = nurs.json { path = arg[1], flush = 3600, buffer = 1 << 20 }
+for i = 1, 1000 do out:write { i = i } end
+nurs.every(1, function() end)
+LUA
+start_nurs "$TMP/stdout" "$TMP/exit.lua" "$TMP/exit.json"
+sleep 0.5
+[ "$(wc -l <"$TMP/exit.json")" -eq 0 ] || fail "sink flushed before its time"
+stop_nurs
+[ "$(wc -l <"$TMP/exit.json")" -eq 1000 ] || fail "SIGTERM lost buffered records"
+
+# 5. An installed tree finds its modules.
+cmake --install "$(dirname "$NURS")" --prefix "$TMP/inst" >/dev/null
+echo 'print(require("nurs").version)' >"$TMP/v.lua"
+[ -n "$("$TMP/inst/bin/nurs-lua" "$TMP/v.lua")" ] || fail "installed binary cannot load nurs"
 echo "ok: operator"
