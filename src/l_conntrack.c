@@ -11,16 +11,9 @@
 #define CT_MT "nurs.conntrack"
 #define FNAME "nurs.conntrack"
 
-struct ct_handle {
-    struct nurs_ct_source *src; /* NULL once closed from Lua */
-};
-
 static struct nurs_ct_source *check_source(lua_State *L)
 {
-    struct ct_handle *h = luaL_checkudata(L, 1, CT_MT);
-    if (!h->src)
-        luaL_error(L, "conntrack source is closed");
-    return h->src;
+    return nurs_ct_source_of(nurs_l_handle_check(L, 1, CT_MT, "conntrack source"));
 }
 
 static void read_events(lua_State *L, int opts, struct nurs_ct_source_opts *o)
@@ -92,20 +85,18 @@ static int l_conntrack(lua_State *L)
                                          : NURS_CT_DEFAULT_RCVBUF_MAX,
                                      o.rcvbuf, 1 << 30);
 
-    struct ct_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
-    h->src = NULL;
-    luaL_setmetatable(L, CT_MT);
     char err[512];
     bool adopted;
-    h->src = nurs_ct_source_get(nurs_script_of(L), &o, &adopted, err, sizeof err);
-    if (!h->src)
+    struct nurs_ct_source *src = nurs_ct_source_get(nurs_script_of(L), &o, &adopted, err, sizeof err);
+    if (!src)
         return luaL_error(L, FNAME ": %s", err);
-    struct nurs_resource *r = nurs_ct_source_resource(h->src);
+    struct nurs_resource *r = nurs_ct_source_resource(src);
+    nurs_l_handle_push(L, CT_MT, r);
     if (fn)
         nurs_resource_add_callback(r, L, fn);
     /* An adopted socket keeps its place in the event stream; listing the
      * table again would deliver entries twice. */
-    if (dump && !adopted && nurs_ct_source_dump(h->src, false, err, sizeof err) < 0)
+    if (dump && !adopted && nurs_ct_source_dump(src, false, err, sizeof err) < 0)
         return luaL_error(L, FNAME ": %s", err);
     return 1;
 }
@@ -144,48 +135,23 @@ static int ct_dumping(lua_State *L)
 
 static int ct_counters(lua_State *L)
 {
-    nurs_counters_push(L, &nurs_ct_source_resource(check_source(L))->counters);
-    lua_pushinteger(L, nurs_ct_source_rcvbuf(check_source(L)));
+    struct nurs_ct_source *src = check_source(L);
+    nurs_counters_push(L, &nurs_ct_source_resource(src)->counters);
+    lua_pushinteger(L, nurs_ct_source_rcvbuf(src));
     lua_setfield(L, -2, "rcvbuf");
-    return 1;
-}
-
-static int ct_name(lua_State *L)
-{
-    lua_pushstring(L, nurs_ct_source_resource(check_source(L))->name);
-    return 1;
-}
-
-static int ct_close(lua_State *L)
-{
-    struct ct_handle *h = luaL_checkudata(L, 1, CT_MT);
-    if (h->src)
-        nurs_l_release(L, nurs_ct_source_resource(h->src));
-    h->src = NULL;
-    return 0;
-}
-
-static int ct_tostring(lua_State *L)
-{
-    struct ct_handle *h = luaL_checkudata(L, 1, CT_MT);
-    lua_pushfstring(L, "nurs.conntrack (%s)",
-                    h->src ? nurs_ct_source_resource(h->src)->name : "closed");
     return 1;
 }
 
 void nurs_l_conntrack_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"on", ct_on},           {"dump", ct_dump},   {"dumping", ct_dumping},
-        {"counters", ct_counters}, {"name", ct_name}, {"close", ct_close},
+        {"on", ct_on},
+        {"dump", ct_dump},
+        {"dumping", ct_dumping},
+        {"counters", ct_counters},
         {NULL, NULL},
     };
-    luaL_newmetatable(L, CT_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, ct_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    nurs_l_handle_class(L, CT_MT, "conntrack source", methods);
     lua_pushcfunction(L, l_conntrack);
     lua_setfield(L, -2, "conntrack");
 }

@@ -11,16 +11,9 @@
 #define JSON_MT "nurs.json"
 #define FNAME "nurs.json"
 
-struct json_handle {
-    struct nurs_json_sink *sink; /* NULL once closed from Lua */
-};
-
 static struct nurs_json_sink *check_sink(lua_State *L)
 {
-    struct json_handle *h = luaL_checkudata(L, 1, JSON_MT);
-    if (!h->sink)
-        luaL_error(L, "json sink is closed");
-    return h->sink;
+    return nurs_json_sink_of(nurs_l_handle_check(L, 1, JSON_MT, "json sink"));
 }
 
 /* Records inside tables: written in place. Must not raise: the writer is
@@ -53,13 +46,11 @@ static int l_json(lua_State *L)
                                              0, 1 << 30);
         o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
     }
-    struct json_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
-    h->sink = NULL;
-    luaL_setmetatable(L, JSON_MT);
     char err[512];
-    h->sink = nurs_json_sink_get(nurs_script_of(L), &o, err, sizeof err);
-    if (!h->sink)
+    struct nurs_json_sink *sink = nurs_json_sink_get(nurs_script_of(L), &o, err, sizeof err);
+    if (!sink)
         return luaL_error(L, FNAME ": %s", err);
+    nurs_l_handle_push(L, JSON_MT, nurs_json_sink_resource(sink));
     return 1;
 }
 
@@ -87,48 +78,15 @@ static int json_flush(lua_State *L)
     return 1;
 }
 
-static int json_counters(lua_State *L)
-{
-    nurs_counters_push(L, &nurs_json_sink_resource(check_sink(L))->counters);
-    return 1;
-}
-
-static int json_name(lua_State *L)
-{
-    lua_pushstring(L, nurs_json_sink_resource(check_sink(L))->name);
-    return 1;
-}
-
-static int json_close(lua_State *L)
-{
-    struct json_handle *h = luaL_checkudata(L, 1, JSON_MT);
-    if (h->sink)
-        nurs_l_release(L, nurs_json_sink_resource(h->sink));
-    h->sink = NULL;
-    return 0;
-}
-
-static int json_tostring(lua_State *L)
-{
-    struct json_handle *h = luaL_checkudata(L, 1, JSON_MT);
-    lua_pushfstring(L, "nurs.json (%s)",
-                    h->sink ? nurs_json_sink_resource(h->sink)->name : "closed");
-    return 1;
-}
-
 void nurs_l_json_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"write", json_write}, {"flush", json_flush}, {"counters", json_counters},
-        {"name", json_name},   {"close", json_close}, {NULL, NULL},
+        {"write", json_write},
+        {"flush", json_flush},
+        {NULL, NULL},
     };
     nurs_json_set_userdata_writer(write_userdata);
-    luaL_newmetatable(L, JSON_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, json_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    nurs_l_handle_class(L, JSON_MT, "json sink", methods);
     lua_pushcfunction(L, l_json);
     lua_setfield(L, -2, "json");
 }

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "host.h"
+#include "l_util.h"
 
 #define TIMER_MT "nurs.timer"
 
@@ -121,12 +122,7 @@ void nurs_timer_open(lua_State *L)
         {"cancel", timer_stop},
         {NULL, NULL},
     };
-    luaL_newmetatable(L, TIMER_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, timer_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    nurs_l_new_class(L, TIMER_MT, methods, timer_tostring);
 }
 
 void nurs_timers_close_all(struct nurs_script *s)

@@ -5,6 +5,9 @@
 
 #include <lauxlib.h>
 
+#include "l_nurs.h"
+#include "resource.h"
+
 void nurs_check_options(lua_State *L, int idx, const char *fname, const char *const *allowed)
 {
     idx = lua_absindex(L, idx);
@@ -80,4 +83,89 @@ const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char
     /* The table holds the string, so it outlives this stack slot. */
     lua_pop(L, 1);
     return v;
+}
+
+void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction tostring)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    if (tostring) {
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}
+
+void nurs_l_handle_push(lua_State *L, const char *mt, struct nurs_resource *r)
+{
+    struct nurs_l_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->r = r;
+    luaL_setmetatable(L, mt);
+}
+
+struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt, const char *what)
+{
+    struct nurs_l_handle *h = luaL_checkudata(L, idx, mt);
+    if (!h->r)
+        luaL_error(L, "%s is closed", what);
+    return h->r;
+}
+
+#define HANDLE_ARGS lua_tostring(L, lua_upvalueindex(1)), lua_tostring(L, lua_upvalueindex(2))
+
+static int handle_counters(lua_State *L)
+{
+    nurs_counters_push(L, &nurs_l_handle_check(L, 1, HANDLE_ARGS)->counters);
+    return 1;
+}
+
+static int handle_name(lua_State *L)
+{
+    lua_pushstring(L, nurs_l_handle_check(L, 1, HANDLE_ARGS)->name);
+    return 1;
+}
+
+static int handle_close(lua_State *L)
+{
+    struct nurs_l_handle *h = luaL_checkudata(L, 1, lua_tostring(L, lua_upvalueindex(1)));
+    if (h->r)
+        nurs_l_release(L, h->r);
+    h->r = NULL;
+    return 0;
+}
+
+static int handle_tostring(lua_State *L)
+{
+    struct nurs_l_handle *h = luaL_checkudata(L, 1, lua_tostring(L, lua_upvalueindex(1)));
+    lua_pushfstring(L, "%s (%s)", lua_tostring(L, lua_upvalueindex(1)),
+                    h->r ? h->r->name : "closed");
+    return 1;
+}
+
+void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const luaL_Reg *methods)
+{
+    static const luaL_Reg common[] = {
+        {"counters", handle_counters},
+        {"name", handle_name},
+        {"close", handle_close},
+        {NULL, NULL},
+    };
+    luaL_newmetatable(L, mt);
+    lua_newtable(L);
+    for (const luaL_Reg *m = common; m->name; m++) {
+        lua_pushstring(L, mt);
+        lua_pushstring(L, what);
+        lua_pushcclosure(L, m->func, 2);
+        lua_setfield(L, -2, m->name);
+    }
+    luaL_setfuncs(L, methods, 0); /* type-specific ones may override */
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, mt);
+    lua_pushstring(L, what);
+    lua_pushcclosure(L, handle_tostring, 2);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
 }

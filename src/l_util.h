@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include <lua.h>
+#include <lauxlib.h>
 
 /* Raises an error naming the first key of the table at idx that is not in
  * `allowed` (NULL-terminated): a typo in an option must not pass unseen. */
@@ -20,3 +21,22 @@ const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char
                             const char *def);
 
 #endif
+
+/* Registers a userdata class: metatable `name` whose __index is `methods`
+ * and whose __tostring is `tostring` (may be NULL). */
+void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction tostring);
+
+/* The Lua handle of a source or sink: the resource belongs to a script,
+ * not to the garbage collector; the handle only forgets it on :close(). */
+struct nurs_resource;
+struct nurs_l_handle {
+    struct nurs_resource *r; /* NULL once closed from Lua */
+};
+
+void nurs_l_handle_push(lua_State *L, const char *mt, struct nurs_resource *r);
+/* The live resource of the handle at idx; raises "<what> is closed". */
+struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt, const char *what);
+/* Methods every handle has: counters, name, close, and __tostring. Each
+ * takes its metatable name as upvalue 1 and a description as upvalue 2. */
+void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const luaL_Reg *methods);

@@ -47,6 +47,11 @@ const struct nurs_emit nurs_jsonw_emitter = {
 
 struct nurs_resource *nurs_json_sink_resource(struct nurs_json_sink *j) { return &j->res; }
 
+struct nurs_json_sink *nurs_json_sink_of(struct nurs_resource *r)
+{
+    return (struct nurs_json_sink *)r;
+}
+
 /* Writes everything; waits (bounded) for a non-blocking stdout to drain. */
 static int write_all(int fd, const char *p, size_t len)
 {

@@ -25,6 +25,7 @@ struct nurs_json_opts {
 struct nurs_json_sink *nurs_json_sink_get(struct nurs_script *s, const struct nurs_json_opts *o,
                                           char *err, size_t errlen);
 struct nurs_resource *nurs_json_sink_resource(struct nurs_json_sink *j);
+struct nurs_json_sink *nurs_json_sink_of(struct nurs_resource *r);
 
 /* Appends one record as a JSON line. */
 void nurs_json_sink_write_ct(struct nurs_json_sink *j, struct nurs_ct_msg *m);

@@ -43,6 +43,11 @@ struct nurs_ct_source {
 
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
 
+struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r)
+{
+    return (struct nurs_ct_source *)r;
+}
+
 bool nurs_ct_source_dumping(const struct nurs_ct_source *src) { return src->dumping; }
 
 int nurs_ct_source_rcvbuf(const struct nurs_ct_source *src) { return src->events.nl.rcvbuf; }

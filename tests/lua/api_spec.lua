@@ -44,6 +44,22 @@ describe("nurs module", function()
     assert.matches("rcvbuf", err)
   end)
 
+  it("gives sources a name, counters, and a clear error once closed", function()
+    local a = nurs.conntrack { events = {}, name = "mine" }
+    local b = nurs.conntrack { events = {}, name = "mine" }
+    assert.equals("mine", a:name())
+    assert.equals("mine#2", b:name())
+    assert.equals("nurs.conntrack (mine)", tostring(a))
+    assert.same({ ["in"] = 0, delivered = 0, errors = 0, overruns = 0, dropped = 0,
+                  malformed = 0, rcvbuf = 0 }, a:counters())
+    assert.is_table(nurs.counters().mine)
+    a:close()
+    b:close()
+    assert.equals("nurs.conntrack (closed)", tostring(a))
+    assert.has_error(function() a:on(print) end, "conntrack source is closed")
+    assert.is_nil(nurs.counters().mine)
+  end)
+
   it("reports a missing network namespace clearly", function()
     local ok, err = pcall(nurs.conntrack, { netns = "no-such-namespace-nurs" })
     assert.is_false(ok)
