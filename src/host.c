@@ -10,6 +10,7 @@
 
 #include "l_nurs.h"
 #include "l_timer.h"
+#include "recorder.h"
 
 struct nurs_script *nurs_script_of(lua_State *L)
 {
@@ -240,6 +241,7 @@ void nurs_host_reopen(struct nurs_host *h)
 
 void nurs_host_flush(struct nurs_host *h)
 {
+    nurs_recorder_flush_all(h);
     for (struct nurs_resource *r = h->resources; r; r = r->next)
         if (r->ops->flush)
             r->ops->flush(r);

@@ -13,6 +13,9 @@
 #include "resource.h"
 
 struct nurs_timer;
+struct nurs_pcap_writer;
+
+#define NURS_MAX_RECORDERS 16
 
 struct nurs_script {
     struct nurs_host *host;
@@ -36,6 +39,9 @@ struct nurs_host {
     int script_argc;
     char **script_argv;
     char lua_dir[PATH_MAX];
+    const char *record_path; /* --record: every source records here */
+    struct nurs_pcap_writer *recorders[NURS_MAX_RECORDERS];
+    int n_recorders;
 };
 
 int nurs_host_init(struct nurs_host *h, uv_loop_t *loop, const char *lua_dir);

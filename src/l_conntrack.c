@@ -53,7 +53,7 @@ static void read_events(lua_State *L, int opts, struct nurs_ct_source_opts *o)
 static int l_conntrack(lua_State *L)
 {
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
-                                          "name", NULL};
+                                          "name", "record", NULL};
     lua_settop(L, 2);
     if (lua_isfunction(L, 1)) {
         lua_pushvalue(L, 1);
@@ -78,6 +78,7 @@ static int l_conntrack(lua_State *L)
     bool dump = nurs_opt_bool(L, 1, FNAME, "dump", false);
     o.netns = nurs_opt_string(L, 1, FNAME, "netns", NULL);
     o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
+    o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
     o.rcvbuf = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf", NURS_CT_DEFAULT_RCVBUF, 4096, 1 << 30);
     o.rcvbuf_max = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf_max",
                                      o.rcvbuf > NURS_CT_DEFAULT_RCVBUF_MAX

@@ -144,5 +144,6 @@ int luaopen_nurs_core(lua_State *L)
     lua_setfield(L, -2, "version");
     nurs_l_conntrack_open(L);
     nurs_l_json_open(L);
+    nurs_l_replay_open(L);
     return 1;
 }

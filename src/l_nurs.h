@@ -11,6 +11,7 @@ int luaopen_nurs_core(lua_State *L);
 /* Each adds its constructor to the module table on top of the stack. */
 void nurs_l_conntrack_open(lua_State *L);
 void nurs_l_json_open(lua_State *L);
+void nurs_l_replay_open(lua_State *L);
 
 /* :close() from Lua: a script being loaded only gives back what it
  * claimed; the owner destroys it. */

@@ -21,6 +21,8 @@ static void usage(FILE *out)
             "\n"
             "  -c, --check            load and validate the script, open nothing, exit 0/1\n"
             "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+            "  -r, --record FILE      record what every source receives to FILE (pcap,\n"
+            "                         LINKTYPE_NETLINK); replay it with nurs.replay\n"
             "  -h, --help             this help\n"
             "  -V, --version          print the version\n"
             "\n"
@@ -113,14 +115,16 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"check", no_argument, NULL, 'c'},
         {"log-level", required_argument, NULL, 'l'},
+        {"record", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     bool check = false;
+    const char *record = NULL;
     int opt;
     /* '+': options end at the script name; the rest belongs to the script. */
-    while ((opt = getopt_long(argc, argv, "+cl:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+cl:r:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             check = true;
@@ -134,6 +138,9 @@ int main(int argc, char **argv)
             nurs_log_set_level((enum nurs_log_level)lvl);
             break;
         }
+        case 'r':
+            record = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -158,6 +165,7 @@ int main(int argc, char **argv)
         return 2;
     }
     host.check_only = check;
+    host.record_path = record;
     host.script_path = argv[optind];
     host.script_argc = argc - optind - 1;
     host.script_argv = argv + optind + 1;

@@ -15,6 +15,7 @@
 #include "host.h"
 #include "nl.h"
 #include "record.h"
+#include "recorder.h"
 
 /* A wakeup reads at most this many batches, so one busy source cannot
  * starve timers and other sources. */
@@ -39,6 +40,7 @@ struct nurs_ct_source {
     struct nurs_ct_msg msg;
     struct nurs_ratelimit overrun_rl;
     struct nurs_ratelimit malformed_rl;
+    struct nurs_pcap_writer *recorder;
 };
 
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
@@ -52,32 +54,49 @@ bool nurs_ct_source_dumping(const struct nurs_ct_source *src) { return src->dump
 
 int nurs_ct_source_rcvbuf(const struct nurs_ct_source *src) { return src->events.nl.rcvbuf; }
 
-static void log_malformed(struct nurs_ct_source *s, const char *why)
+static void count_malformed(struct nurs_resource *r, struct nurs_ratelimit *rl, const char *why)
 {
-    s->res.counters.malformed++;
-    long long suppressed = nurs_ratelimit_check(&s->malformed_rl);
+    r->counters.malformed++;
+    long long suppressed = nurs_ratelimit_check(rl);
     if (suppressed >= 0)
-        nurs_warn("%s: skipped a malformed message: %s (%llu so far)", s->res.name, why,
-                  (unsigned long long)s->res.counters.malformed);
+        nurs_warn("%s: skipped a malformed message: %s (%llu so far)", r->name, why,
+                  (unsigned long long)r->counters.malformed);
 }
 
-static void deliver(struct nurs_ct_source *s, const struct nlmsghdr *nlh, bool from_dump)
+static void log_malformed(struct nurs_ct_source *s, const char *why)
+{
+    count_malformed(&s->res, &s->malformed_rl, why);
+}
+
+void nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
+                     const struct nlmsghdr *nlh, bool from_dump, struct nurs_ratelimit *rl)
 {
     const char *why;
-    s->res.counters.in++;
-    if (nurs_ct_msg_parse(&s->msg, nlh, from_dump, &why) < 0) {
-        log_malformed(s, why);
+    r->counters.in++;
+    if (nurs_ct_msg_parse(scratch, nlh, from_dump, &why) < 0) {
+        count_malformed(r, rl, why);
         return;
     }
-    if (s->res.cb.n == 0) {
-        s->res.counters.dropped++;
+    if (r->cb.n == 0) {
+        r->counters.dropped++;
         return;
     }
-    lua_State *L = s->res.cb.L;
-    struct nurs_record *rec = nurs_record_push(L, &s->msg);
-    nurs_resource_dispatch(&s->res);
+    lua_State *L = r->cb.L;
+    struct nurs_record *rec = nurs_record_push(L, scratch);
+    nurs_resource_dispatch(r);
     nurs_record_expire(rec);
     lua_pop(L, 1);
+}
+
+bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
+                              const void *data, size_t len, struct nurs_ratelimit *rl)
+{
+    size_t left = len;
+    const struct nlmsghdr *nlh = data;
+    for (; nurs_nlmsg_ok(nlh, left) && !r->closing; nlh = nurs_nlmsg_next(nlh, &left))
+        if (nurs_ct_msg_is_entry(nlh))
+            nurs_ct_deliver(r, scratch, nlh, nlh->nlmsg_flags & NLM_F_MULTI, rl);
+    return left == 0 || r->closing;
 }
 
 static void stop_channel(struct nurs_ct_source *s, struct channel *c);
@@ -123,7 +142,7 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
             nurs_warn("%s: the table changed during the dump; some entries may be missing",
                       s->res.name);
         if (nurs_ct_msg_is_entry(nlh))
-            deliver(s, nlh, from_dump);
+            nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump, &s->malformed_rl);
     }
     if (left > 0 && !s->res.closing)
         log_malformed(s, "trailing bytes after the last message");
@@ -175,10 +194,13 @@ static void on_readable(uv_poll_t *poll, int status, int events)
             const void *data;
             const char *why;
             long len = nurs_nl_datagram(&s->batch, i, &data, &why);
-            if (len < 0)
+            if (len < 0) {
                 log_malformed(s, why);
-            else
-                process_datagram(s, data, len, from_dump);
+                continue;
+            }
+            if (s->recorder)
+                nurs_recorder_write(s->recorder, NETLINK_NETFILTER, data, (size_t)len);
+            process_datagram(s, data, len, from_dump);
             if (from_dump && !s->dumping)
                 return;
         }
@@ -189,6 +211,7 @@ static void on_readable(uv_poll_t *poll, int status, int events)
 
 static void free_source(struct nurs_ct_source *s)
 {
+    nurs_recorder_put(s->res.host, s->recorder);
     nurs_nl_batch_free(&s->batch);
     free(s->netns);
     free(s);
@@ -287,6 +310,21 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
     return 0;
 }
 
+/* The source's own record file, else the --record one, else none. */
+static int set_recorder(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
+                        size_t errlen)
+{
+    struct nurs_host *h = s->res.host;
+    const char *path = o->record ? o->record : h->record_path;
+    if (s->recorder && path && strcmp(s->recorder->path, path) == 0)
+        return 0;
+    nurs_recorder_put(h, s->recorder);
+    s->recorder = NULL;
+    if (path && !(s->recorder = nurs_recorder_get(h, path, err, errlen)))
+        return -1;
+    return 0;
+}
+
 static void make_key(const struct nurs_ct_source_opts *o, char *key, size_t len)
 {
     snprintf(key, len, "netns=%s;new=%d;update=%d;destroy=%d", o->netns ? o->netns : "",
@@ -306,7 +344,8 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         if (s->events.nl.fd >= 0 && o->rcvbuf > s->events.nl.rcvbuf / 2)
             nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf);
         *adopted = true;
-        return s;
+        /* On failure the load fails and gives the source back as it was. */
+        return set_recorder(s, o, err, errlen) < 0 ? NULL : s;
     }
     *adopted = false;
 
@@ -327,6 +366,10 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     }
     if (script->host->check_only)
         return s;
+    if (set_recorder(s, o, err, errlen) < 0) {
+        nurs_resource_destroy(&s->res);
+        return NULL;
+    }
     bool any = o->ev_new || o->ev_update || o->ev_destroy;
     if (any && (open_events(s, o, err, errlen) < 0 || start_channel(s, &s->events, err, errlen) < 0)) {
         nurs_resource_destroy(&s->res);

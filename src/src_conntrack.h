@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ct_msg.h"
 #include "resource.h"
 
 struct nurs_script;
@@ -17,6 +18,7 @@ struct nurs_ct_source_opts {
     int rcvbuf;        /* bytes; 0: default */
     int rcvbuf_max;    /* bytes; growth limit on overrun */
     const char *name;
+    const char *record; /* pcap file for what this source receives; NULL: none */
 };
 
 #define NURS_CT_DEFAULT_RCVBUF (4 << 20)
@@ -34,6 +36,14 @@ struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r);
  * the next dump reports deltas). Records arrive with event "dump". */
 int nurs_ct_source_dump(struct nurs_ct_source *src, bool zero, char *err, size_t errlen);
 bool nurs_ct_source_dumping(const struct nurs_ct_source *src);
+
+/* Decodes a conntrack message in `scratch` and hands it to r's callbacks
+ * as a record (live and replayed messages alike). */
+void nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
+                     const struct nlmsghdr *nlh, bool from_dump, struct nurs_ratelimit *rl);
+/* Walks the messages of a datagram; returns false if bytes were left over. */
+bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
+                              const void *data, size_t len, struct nurs_ratelimit *rl);
 int nurs_ct_source_rcvbuf(const struct nurs_ct_source *src);
 
 #endif
