@@ -1,0 +1,51 @@
+/* libFuzzer target: arbitrary bytes as a replay file, read the way the
+ * replay source reads it (pcap records, cooked header, netlink messages,
+ * conntrack decoding of every field). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_fields.h"
+#include "ct_msg.h"
+#include "jsonw.h"
+#include "nl.h"
+#include "out_json.h"
+#include "pcap_nl.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t *file = malloc(size ? size : 1);
+    uint8_t *scratch = malloc(NURS_PCAP_SNAPLEN);
+    if (!file || !scratch)
+        abort();
+    memcpy(file, data, size);
+    struct nurs_pcap_reader r;
+    struct nurs_pcap_packet p;
+    char err[256];
+    struct jsonw w;
+    jsonw_init(&w);
+    if (nurs_pcap_reader_init(&r, file, size, err, sizeof err) == 0) {
+        while (nurs_pcap_reader_next(&r, &p, err, sizeof err) == 1) {
+            memcpy(scratch, p.data, p.len);
+            size_t left = p.len;
+            for (const struct nlmsghdr *nlh = (void *)scratch; nurs_nlmsg_ok(nlh, left);
+                 nlh = nurs_nlmsg_next(nlh, &left)) {
+                struct nurs_ct_msg m;
+                const char *why;
+                if (nurs_ct_msg_parse(&m, nlh, false, &why) == 0) {
+                    jsonw_object_begin(&w, NULL);
+                    nurs_ct_emit_record(&m, &nurs_jsonw_emitter, &w);
+                    jsonw_object_end(&w);
+                    jsonw_clear(&w);
+                }
+            }
+        }
+    }
+    jsonw_free(&w);
+    free(scratch);
+    free(file);
+    return 0;
+}
