@@ -12,7 +12,6 @@
 #include <linux/netlink.h>
 #include <uv.h>
 
-#include "ct_fields.h"
 #include "ct_msg.h"
 #include "host.h"
 #include "nl.h"
@@ -88,21 +87,9 @@ static bool peek(struct nurs_replay *rp)
     }
 }
 
-static void noop_begin(void *ctx, const char *key) { (void)ctx; (void)key; }
-static void noop_end(void *ctx) { (void)ctx; }
-static void noop_int(void *ctx, const char *key, long long v) { (void)key; *(long long *)ctx += v; }
-static void noop_str(void *ctx, const char *key, const char *s, size_t len)
-{
-    (void)key;
-    *(long long *)ctx += (long long)len + (len ? s[0] : 0);
-}
-static const struct nurs_emit decode_only_emitter = {noop_begin, noop_end, noop_begin,
-                                                     noop_end,   noop_int, noop_str};
-
 static void decode_only(struct nurs_replay *rp, const void *data, size_t len)
 {
     size_t left = len;
-    long long sum = 0;
     for (const struct nlmsghdr *nlh = data; nurs_nlmsg_ok(nlh, left);
          nlh = nurs_nlmsg_next(nlh, &left)) {
         if (!nurs_ct_msg_is_entry(nlh))
@@ -113,7 +100,6 @@ static void decode_only(struct nurs_replay *rp, const void *data, size_t len)
             rp->res.counters.malformed++;
             continue;
         }
-        nurs_ct_emit_record(&rp->msg, &decode_only_emitter, &sum);
         rp->res.counters.delivered++;
     }
 }

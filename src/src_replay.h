@@ -17,7 +17,7 @@ struct nurs_replay_opts {
     double speed;     /* 0: as fast as possible; 1: recorded pace; 2: twice as fast */
     int loops;        /* times through the file */
     bool stop_at_end; /* stop the daemon when done */
-    bool decode_only; /* benchmarks: decode every field in C, call no Lua */
+    bool decode_only; /* benchmarks: parse each message as for Lua, call no Lua */
     const char *name;
 };
 

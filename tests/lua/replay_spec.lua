@@ -75,7 +75,7 @@ describe("replay", function()
     r:close()
   end)
 
-  it("decodes in C only, for benchmarks", function()
+  it("parses without calling Lua, for benchmarks", function()
     local r = nurs.replay { path = file, decode_only = true }
     nurs.run(10)
     assert.equals(200, r:counters().delivered)

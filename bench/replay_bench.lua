@@ -1,0 +1,34 @@
+-- Benchmark body: replays arg[1] (loops arg[3]) through case arg[2]:
+--   decode  no Lua: each message parsed as for a callback (the C floor)
+--   trivial a Lua callback that counts
+--   fields  a callback reading 6 fields and filtering
+--   json    the JSON sink to /dev/null
+-- and prints one line of figures.
+local nurs = require "nurs"
+local path, case, loops = arg[1], arg[2], tonumber(arg[3] or "1")
+local n, kept = 0, 0
+local out = case == "json" and nurs.json { path = "/dev/null", buffer = 1 << 20 }
+
+local callbacks = {
+  trivial = function() n = n + 1 end,
+  fields = function(rec)
+    n = n + 1
+    local o = rec.orig
+    if rec.proto == "tcp" and o.dport == 443 and o.bytes > 1000 and rec.reply.packets > 0
+        and o.src ~= rec.reply.dst then
+      kept = kept + 1
+    end
+  end,
+  json = function(rec) n = n + 1; out:write(rec) end,
+}
+
+local r = nurs.replay({ path = path, loops = loops, decode_only = case == "decode" }, callbacks[case])
+local t0, c0 = nurs.now(), os.clock()
+nurs.run()
+local wall, cpu = nurs.now() - t0, os.clock() - c0
+if out then out:flush() end
+local records = r:counters().delivered
+local rss
+for line in io.lines("/proc/self/status") do rss = rss or tonumber(line:match("^VmHWM:%s+(%d+)")) end
+print(string.format("case=%s records=%d wall_s=%.3f cpu_s=%.3f rate=%.0f cpu_per_M=%.3f peak_rss_kib=%d",
+  case, records, wall, cpu, records / wall, cpu / records * 1e6, rss))
