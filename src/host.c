@@ -264,6 +264,8 @@ void nurs_host_stop(struct nurs_host *h)
 void nurs_host_shutdown(struct nurs_host *h)
 {
     nurs_host_flush(h);
+    if (!h->check_only)
+        nurs_host_log_counters(h);
     if (h->loading) {
         abort_load(h, h->loading);
         h->loading = NULL;

@@ -161,6 +161,25 @@ static void test_huge_length(void)
     tap_is_int((long long)left, 0, "missing alignment padding ends the walk");
 }
 
+static void test_ipv4_text(void)
+{
+    static const char *const cases[][2] = {
+        {"0.0.0.0", "255.255.255.255"}, {"100.10.1.0", "9.99.199.250"}, {"10.0.0.1", "1.2.3.4"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char buf[MNL_SOCKET_BUFFER_SIZE], src[64], dst[64];
+        struct ct_build_opts o = {.family = AF_INET, .msg_type = IPCTNL_MSG_CT_NEW, .proto = 17,
+                                  .src = cases[i][0], .dst = cases[i][1], .sport = 1, .dport = 2};
+        struct nurs_ct_msg m;
+        const char *why;
+        nurs_ct_msg_parse(&m, ct_build(buf, &o), false, &why);
+        nurs_ct_addr(&m, NURS_CT_ORIG, false, src, sizeof src);
+        nurs_ct_addr(&m, NURS_CT_ORIG, true, dst, sizeof dst);
+        tap_is_str(src, cases[i][0], "IPv4 source as text");
+        tap_is_str(dst, cases[i][1], "IPv4 destination as text");
+    }
+}
+
 static void test_not_conntrack(void)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -179,6 +198,7 @@ int main(void)
     test_corrupt_nests();
     test_not_conntrack();
     test_huge_length();
+    test_ipv4_text();
     test_kernel_fixtures();
     return tap_done();
 }

@@ -1,0 +1,88 @@
+#!/bin/bash
+# Benchmark (not a test): a live conntrack flood in a private namespace.
+# ct-gen creates and deletes N entries as fast as the kernel takes them
+# (batched ctnetlink requests); nurs-lua and ulogd2 (NFCT -> IP2STR -> JSON,
+# Debian's package) both subscribe to DESTROY events at the same time, each
+# with a 4 MiB receive buffer that may grow to 64 MiB, and each writes
+# every event as a JSON line. Reports events the kernel emitted, events
+# each received and lost, CPU seconds and records per CPU second of each.
+#   bench/live-flood.sh [N]    (default 200000; N <= 2000000)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+N=${1:-200000}
+[ "$N" -le 2000000 ] || { echo "N too large" >&2; exit 2; }
+NS=nurs-flood$$
+TMP=$(mktemp -d /tmp/nurs-flood.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    ip netns del $NS 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+ip netns add $NS
+ip -n $NS link set lo up
+PLUG=/usr/lib/x86_64-linux-gnu/ulogd
+
+cat >"$TMP/ulogd.conf" <<CONF
+[global]
+logfile="$TMP/ulogd.log"
+loglevel=3
+plugin="$PLUG/ulogd_inpflow_NFCT.so"
+plugin="$PLUG/ulogd_filter_IP2STR.so"
+plugin="$PLUG/ulogd_output_JSON.so"
+stack=ct1:NFCT,ip2str1:IP2STR,json1:JSON
+[ct1]
+hash_enable=0
+event_mask=0x00000004
+netlink_socket_buffer_size=4194304
+netlink_socket_buffer_maxsize=67108864
+[json1]
+sync=0
+file="$TMP/ulogd.json"
+CONF
+cat >"$TMP/flood.lua" <<'LUA'
+local nurs = require "nurs"
+local out = nurs.json { path = arg[1], buffer = 1 << 20 }
+nurs.conntrack({ events = { "destroy" }, rcvbuf = 4 << 20, rcvbuf_max = 64 << 20 },
+  function(rec) out:write(rec) end)
+LUA
+
+ip netns exec $NS "$BUILD/nurs-lua" "$TMP/flood.lua" "$TMP/nurs.json" 2>"$TMP/nurs.log" &
+NURS_PID=$!; PIDS+=($NURS_PID)
+ip netns exec $NS ulogd -c "$TMP/ulogd.conf" 2>"$TMP/ulogd.stderr" &
+ULOGD_PID=$!; PIDS+=($ULOGD_PID)
+for ((i = 0; i < 50; i++)); do grep -q listening "$TMP/nurs.log" && break; sleep 0.1; done
+sleep 1
+kill -0 $ULOGD_PID || { echo "ulogd2 did not start:"; cat "$TMP/ulogd.stderr" "$TMP/ulogd.log"; exit 1; }
+
+cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
+n0=$(cpu $NURS_PID); u0=$(cpu $ULOGD_PID)
+gen=$(ip netns exec $NS "$BUILD/tools/ct-gen" "$N")
+echo "generator: $gen"
+# Wait until both outputs stop growing (bounded).
+prev=""
+for ((i = 0; i < 120; i++)); do
+    sleep 0.5
+    now="$(stat -c %s "$TMP/nurs.json" 2>/dev/null || echo 0) $(stat -c %s "$TMP/ulogd.json" 2>/dev/null || echo 0)"
+    [ "$now" = "$prev" ] && break
+    prev=$now
+done
+n1=$(cpu $NURS_PID); u1=$(cpu $ULOGD_PID)
+kill -TERM $NURS_PID $ULOGD_PID
+wait $NURS_PID 2>/dev/null || true
+wait $ULOGD_PID 2>/dev/null || true
+HZ=$(getconf CLK_TCK)
+nrec=$(wc -l <"$TMP/nurs.json")
+urec=$(wc -l <"$TMP/ulogd.json" 2>/dev/null || echo 0)
+novr=$(grep -o 'overruns=[0-9]*' "$TMP/nurs.log" | tail -1 | cut -d= -f2)
+ncpu=$(echo "($n1 - $n0) / $HZ" | bc -l); ucpu=$(echo "($u1 - $u0) / $HZ" | bc -l)
+echo "kernel emitted $N DESTROY events"
+printf '%-10s %10s %10s %10s %8s %16s\n' daemon received lost overruns cpu_s records/cpu_s
+printf '%-10s %10d %10d %10s %8.2f %16.0f\n' nurs-lua "$nrec" $((N - nrec)) "${novr:-?}" "$ncpu" \
+    "$(echo "$nrec / ($ncpu + 0.001)" | bc -l)"
+printf '%-10s %10d %10d %10s %8.2f %16.0f\n' ulogd2 "$urec" $((N - urec)) \
+    "$(grep -ci 'enobufs\|lost' "$TMP/ulogd.log" || true)" "$ucpu" "$(echo "$urec / ($ucpu + 0.001)" | bc -l)"
+echo "nurs-lua records per CPU second / ulogd2's: $(echo "($nrec / ($ncpu + 0.001)) / ($urec / ($ucpu + 0.001) + 0.001)" | bc -l | xargs printf '%.2f')"
