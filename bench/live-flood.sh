@@ -3,14 +3,16 @@
 # ct-gen creates and deletes N entries as fast as the kernel takes them
 # (batched ctnetlink requests); nurs-lua and ulogd2 (NFCT -> IP2STR -> JSON,
 # Debian's package) both subscribe to DESTROY events at the same time, each
-# with a 4 MiB receive buffer that may grow to 64 MiB, and each writes
+# with the same receive buffer (4 MiB) that may grow to 64 MiB, and each writes
 # every event as a JSON line. Reports events the kernel emitted, events
 # each received and lost, CPU seconds and records per CPU second of each.
-#   bench/live-flood.sh [N]    (default 200000; N <= 2000000)
+#   bench/live-flood.sh [N] [RCVBUF_MIB]   (N default 200000, <= 2000000;
+#                                            initial buffer of both, default 4)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 N=${1:-200000}
+RCVBUF=$(( ${2:-4} << 20 ))
 [ "$N" -le 2000000 ] || { echo "N too large" >&2; exit 2; }
 NS=nurs-flood$$
 TMP=$(mktemp -d /tmp/nurs-flood.XXXXXX)
@@ -19,7 +21,7 @@ cleanup() {
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
     sleep 0.5
     ip netns del $NS 2>/dev/null || true
-    rm -rf "$TMP"
+    [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
 ip netns add $NS
@@ -37,7 +39,7 @@ stack=ct1:NFCT,ip2str1:IP2STR,json1:JSON
 [ct1]
 hash_enable=0
 event_mask=0x00000004
-netlink_socket_buffer_size=4194304
+netlink_socket_buffer_size=$RCVBUF
 netlink_socket_buffer_maxsize=67108864
 [json1]
 sync=0
@@ -46,11 +48,11 @@ CONF
 cat >"$TMP/flood.lua" <<'LUA'
 local nurs = require "nurs"
 local out = nurs.json { path = arg[1], buffer = 1 << 20 }
-nurs.conntrack({ events = { "destroy" }, rcvbuf = 4 << 20, rcvbuf_max = 64 << 20 },
+nurs.conntrack({ events = { "destroy" }, rcvbuf = tonumber(arg[2]), rcvbuf_max = 64 << 20 },
   function(rec) out:write(rec) end)
 LUA
 
-ip netns exec $NS "$BUILD/nurs-lua" "$TMP/flood.lua" "$TMP/nurs.json" 2>"$TMP/nurs.log" &
+ip netns exec $NS "$BUILD/nurs-lua" "$TMP/flood.lua" "$TMP/nurs.json" "$RCVBUF" 2>"$TMP/nurs.log" &
 NURS_PID=$!; PIDS+=($NURS_PID)
 ip netns exec $NS ulogd -c "$TMP/ulogd.conf" 2>"$TMP/ulogd.stderr" &
 ULOGD_PID=$!; PIDS+=($ULOGD_PID)
@@ -62,12 +64,13 @@ cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
 n0=$(cpu $NURS_PID); u0=$(cpu $ULOGD_PID)
 gen=$(ip netns exec $NS "$BUILD/tools/ct-gen" "$N")
 echo "generator: $gen"
-# Wait until both outputs stop growing (bounded).
-prev=""
-for ((i = 0; i < 120; i++)); do
-    sleep 0.5
+# Wait until both outputs stop growing (bounded): sizes unchanged over two
+# checks 1.5 s apart, longer than nurs-lua's 1 s flush interval.
+prev=""; same=0
+for ((i = 0; i < 80 && same < 2; i++)); do
+    sleep 1.5
     now="$(stat -c %s "$TMP/nurs.json" 2>/dev/null || echo 0) $(stat -c %s "$TMP/ulogd.json" 2>/dev/null || echo 0)"
-    [ "$now" = "$prev" ] && break
+    if [ "$now" = "$prev" ]; then same=$((same + 1)); else same=0; fi
     prev=$now
 done
 n1=$(cpu $NURS_PID); u1=$(cpu $ULOGD_PID)
@@ -77,7 +80,7 @@ wait $ULOGD_PID 2>/dev/null || true
 HZ=$(getconf CLK_TCK)
 nrec=$(wc -l <"$TMP/nurs.json")
 urec=$(wc -l <"$TMP/ulogd.json" 2>/dev/null || echo 0)
-novr=$(grep -o 'overruns=[0-9]*' "$TMP/nurs.log" | tail -1 | cut -d= -f2)
+novr=$(grep 'counters conntrack:' "$TMP/nurs.log" | tail -1 | grep -o 'overruns=[0-9]*' | cut -d= -f2)
 ncpu=$(echo "($n1 - $n0) / $HZ" | bc -l); ucpu=$(echo "($u1 - $u0) / $HZ" | bc -l)
 echo "kernel emitted $N DESTROY events"
 printf '%-10s %10s %10s %10s %8s %16s\n' daemon received lost overruns cpu_s records/cpu_s
