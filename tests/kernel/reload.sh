@@ -59,5 +59,6 @@ print(f"burst: {len(burst)}/{want} delivered, {dup} duplicates, {len(gens)} scri
 ok = len(burst) == want and dup == 0 and len(after) == 100 and len(gens) >= 5
 sys.exit(0 if ok else 1)
 PY
-grep -q "overrun" "$TMP/nurs.log" && fail "kernel overruns during the test: $(grep overrun "$TMP/nurs.log" | head -1)"
+grep -q "receive buffer overrun" "$TMP/nurs.log" && fail "kernel overruns during the test: $(grep "receive buffer overrun" "$TMP/nurs.log" | head -1)"
+grep -q "counters conntrack: in=[0-9]* delivered=[0-9]* errors=0 overruns=0" "$TMP/nurs.log" || fail "no clean final counters"
 echo "ok: reload"
