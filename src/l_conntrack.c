@@ -134,22 +134,12 @@ static int ct_dumping(lua_State *L)
     return 1;
 }
 
-static int ct_counters(lua_State *L)
-{
-    struct nurs_ct_source *src = check_source(L);
-    nurs_counters_push(L, &nurs_ct_source_resource(src)->counters);
-    lua_pushinteger(L, nurs_ct_source_rcvbuf(src));
-    lua_setfield(L, -2, "rcvbuf");
-    return 1;
-}
-
 void nurs_l_conntrack_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"on", ct_on},
         {"dump", ct_dump},
         {"dumping", ct_dumping},
-        {"counters", ct_counters},
         {NULL, NULL},
     };
     nurs_l_handle_class(L, CT_MT, "conntrack source", methods);

@@ -87,7 +87,7 @@ static void push_all_counters(lua_State *L, struct nurs_host *h)
 {
     lua_newtable(L);
     for (struct nurs_resource *r = h->resources; r; r = r->next) {
-        nurs_counters_push(L, &r->counters);
+        nurs_counters_push(L, r);
         lua_setfield(L, -2, r->name);
     }
 }

@@ -118,7 +118,7 @@ struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt,
 
 static int handle_counters(lua_State *L)
 {
-    nurs_counters_push(L, &nurs_l_handle_check(L, 1, HANDLE_ARGS)->counters);
+    nurs_counters_push(L, nurs_l_handle_check(L, 1, HANDLE_ARGS));
     return 1;
 }
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 #include <linux/netlink.h>
 
 #include "log.h"
+
+static uint32_t next_seq = 1;
 
 int nurs_netns_enter(const char *netns, int *saved, char *err, size_t errlen)
 {
@@ -163,5 +166,70 @@ int nurs_nl_recv(struct nurs_nl *nl, struct nurs_nl_batch *b)
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return 0;
         return -errno;
+    }
+}
+
+/* Looks for the answer to `seq` among the messages of a datagram: 1 acked,
+ * -errno refused, 0 not there. */
+static int find_ack(const void *data, size_t len, uint32_t seq)
+{
+    size_t left = len;
+    for (const struct nlmsghdr *nlh = data; nurs_nlmsg_ok(nlh, left);
+         nlh = nurs_nlmsg_next(nlh, &left)) {
+        if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq != seq)
+            continue;
+        if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(struct nlmsgerr))
+            return -EBADMSG;
+        const struct nlmsgerr *e = NLMSG_DATA(nlh);
+        return e->error == 0 ? 1 : e->error;
+    }
+    return 0;
+}
+
+int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
+                    void (*other)(void *ctx, const void *data, size_t len), void *ctx, char *err,
+                    size_t errlen)
+{
+    req->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    req->nlmsg_seq = next_seq++;
+    if (send(nl->fd, req, req->nlmsg_len, 0) < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    /* Answers are small, but a subscribed socket may get full events. */
+    static unsigned char buf[65536] __attribute__((aligned(4)));
+    uint64_t deadline = nurs_monotonic_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        struct sockaddr_nl from;
+        socklen_t fromlen = sizeof from;
+        ssize_t n = recvfrom(nl->fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from,
+                             &fromlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            uint64_t now = nurs_monotonic_ms();
+            if (now >= deadline) {
+                snprintf(err, errlen, "no answer from the kernel within %d ms", timeout_ms);
+                return -1;
+            }
+            struct pollfd pfd = {.fd = nl->fd, .events = POLLIN};
+            poll(&pfd, 1, (int)(deadline - now));
+            continue;
+        }
+        if (n < 0 && errno != ENOBUFS) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            return -1;
+        }
+        if (n <= 0 || from.nl_pid != 0)
+            continue;
+        int rc = find_ack(buf, (size_t)n, req->nlmsg_seq);
+        if (rc == 1)
+            return 0;
+        if (rc < 0) {
+            snprintf(err, errlen, "%s", strerror(-rc));
+            return -1;
+        }
+        if (other)
+            other(ctx, buf, (size_t)n);
     }
 }

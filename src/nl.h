@@ -29,6 +29,16 @@ int nurs_nl_set_rcvbuf(struct nurs_nl *nl, int bytes);
  * it grew. */
 bool nurs_nl_grow_rcvbuf(struct nurs_nl *nl);
 
+/* Sends one request with NLM_F_ACK set and a fresh sequence number, and
+ * waits (at most timeout_ms) for the kernel's answer to it. Datagrams that
+ * arrive meanwhile and are not that answer (events of a subscribed group)
+ * go to `other` when given, so that nothing is dropped unseen; without it
+ * they are skipped. Returns 0 when the kernel acknowledged, else -1 with
+ * the kernel's refusal (or the timeout) in err. */
+int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
+                    void (*other)(void *ctx, const void *data, size_t len), void *ctx, char *err,
+                    size_t errlen);
+
 /* A set of receive slots for recvmmsg. */
 #define NURS_NL_SLOTS 16
 #define NURS_NL_SLOT_SIZE 32768

@@ -108,8 +108,9 @@ void nurs_resource_dispatch(struct nurs_resource *r)
         r->counters.delivered++;
 }
 
-void nurs_counters_push(lua_State *L, const struct nurs_counters *c)
+void nurs_counters_push(lua_State *L, const struct nurs_resource *r)
 {
+    const struct nurs_counters *c = &r->counters;
     lua_createtable(L, 0, 6);
     static const char *const names[] = {"in", "delivered", "errors", "overruns", "dropped",
                                         "malformed"};
@@ -119,12 +120,30 @@ void nurs_counters_push(lua_State *L, const struct nurs_counters *c)
         lua_pushinteger(L, (lua_Integer)values[i]);
         lua_setfield(L, -2, names[i]);
     }
+    struct nurs_extra_counter extra[NURS_MAX_EXTRA_COUNTERS];
+    int n = r->ops->extra_counters ? r->ops->extra_counters(r, extra) : 0;
+    for (int i = 0; i < n; i++) {
+        lua_pushinteger(L, (lua_Integer)extra[i].value);
+        lua_setfield(L, -2, extra[i].name);
+    }
 }
 
 void nurs_counters_log(const struct nurs_resource *r)
 {
     const struct nurs_counters *c = &r->counters;
+    char more[1024] = "";
+    struct nurs_extra_counter extra[NURS_MAX_EXTRA_COUNTERS];
+    int n = r->ops->extra_counters ? r->ops->extra_counters(r, extra) : 0;
+    size_t used = 0;
+    for (int i = 0; i < n && used < sizeof more; i++) {
+        int w = snprintf(more + used, sizeof more - used, " %s=%" PRIu64, extra[i].name,
+                         extra[i].value);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
     nurs_info("counters %s: in=%" PRIu64 " delivered=%" PRIu64 " errors=%" PRIu64
-              " overruns=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64,
-              r->name, c->in, c->delivered, c->errors, c->overruns, c->dropped, c->malformed);
+              " overruns=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64 "%s",
+              r->name, c->in, c->delivered, c->errors, c->overruns, c->dropped, c->malformed,
+              more);
 }

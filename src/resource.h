@@ -35,12 +35,25 @@ struct nurs_callbacks {
     int n;
 };
 
+/* A counter of one kind of resource (an exporter's messages sent, a
+ * queue's default verdicts...), shown beside the common ones. */
+struct nurs_extra_counter {
+    const char *name;
+    uint64_t value;
+};
+
+#define NURS_MAX_EXTRA_COUNTERS 24
+
 struct nurs_resource_ops {
     const char *kind;
     /* Flush, close and free; may finish asynchronously (uv_close). */
     void (*destroy)(struct nurs_resource *r);
     void (*flush)(struct nurs_resource *r);  /* optional */
     void (*reopen)(struct nurs_resource *r); /* optional: SIGHUP, log rotation */
+    /* Optional: fills out[] with the kind's own counters, returns how many
+     * (at most NURS_MAX_EXTRA_COUNTERS). Lua tables and the SIGUSR1 log
+     * show them after the common ones. */
+    int (*extra_counters)(const struct nurs_resource *r, struct nurs_extra_counter *out);
 };
 
 struct nurs_resource {
@@ -79,8 +92,8 @@ void nurs_resource_add_callback(struct nurs_resource *r, lua_State *L, int idx);
  * traceback, rate-limited. */
 void nurs_resource_dispatch(struct nurs_resource *r);
 
-/* Pushes a table of r's counters. */
-void nurs_counters_push(lua_State *L, const struct nurs_counters *c);
+/* Pushes a table of r's counters, its kind's own ones included. */
+void nurs_counters_push(lua_State *L, const struct nurs_resource *r);
 void nurs_counters_log(const struct nurs_resource *r);
 
 #endif

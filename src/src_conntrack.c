@@ -52,7 +52,12 @@ struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r)
 
 bool nurs_ct_source_dumping(const struct nurs_ct_source *src) { return src->dumping; }
 
-int nurs_ct_source_rcvbuf(const struct nurs_ct_source *src) { return src->events.nl.rcvbuf; }
+static int extra_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
+{
+    const struct nurs_ct_source *s = (const struct nurs_ct_source *)r;
+    out[0] = (struct nurs_extra_counter){"rcvbuf", (uint64_t)s->events.nl.rcvbuf};
+    return 1;
+}
 
 static void count_malformed(struct nurs_resource *r, struct nurs_ratelimit *rl, const char *why)
 {
@@ -251,6 +256,7 @@ static void destroy(struct nurs_resource *r)
 static const struct nurs_resource_ops ct_ops = {
     .kind = "conntrack",
     .destroy = destroy,
+    .extra_counters = extra_counters,
 };
 
 static int start_channel(struct nurs_ct_source *s, struct channel *c, char *err, size_t errlen)

@@ -44,6 +44,5 @@ void nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
 /* Walks the messages of a datagram; returns false if bytes were left over. */
 bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
                               const void *data, size_t len, struct nurs_ratelimit *rl);
-int nurs_ct_source_rcvbuf(const struct nurs_ct_source *src);
 
 #endif
