@@ -171,6 +171,9 @@ static void commit(struct nurs_host *h, struct nurs_script *s)
     h->current = s;
     if (old)
         script_destroy(h, old);
+    for (struct nurs_resource *r = h->resources; r; r = r->next)
+        if (r->owner == s && r->ops->committed)
+            r->ops->committed(r);
 }
 
 static void abort_load(struct nurs_host *h, struct nurs_script *s)
