@@ -46,8 +46,8 @@ static void put_tlv_header(uint8_t *p, size_t len, uint16_t type)
 }
 
 /* NFLOG attributes minus the payload, then the (snapped) packet as the
- * payload TLV, which Wireshark expects last. Returns the data length or
- * 0 when it does not fit. */
+ * payload TLV, last as the kernel puts it. Returns the data length or 0
+ * when it does not fit. */
 static size_t encode_nflog(const struct nurs_pcap_in *in, size_t caplen, uint8_t *out, size_t cap)
 {
     size_t n = NFLOG_HDR;
@@ -74,6 +74,7 @@ static size_t encode_nflog(const struct nurs_pcap_in *in, size_t caplen, uint8_t
         left -= step;
         a = (const void *)((const uint8_t *)a + step);
     }
+    /* Padded like every TLV: tcpdump reads a record cut short otherwise. */
     size_t tlv = TLV_HDR + caplen;
     if (tlv > UINT16_MAX || cap - n < pad4(tlv))
         return 0;

@@ -85,17 +85,6 @@ void nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
     lua_pop(L, 1);
 }
 
-bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                              const void *data, size_t len, struct nurs_ratelimit *rl)
-{
-    size_t left = len;
-    const struct nlmsghdr *nlh = data;
-    for (; nurs_nlmsg_ok(nlh, left) && !r->closing; nlh = nurs_nlmsg_next(nlh, &left))
-        if (nurs_ct_msg_is_entry(nlh))
-            nurs_ct_deliver(r, scratch, nlh, nlh->nlmsg_flags & NLM_F_MULTI, rl);
-    return left == 0 || r->closing;
-}
-
 static void stop_channel(struct nurs_ct_source *s, struct channel *c);
 
 static void finish_dump(struct nurs_ct_source *s, const char *failure)

@@ -41,8 +41,5 @@ bool nurs_ct_source_dumping(const struct nurs_ct_source *src);
  * as a record (live and replayed messages alike). */
 void nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
                      const struct nlmsghdr *nlh, bool from_dump, struct nurs_ratelimit *rl);
-/* Walks the messages of a datagram; returns false if bytes were left over. */
-bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                              const void *data, size_t len, struct nurs_ratelimit *rl);
 
 #endif
