@@ -105,6 +105,7 @@ static int open_append(struct nurs_pcap_file *f, char *err, size_t errlen)
         close(fd);
         return -1;
     }
+    f->created = end == 0;
     if (end == 0) {
         nurs_pcap_file_header(&f->fmt, hdr);
         if (write_all(fd, hdr, sizeof hdr) < 0) {
@@ -132,6 +133,7 @@ static int open_truncate(struct nurs_pcap_file *f, char *err, size_t errlen)
     }
     f->fd = fd;
     f->file_bytes = NURS_PCAP_FILE_HDR;
+    f->created = true;
     return 0;
 }
 
@@ -163,6 +165,7 @@ static int open_current(struct nurs_pcap_file *f, bool append, char *err, size_t
 {
     file_name(f, f->current, sizeof f->current);
     int rc = append ? open_append(f, err, errlen) : open_truncate(f, err, errlen);
+    f->file_records = 0;
     if (rc == 0) {
         f->files++;
         remember(f);
@@ -233,6 +236,21 @@ int nurs_pcap_file_flush(struct nurs_pcap_file *f)
     return rc;
 }
 
+/* Forgets the current file when it holds no packet and we made it. */
+static void drop_if_empty(struct nurs_pcap_file *f)
+{
+    if (f->file_records || !f->created || unlink(f->current) < 0)
+        return;
+    for (unsigned i = 0; i < f->n_made; i++) {
+        if (strcmp(f->made[i], f->current) == 0) {
+            free(f->made[i]);
+            memmove(f->made + i, f->made + i + 1, sizeof *f->made * (f->n_made - i - 1));
+            f->n_made--;
+            break;
+        }
+    }
+}
+
 static void rotate(struct nurs_pcap_file *f)
 {
     char err[512];
@@ -240,6 +258,7 @@ static void rotate(struct nurs_pcap_file *f)
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
+    drop_if_empty(f);
     if (open_current(f, false, err, sizeof err) < 0)
         nurs_err("pcap: %s; packets are lost until the next rotation or reopen", err);
 }
@@ -249,8 +268,9 @@ int nurs_pcap_file_write(struct nurs_pcap_file *f, const uint8_t *rec, size_t le
     if (f->o.rotate_seconds) {
         int64_t period = (int64_t)(nurs_pcap_record_ts(&f->fmt, rec) / 1000000000u) /
                          f->o.rotate_seconds;
-        /* Only forward: kernel timestamps may be a little out of order. */
-        if (period > f->period) {
+        /* Forward only, kernel timestamps being a little out of order at
+         * times; but a file still empty takes the first packet's period. */
+        if (period > f->period || (period != f->period && f->file_records == 0)) {
             f->period = period;
             f->seq = 0;
             rotate(f);
@@ -268,6 +288,7 @@ int nurs_pcap_file_write(struct nurs_pcap_file *f, const uint8_t *rec, size_t le
     if (f->buf_len + len > f->o.buffer && nurs_pcap_file_flush(f) < 0)
         return -1;
     f->records++;
+    f->file_records++;
     f->file_bytes += len;
     if (len > f->o.buffer) {
         if (write_all(f->fd, rec, len) < 0) {

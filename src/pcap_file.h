@@ -8,7 +8,9 @@
  *    turn (tcpdump -C -W);
  *  - rotate_count: at most N files are kept; the oldest one this process
  *    made is removed when another is opened.
- * The file a run starts with is appended to when it already is a pcap of
+ * A file left without a packet by a time rotation (the first one, named
+ * after the start time, when packets carry older times: a replay) is
+ * removed. The file a run starts with is appended to when it already is a pcap of
  * the same format (ulogd's PCAP output does the same), refused when it is
  * something else; files opened by rotation are truncated. Writes go
  * through a buffer flushed when full, on flush() and on rotation. */
@@ -36,6 +38,8 @@ struct nurs_pcap_file {
     int fd;
     char current[4096];
     uint64_t file_bytes; /* of the current file, buffer included */
+    uint64_t file_records;
+    bool created;        /* the current file is new (not appended to) */
     int64_t period;      /* rotate_seconds period of the current file */
     unsigned seq;        /* size rotation number within the period */
     char **made;         /* files opened by this process, oldest first */

@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -190,9 +194,25 @@ static void on_other(void *ctx, const void *data, size_t len)
     process_datagram(s, data, len, realtime_ns());
 }
 
+/* The kernel says EPERM both to a process without CAP_NET_ADMIN and to
+ * one configuring a group that another socket holds. */
+static bool have_net_admin(void)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {{0}};
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return false;
+    return data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32));
+}
+
+/* The group is bound by another socket (or, EBUSY, by this one). */
+static bool group_busy(int err) { return err == EBUSY || (err == EPERM && have_net_admin()); }
+
 static const char *explain(int err, uint16_t group)
 {
     static char buf[160];
+    if (group_busy(err))
+        err = EBUSY;
     switch (err) {
     case EPERM:
     case EACCES:
@@ -200,7 +220,7 @@ static const char *explain(int err, uint16_t group)
     case EBUSY:
         snprintf(buf, sizeof buf,
                  "NFLOG group %u is already bound in this network namespace (by another "
-                 "program such as ulogd, or another source)",
+                 "program such as ulogd, or another source of this script)",
                  group);
         return buf;
     case EOPNOTSUPP:
@@ -288,7 +308,7 @@ static int bind_group(struct nurs_nflog_source *s, struct group *g, char *err, s
     }
     struct nurs_host *h = s->res.host;
     struct nurs_nflog_source *holder;
-    if (rc != -EBUSY || s->res.owner == h->current ||
+    if (!group_busy(-rc) || s->res.owner == h->current ||
         !(holder = holder_of(h, s->netns, g->id, s)) ||
         (s->lender_key && strcmp(s->lender_key, holder->res.key) != 0)) {
         snprintf(err, errlen, "%s", explain(-rc, g->id));

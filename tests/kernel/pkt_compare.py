@@ -4,7 +4,8 @@
 views JSON TSV     The packet views nurs-lua wrote as JSON lines (one per
                    logged packet, in order) agree, packet by packet, with
                    what tshark decoded from an independent capture of the
-                   same packets (TSV of the fields below).
+                   same packets, or from an NFLOG-link-type pcap of them
+                   (TSV of the fields below; `fields` lists them).
 slice TRUTH DUMP   `tcpdump -x` text of a ring dump is a run of whole
                    packets of the truth capture, ending at the trigger
                    packet, and shorter than the whole capture (the ring
@@ -18,7 +19,7 @@ FIELDS = [
     ("ip.src", "src", str), ("ip.dst", "dst", str),
     ("ipv6.src", "src", str), ("ipv6.dst", "dst", str),
     ("ip.ttl", "ttl", int), ("ipv6.hlim", "ttl", int),
-    ("ip.proto", "protonum", int), ("ipv6.nxt", "protonum", int),
+    ("ip.proto", "protonum", int),  # (ipv6.nxt names the first extension header)
     ("ip.id", "ip_id", lambda v: int(v, 16)), ("ip.len", "ip_len", int),
     ("tcp.srcport", "sport", int), ("tcp.dstport", "dport", int),
     ("udp.srcport", "sport", int), ("udp.dstport", "dport", int),
@@ -31,6 +32,11 @@ FIELDS = [
     ("icmp.ident", "icmp_id", int), ("icmp.seq", "icmp_seq", int),
     ("icmpv6.echo.identifier", "icmp_id", lambda v: int(v, 16)),
     ("icmpv6.echo.sequence_number", "icmp_seq", int),
+    # NFLOG's own attributes, when the capture is LINKTYPE_NFLOG
+    ("nflog.res_id", "group", int), ("nflog.protocol", "hw_protocol", lambda v: int(v, 16)),
+    ("nflog.hook", "hooknum", int), ("nflog.prefix", "prefix", str),
+    ("nflog.ifindex_indev", "iif", int), ("nflog.ifindex_outdev", "oif", int),
+    ("nflog.uid", "uid", int), ("nflog.gid", "gid", int),
 ]
 
 
@@ -38,8 +44,10 @@ LAYER_PROTO = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 
 
 def tshark_fields():
-    """The -e arguments for tshark, in the order views() reads them."""
-    return " ".join("-e " + f for f, _, _ in FIELDS)
+    """tshark's arguments: -e for each field, in the order views() reads
+    them; no reassembly, so that each fragment is decoded as it is."""
+    return "-o ip.defragment:FALSE -o ipv6.defragment:FALSE " + " ".join(
+        "-e " + f for f, _, _ in FIELDS)
 
 
 def views(json_path, tsv_path):
