@@ -70,6 +70,13 @@ int nurs_ct_msg_parse(struct nurs_ct_msg *m, const struct nlmsghdr *nlh,
         *why = "message shorter than its nfgenmsg header";
         return -1;
     }
+    /* libmnl lets the last attribute run into the message's alignment
+     * padding, which may lie past the datagram (and libmnl's reads are
+     * not seen by the sanitizers); the kernel's lengths are aligned. */
+    if (nlh->nlmsg_len != NLMSG_ALIGN(nlh->nlmsg_len)) {
+        *why = "message length not a multiple of 4";
+        return -1;
+    }
     const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
     m->family = nfg->nfgen_family;
     if (m->family != AF_INET && m->family != AF_INET6) {

@@ -64,6 +64,13 @@ int nurs_nflog_msg_parse(struct nurs_nflog_msg *m, const struct nlmsghdr *nlh, c
         *why = "message shorter than its nfgenmsg header";
         return -1;
     }
+    /* libmnl lets the last attribute run into the message's alignment
+     * padding, which may lie past the datagram; the kernel's lengths are
+     * always aligned. */
+    if (nlh->nlmsg_len != NLMSG_ALIGN(nlh->nlmsg_len)) {
+        *why = "message length not a multiple of 4";
+        return -1;
+    }
     const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
     m->family = nfg->nfgen_family;
     m->group = ntohs(nfg->res_id);

@@ -180,6 +180,31 @@ static void test_ipv4_text(void)
     }
 }
 
+/* A datagram cut three bytes short of its last attribute, nlmsg_len
+ * saying so: libmnl accepts the attribute (it measures up to the aligned
+ * length) and would read past the datagram, where the sanitizers cannot
+ * see it (libmnl is not instrumented). */
+static void test_unaligned_length(void)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct ct_build_opts o = {
+        .family = AF_INET, .msg_type = IPCTNL_MSG_CT_NEW, .proto = 17, .src = "10.0.0.1",
+        .dst = "10.0.0.2", .sport = 1, .dport = 2, .id = 77,
+    };
+    struct nlmsghdr *full = ct_build(buf, &o);
+    uint32_t cut = full->nlmsg_len - 3;
+    unsigned char *copy = malloc(cut);
+    memcpy(copy, buf, cut);
+    ((struct nlmsghdr *)copy)->nlmsg_len = cut;
+    struct nurs_ct_msg m;
+    const char *why = NULL;
+    tap_ok(nurs_nlmsg_ok((struct nlmsghdr *)copy, cut) &&
+               nurs_ct_msg_parse(&m, (struct nlmsghdr *)copy, false, &why) < 0 && why &&
+               strstr(why, "multiple of 4"),
+           "a message length that is not a multiple of 4 is rejected (%s)", why ? why : "parsed");
+    free(copy);
+}
+
 static void test_not_conntrack(void)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -197,6 +222,7 @@ int main(void)
     test_truncations();
     test_corrupt_nests();
     test_not_conntrack();
+    test_unaligned_length();
     test_huge_length();
     test_ipv4_text();
     test_kernel_fixtures();
