@@ -112,7 +112,8 @@ static int pcap_write(lua_State *L)
     struct nurs_pkt_record *r = nurs_pkt_record_to(L, 2);
     if (!r)
         return luaL_typeerror(L, 2, "packet record (from nurs.nflog or nurs.nfqueue)");
-    nurs_pkt_record_check(L, 2);
+    if (!nurs_pkt_record_live(r))
+        nurs_pkt_record_check(L, 2); /* raises the use-after-callback error */
     const struct nurs_pkt_meta_ops *m = r->cls->meta;
     const struct nurs_pkt *view = nurs_pkt_record_view(r);
     struct nurs_pcap_in in = {
