@@ -46,6 +46,7 @@ struct nurs_ct_msg {
     uint8_t family; /* AF_INET or AF_INET6 */
     const struct nlattr *tb[CTA_MAX + 1];
 
+    bool final; /* listed by the dump at exit: its flow ends forcibly */
     unsigned parsed;
     unsigned malformed;
     const struct nlattr *helper_name;

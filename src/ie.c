@@ -289,3 +289,18 @@ const char *nurs_ie_type_name(enum nurs_ie_type t)
     };
     return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
 }
+
+unsigned nurs_ie_type_length(enum nurs_ie_type t)
+{
+    switch (t) {
+    case IE_T_U8: case IE_T_S8: case IE_T_BOOL: return 1;
+    case IE_T_U16: case IE_T_S16: return 2;
+    case IE_T_U32: case IE_T_S32: case IE_T_F32: case IE_T_IPV4: case IE_T_DT_S: return 4;
+    case IE_T_MAC: return 6;
+    case IE_T_U64: case IE_T_S64: case IE_T_F64: case IE_T_DT_MS: case IE_T_DT_US:
+    case IE_T_DT_NS: return 8;
+    case IE_T_IPV6: return 16;
+    case IE_T_STRING: case IE_T_OCTETS: return NURS_IE_VARLEN;
+    }
+    return 0;
+}

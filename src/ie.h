@@ -60,6 +60,8 @@ const struct nurs_ie *nurs_ie_by_id(uint16_t id, uint32_t pen);
  * strings and octet arrays any length or variable. */
 bool nurs_ie_length_ok(const struct nurs_ie *ie, unsigned len);
 const char *nurs_ie_type_name(enum nurs_ie_type t);
+/* The natural length of a type; NURS_IE_VARLEN for strings and octets. */
+unsigned nurs_ie_type_length(enum nurs_ie_type t);
 
 /* The netfilter project's enterprise number; ulogd2 exports the packet and
  * connection mark as its element 4. */
