@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""Checks what nurs-lua's flow exporters sent, as nfdump and tshark decode
+it, against what conntrack accounted and what the traffic was.
+
+  flowcheck.py flows  --table T.xml --traffic TR.json --version 9|10
+                      (--nfdump DIR | --capture PCAP --port P | --file F)
+                      [--start-window A B] [--end-window C D] [--records N] [--biflow]
+      Each connection of the table (conntrack -L -o xml,ktimestamp,id taken
+      just before the flush) appears as its flows with the right addresses,
+      ports, protocol, ICMP type/code, post-NAT fields, bytes, packets,
+      start (conntrack's, to the ms) and end (inside the flush window);
+      the table itself agrees with what traffic.py did. tshark sources get
+      the stream checks too.
+  flowcheck.py stream (--capture PCAP --port P | --file F) --version 9|10
+                      [--seq-start N] [--templates-first] [--stats-exact] [--records N]
+      Stream checks only; prints a JSON summary (records, next sequence
+      number, template ids).
+A decoder's view of a flow is in flowdecode.py. Exits 1 with every
+difference listed.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flowdecode  # noqa: E402
+from ct_compare import table_entries  # noqa: E402
+
+PROTO = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+ICMP = (1, 58)
+END_OF_FLOW, IDLE = 3, 1
+TCP_CLOSING = ("FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE")
+
+
+class Errors(list):
+    def check(self, ok, msg):
+        if not ok:
+            self.append(msg)
+        return ok
+
+
+def port(v):
+    return int(v) if v not in (None, "") else 0
+
+
+def zero_addr(addr):
+    return "::" if ":" in addr else "0.0.0.0"
+
+
+# ---- what conntrack and the traffic say ----
+
+def expected_flows(table_path, traffic_path, errors):
+    """The unidirectional flows each conntrack entry must become, after
+    checking the table against what traffic.py did."""
+    entries = list(table_entries(table_path).values())
+    states = {}
+    import xml.etree.ElementTree as ET
+    for flow in ET.parse(table_path).getroot().iter("flow"):
+        for meta in flow.iter("meta"):
+            if meta.get("direction") == "independent":
+                states[int(meta.findtext("id"))] = meta.findtext("state")
+    traffic = json.load(open(traffic_path))
+    icmp_types = {}
+    claimed = set()
+    for t in traffic:
+        proto = PROTO[t["proto"]]
+        if proto in ICMP:
+            match = [e for e in entries if PROTO[e["proto"]] == proto
+                     and e["dirs"]["original"]["src"] == t["src"]]
+        else:
+            match = [e for e in entries if PROTO[e["proto"]] == proto and
+                     (e["dirs"]["original"]["src"], e["dirs"]["original"]["dst"],
+                      port(e["dirs"]["original"]["sport"]), port(e["dirs"]["original"]["dport"]))
+                     == (t["src"], t["dst"], t["sport"], t["dport"])]
+        if not errors.check(len(match) == 1, f"traffic {t}: {len(match)} conntrack entries"):
+            continue
+        e = match[0]
+        claimed.add(e["id"])
+        o, r = e["dirs"]["original"], e["dirs"]["reply"]
+        if proto in ICMP:
+            icmp_types[e["id"]] = (t["type"], t["code"], t["reply_type"])
+            errors.check(t["answered"] == t["requests"], f"traffic {t}: echo requests unanswered")
+            for d, n in ((o, t["requests"]), (r, t["answered"])):
+                errors.check((int(d["packets"]), int(d["bytes"])) == (n, n * t["bytes_each"]),
+                             f"conntrack counted {d['packets']}/{d['bytes']} for {n} echoes: {t}")
+            continue
+        # The reply tuple is what the server's socket saw.
+        errors.check((r["src"], r["dst"], port(r["sport"]), port(r["dport"])) ==
+                     (t["listen"], t["peer"], t["lport"], t["pport"]),
+                     f"conntrack's reply tuple {r} is not what the server saw: {t}")
+        ip = 40 if ":" in t["src"] else 20
+        if proto == 17:
+            want = (t["datagrams"], t["datagrams"] * (t["size"] + 8 + ip))
+            for d in (o, r):
+                errors.check((int(d["packets"]), int(d["bytes"])) == want,
+                             f"conntrack counted {d['packets']}/{d['bytes']}, traffic {want}: {t}")
+        else:
+            errors.check(int(o["bytes"]) > t["sent"] and int(r["bytes"]) > t["received"],
+                         f"conntrack counted fewer bytes than were sent: {e}, {t}")
+    for e in entries:
+        errors.check(e["id"] in claimed, f"conntrack entry not made by the test's traffic: {e}")
+        errors.check(e.get("start") is not None, f"entry {e['id']} has no start timestamp")
+
+    flows = []
+    for e in entries:
+        o, r = e["dirs"]["original"], e["dirs"]["reply"]
+        proto = PROTO[e["proto"]]
+        t = lambda d: (d["src"], d["dst"], port(d["sport"]), port(d["dport"]))  # noqa: E731
+        nat = t(o) != (r["dst"], r["src"], port(r["dport"]), port(r["sport"]))
+        if proto == 6:
+            reason = END_OF_FLOW if states.get(e["id"]) in TCP_CLOSING else IDLE
+        else:
+            reason = IDLE
+        for name, d, other in (("orig", o, r), ("reply", r, o)):
+            if not int(d["packets"] or 0):
+                continue
+            f = {"src": d["src"], "dst": d["dst"], "sport": port(d["sport"]), "dport": port(d["dport"]),
+                 "proto": proto, "bytes": int(d["bytes"]), "packets": int(d["packets"]),
+                 "start_ms": e["start"] // 1000000 if e.get("start") else None,
+                 "reason": reason, "flow_id": e["id"], "direction": name,
+                 "icmp_type": None, "icmp_code": None}
+            if nat:
+                f.update(post_src=other["dst"], post_dst=other["src"],
+                         post_sport=port(other["dport"]), post_dport=port(other["sport"]))
+            else:
+                z = zero_addr(d["src"])
+                f.update(post_src=z, post_dst=z, post_sport=0, post_dport=0)
+            if proto in ICMP and e["id"] in icmp_types:
+                ty, code, rty = icmp_types[e["id"]]
+                f["icmp_type"], f["icmp_code"] = (ty, code) if name == "orig" else (rty, 0)
+            flows.append(f)
+        if flows and flows[-1]["flow_id"] == e["id"]:
+            counts = {f["direction"]: f for f in flows if f["flow_id"] == e["id"]}
+            for f in counts.values():
+                f["rev"] = counts.get("reply" if f["direction"] == "orig" else "orig")
+    return flows
+
+
+# ---- what the decoders show ----
+
+class Source:
+    """A decoder's view: its flows and what it can be asked about."""
+
+    def __init__(self, args, errors):
+        self.version = args.version
+        self.stream = None
+        if args.nfdump:
+            self.name = "nfdump"
+            self.flows = flowdecode.nfdump_flows(args.nfdump)
+            # nfdump's JSON has no flowEndReason; for ICMP it shows type and
+            # code, not ports; 1.7.1 reads ICMPv6 type/code only from IEs
+            # 178/179 (icmpTypeIPv6...), not from 139 or the port.
+            self.has_reason = self.has_icmp_ports = self.has_icmp6 = False
+            # nfdump 1.7.1 reads postNATSource/DestinationIPv6Address (281,
+            # 282) from NetFlow v9 only, not from IPFIX.
+            self.unseen_v6 = {"post_src", "post_dst"} if self.version == 10 else set()
+        else:
+            self.stream = check_stream(args, errors)
+            self.name = "tshark"
+            self.flows = [f for m in self.stream["messages"] for f in m["flows"]]
+            self.has_reason = self.has_icmp_ports = self.has_icmp6 = True
+            self.unseen_v6 = set()
+
+    def key(self, f):
+        if f["proto"] in ICMP:
+            t = f["icmp_type"] if (f["proto"] == 1 or self.has_icmp6) else None
+            return (f["proto"], f["src"], f["dst"], t)
+        return (f["proto"], f["src"], f["dst"], f["sport"], f["dport"])
+
+
+def compare(src, expected, args, errors):
+    got_by, want_by = {}, {}
+    for f in src.flows:
+        got_by.setdefault(src.key(f), []).append(f)
+    for f in expected:
+        want_by.setdefault(src.key(f), []).append(f)
+    for k in sorted(set(got_by) | set(want_by), key=str):
+        got, want = got_by.get(k, []), want_by.get(k, [])
+        if not errors.check(len(got) == len(want),
+                            f"{src.name}: {len(got)} flows for {k}, conntrack says {len(want)}"):
+            continue
+        order = lambda f: (f["bytes"], f["packets"])  # noqa: E731
+        for g, w in zip(sorted(got, key=order), sorted(want, key=order)):
+            compare_flow(src, g, w, args, errors)
+
+
+def compare_flow(src, g, w, args, errors):
+    where = f"{src.name} {w['direction']} flow {w['src']}:{w['sport']} > {w['dst']}:{w['dport']} proto {w['proto']}"
+    fields = ["src", "dst", "proto", "bytes", "packets", "start_ms",
+              "post_src", "post_dst", "post_sport", "post_dport"]
+    if w["proto"] not in ICMP:
+        fields += ["sport", "dport"]
+    elif src.has_icmp_ports:
+        # v9 collectors read ICMP type and code from the destination port.
+        w = dict(w, sport=0, dport=(w["icmp_type"] << 8 | w["icmp_code"]) if src.version == 9 else 0)
+        fields += ["sport", "dport"]
+    if w["proto"] == 1 or (w["proto"] == 58 and src.has_icmp6):
+        fields += ["icmp_type", "icmp_code"]
+    elif w["proto"] not in ICMP and src.has_icmp6:
+        w = dict(w, icmp_type=0, icmp_code=0)
+        fields += ["icmp_type", "icmp_code"]
+    if src.has_reason:
+        fields.append("reason")
+    if args.version == 10 and src.name == "tshark":
+        fields.append("flow_id")
+    if ":" in w["src"]:
+        fields = [k for k in fields if k not in src.unseen_v6]
+    for k in fields:
+        errors.check(g.get(k) == w.get(k), f"{where}: {k} {g.get(k)!r}, want {w.get(k)!r}")
+    if args.end_window:
+        lo, hi = args.end_window
+        errors.check(g["end_ms"] is not None and lo <= g["end_ms"] <= hi,
+                     f"{where}: end {g['end_ms']} outside the flush window [{lo}, {hi}]")
+    if args.start_window:
+        lo, hi = args.start_window
+        errors.check(g["start_ms"] is not None and lo <= g["start_ms"] <= hi,
+                     f"{where}: start {g['start_ms']} outside the traffic window [{lo}, {hi}]")
+    errors.check(g["end_ms"] is not None and g["start_ms"] is not None and g["end_ms"] >= g["start_ms"],
+                 f"{where}: ends ({g['end_ms']}) before it starts ({g['start_ms']})")
+    if args.biflow:
+        rev = w.get("rev")
+        want = (rev["bytes"], rev["packets"]) if rev else (0, 0)
+        errors.check((g.get("rev_bytes"), g.get("rev_packets")) == want,
+                     f"{where}: reverse octets/packets {(g.get('rev_bytes'), g.get('rev_packets'))}, "
+                     f"reply direction counted {want}")
+
+
+# ---- the message stream ----
+
+def check_stream(args, errors):
+    """Decodes a capture or file with tshark and checks the stream: every
+    frame decodes, no malformed set or expert warning, templates before the
+    data that uses them, sequence numbers without gaps, statistics records
+    that count what was sent before them."""
+    if args.capture:
+        path, decode = args.capture, [f"udp.port=={args.port},cflow"]
+    else:
+        path, decode = args.file, []
+    msgs, frames, other = flowdecode.tshark_messages(path, decode)
+    errors.check(not other, f"tshark: frames {other[:10]} of {path} are not NetFlow/IPFIX")
+    for frame, what in flowdecode.tshark_problems(path, decode)[:20]:
+        errors.append(f"tshark: frame {frame}: {what}")
+    errors.check(msgs, f"tshark: no message in {path}")
+    known, seq, seen_data = set(), {}, 0
+    sent_msgs = sent_records = 0
+    templates = {}
+    for i, m in enumerate(msgs):
+        errors.check(m["version"] == args.version, f"frame {m['frame']}: version {m['version']}")
+        dom = m["domain"]
+        if dom in seq:
+            errors.check(m["sequence"] == seq[dom],
+                         f"frame {m['frame']}: sequence {m['sequence']}, expected {seq[dom]}")
+        elif args.seq_start is not None:
+            errors.check(m["sequence"] == args.seq_start,
+                         f"frame {m['frame']}: first sequence {m['sequence']}, expected {args.seq_start}")
+        seq[dom] = m["sequence"] + (1 if m["version"] == 9 else m["data_records"])
+        if i == 0 and args.templates_first:
+            errors.check(m["sets"] and m["sets"][0][0] == "template",
+                         f"frame {m['frame']}: the stream does not start with templates: {m['sets'][:3]}")
+        for kind, sid in m["sets"]:
+            if kind == "template":
+                known.add(sid)
+            else:
+                errors.check(sid in known, f"frame {m['frame']}: data of set {sid} before its template")
+        for tid in m["withdrawn"]:
+            known.discard(tid)
+        for tid in m["templates"]:
+            templates.setdefault(tid, m["frame"])
+        for s in m["stats"]:
+            if args.stats_exact:
+                errors.check((int(s["packetsexp"]), int(s["flowsexp"])) == (sent_msgs, sent_records),
+                             f"frame {m['frame']}: statistics say {s['packetsexp']} messages, "
+                             f"{s['flowsexp']} records before; tshark saw {sent_msgs}, {sent_records}")
+        sent_msgs += 1
+        sent_records += m["data_records"]
+        seen_data += len(m["flows"])
+    if args.records is not None:
+        errors.check(seen_data == args.records,
+                     f"tshark decoded {seen_data} flow records; the exporter counted {args.records}")
+    return {"messages": msgs, "frames": frames, "records": seen_data,
+            "next_sequence": seq, "templates": sorted(templates)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["flows", "stream"])
+    ap.add_argument("--version", type=int, choices=[9, 10], required=True)
+    ap.add_argument("--table")
+    ap.add_argument("--traffic")
+    ap.add_argument("--nfdump")
+    ap.add_argument("--capture")
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--file")
+    ap.add_argument("--start-window", type=int, nargs=2)
+    ap.add_argument("--end-window", type=int, nargs=2)
+    ap.add_argument("--records", type=int)
+    ap.add_argument("--biflow", action="store_true")
+    ap.add_argument("--nat-entries", type=int)
+    ap.add_argument("--seq-start", type=int)
+    ap.add_argument("--templates-first", action="store_true")
+    ap.add_argument("--stats-exact", action="store_true")
+    args = ap.parse_args()
+    errors = Errors()
+    if args.cmd == "stream":
+        s = check_stream(args, errors)
+        summary = {k: v for k, v in s.items() if k != "messages"}
+        summary["next_sequence"] = {str(k): v for k, v in s["next_sequence"].items()}
+        print(json.dumps(summary))
+    else:
+        expected = expected_flows(args.table, args.traffic, errors)
+        if args.nat_entries is not None:
+            nat = {f["flow_id"] for f in expected if f["post_sport"] or f["post_dport"]}
+            errors.check(len(nat) == args.nat_entries,
+                         f"{len(nat)} NATed connections, the test made {args.nat_entries}")
+        if args.biflow:  # one record per connection, the reply in reverse elements
+            expected = [f for f in expected if f["direction"] == "orig"]
+        src = Source(args, errors)
+        compare(src, expected, args, errors)
+        if src.name == "nfdump" and args.records is not None:
+            errors.check(len(src.flows) == args.records,
+                         f"nfdump shows {len(src.flows)} flows; the exporter counted {args.records}")
+        if not errors:
+            print(f"ok: {src.name}: {len(src.flows)} flow records of "
+                  f"{len({f['flow_id'] for f in expected})} connections as conntrack counted them")
+    if errors:
+        print("\n".join(errors[:60]), file=sys.stderr)
+        if len(errors) > 60:
+            print(f"... and {len(errors) - 60} more", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
