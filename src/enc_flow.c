@@ -1,6 +1,7 @@
 #include "enc_flow.h"
 
 #include <endian.h>
+#include <math.h>
 #include <string.h>
 
 #define SET_HEADER 4
@@ -201,6 +202,27 @@ static uint64_t time_value(uint8_t type, uint64_t ns)
     }
 }
 
+/* A time a script gave as seconds since the epoch (a double cannot hold
+ * nanoseconds since the epoch exactly: round in the element's unit). */
+static uint64_t seconds_value(uint8_t type, double secs)
+{
+    double whole = floor(secs);
+    switch (type) {
+    case IE_T_DT_S:
+        return (uint64_t)whole;
+    case IE_T_DT_MS:
+        return (uint64_t)llround(secs * 1000.0);
+    default: {
+        uint64_t frac = (uint64_t)llround((secs - whole) * 4294967296.0);
+        if (frac > 0xffffffffu)
+            frac = 0xffffffffu;
+        if (type == IE_T_DT_US)
+            frac &= ~0x7ffull;
+        return ((uint64_t)whole + NTP_UNIX_OFFSET) << 32 | frac;
+    }
+    }
+}
+
 static uint64_t uptime(const struct nurs_enc *e, uint64_t ns)
 {
     uint64_t ms = ns / 1000000u;
@@ -328,7 +350,9 @@ static size_t put_value(uint8_t *out, const struct nurs_tfield *tf, const struct
         put_int(out, (int64_t)v->u, len);
         break;
     case NURS_FV_DOUBLE:
-        if (len == 4) {
+        if (tf->ie.type >= IE_T_DT_S && tf->ie.type <= IE_T_DT_NS) {
+            put_uint(out, seconds_value(tf->ie.type, v->d), len);
+        } else if (len == 4) {
             float fl = (float)v->d;
             uint32_t bits;
             memcpy(&bits, &fl, 4);
