@@ -1,5 +1,7 @@
 #include "enc_flow.h"
 
+#include <endian.h>
+#include <math.h>
 #include <string.h>
 
 #define SET_HEADER 4
@@ -19,14 +21,37 @@ static void put32(uint8_t *p, uint32_t v)
 }
 
 /* The low `len` bytes of v, big-endian; a value too large for a reduced-size
- * field is sent as the largest it can hold rather than wrapped. */
-static void put_uint(uint8_t *out, uint64_t v, unsigned len)
+ * field is sent as the largest it can hold rather than wrapped. The usual
+ * widths are single stores: this runs for every field of every record. */
+static inline __attribute__((always_inline)) void put_uint(uint8_t *out, uint64_t v,
+                                                           unsigned len)
 {
     if (len < 8 && v >> (len * 8))
         v = (1ull << (len * 8)) - 1;
-    for (int i = (int)len - 1; i >= 0; i--) {
-        out[i] = (uint8_t)v;
-        v >>= 8;
+    switch (len) {
+    case 1:
+        out[0] = (uint8_t)v;
+        return;
+    case 2: {
+        uint16_t be = htobe16((uint16_t)v);
+        memcpy(out, &be, 2);
+        return;
+    }
+    case 4: {
+        uint32_t be = htobe32((uint32_t)v);
+        memcpy(out, &be, 4);
+        return;
+    }
+    case 8: {
+        uint64_t be = htobe64(v);
+        memcpy(out, &be, 8);
+        return;
+    }
+    default:
+        for (int i = (int)len - 1; i >= 0; i--) {
+            out[i] = (uint8_t)v;
+            v >>= 8;
+        }
     }
 }
 
@@ -177,6 +202,27 @@ static uint64_t time_value(uint8_t type, uint64_t ns)
     }
 }
 
+/* A time a script gave as seconds since the epoch (a double cannot hold
+ * nanoseconds since the epoch exactly: round in the element's unit). */
+static uint64_t seconds_value(uint8_t type, double secs)
+{
+    double whole = floor(secs);
+    switch (type) {
+    case IE_T_DT_S:
+        return (uint64_t)whole;
+    case IE_T_DT_MS:
+        return (uint64_t)llround(secs * 1000.0);
+    default: {
+        uint64_t frac = (uint64_t)llround((secs - whole) * 4294967296.0);
+        if (frac > 0xffffffffu)
+            frac = 0xffffffffu;
+        if (type == IE_T_DT_US)
+            frac &= ~0x7ffull;
+        return ((uint64_t)whole + NTP_UNIX_OFFSET) << 32 | frac;
+    }
+    }
+}
+
 static uint64_t uptime(const struct nurs_enc *e, uint64_t ns)
 {
     uint64_t ms = ns / 1000000u;
@@ -189,12 +235,12 @@ static bool is_icmp(const struct nurs_flow *f)
 }
 
 /* The integer a flow gives a field; *addr set instead for addresses. */
-static uint64_t flow_value(const struct nurs_enc *e, const struct nurs_tfield *tf,
+static inline __attribute__((always_inline)) uint64_t
+flow_value(const struct nurs_enc *e, const struct nurs_tfield *tf,
                            const struct nurs_flow *f, const uint8_t **addr)
 {
     const struct nurs_ie *ie = &tf->ie;
     bool family_ok = !ie->ip_version || ie->ip_version == f->ip_version;
-    uint64_t duration_ns = f->end_ns > f->start_ns ? f->end_ns - f->start_ns : 0;
     switch ((enum nurs_ie_source)ie->source) {
     case FS_NONE: return 0;
     case FS_SRC_ADDR: *addr = family_ok ? f->src : NULL; return 0;
@@ -217,8 +263,8 @@ static uint64_t flow_value(const struct nurs_enc *e, const struct nurs_tfield *t
     case FS_END: return time_value(ie->type, f->end_ns);
     case FS_START_UPTIME: return uptime(e, f->start_ns);
     case FS_END_UPTIME: return uptime(e, f->end_ns);
-    case FS_DURATION_MS: return duration_ns / 1000000u;
-    case FS_DURATION_US: return duration_ns / 1000u;
+    case FS_DURATION_MS: return f->end_ns > f->start_ns ? (f->end_ns - f->start_ns) / 1000000u : 0;
+    case FS_DURATION_US: return f->end_ns > f->start_ns ? (f->end_ns - f->start_ns) / 1000u : 0;
     case FS_ICMP_TYPE_CODE:
         return family_ok && is_icmp(f) ? (uint64_t)(f->icmp_type << 8 | f->icmp_code) : 0;
     case FS_ICMP_TYPE: return family_ok && is_icmp(f) ? f->icmp_type : 0;
@@ -304,7 +350,9 @@ static size_t put_value(uint8_t *out, const struct nurs_tfield *tf, const struct
         put_int(out, (int64_t)v->u, len);
         break;
     case NURS_FV_DOUBLE:
-        if (len == 4) {
+        if (tf->ie.type >= IE_T_DT_S && tf->ie.type <= IE_T_DT_NS) {
+            put_uint(out, seconds_value(tf->ie.type, v->d), len);
+        } else if (len == 4) {
             float fl = (float)v->d;
             uint32_t bits;
             memcpy(&bits, &fl, 4);
@@ -338,29 +386,26 @@ bool nurs_enc_add_record(struct nurs_enc *e, const struct nurs_template *t,
             out += put_value(out, tf, &vals[i]);
             continue;
         }
-        unsigned len = tf->ie.length;
-        if (len == NURS_IE_VARLEN) {
-            *out++ = 0; /* nothing known: an empty value */
-            continue;
-        }
         const struct nurs_flow *f = tf->reverse ? rev : fwd;
-        if (!f) {
-            memset(out, 0, len);
-            out += len;
-            continue;
-        }
+        unsigned len = tf->ie.length;
         const uint8_t *addr = NULL;
-        uint64_t v = flow_value(e, tf, f, &addr);
-        if (tf->ie.type == IE_T_IPV4 || tf->ie.type == IE_T_IPV6) {
+        switch (f ? tf->kind : tf->kind == NURS_TF_EMPTY ? NURS_TF_EMPTY : NURS_TF_ZERO) {
+        case NURS_TF_EMPTY:
+            *out++ = 0;
+            continue;
+        case NURS_TF_ZERO:
+            memset(out, 0, len);
+            break;
+        case NURS_TF_ADDRESS:
+            flow_value(e, tf, f, &addr);
             if (addr)
                 memcpy(out, addr, len);
             else
                 memset(out, 0, len);
-        } else if (tf->ie.type == IE_T_STRING || tf->ie.type == IE_T_OCTETS ||
-                   tf->ie.type == IE_T_MAC) {
-            memset(out, 0, len);
-        } else {
-            put_uint(out, v, len);
+            break;
+        case NURS_TF_INTEGER:
+            put_uint(out, flow_value(e, tf, f, &addr), len);
+            break;
         }
         out += len;
     }

@@ -24,7 +24,7 @@ enum nurs_fvalue_kind { NURS_FV_UNSET, NURS_FV_UINT, NURS_FV_INT, NURS_FV_DOUBLE
 struct nurs_fvalue {
     uint8_t kind;
     uint64_t u; /* UINT, INT (two's complement), and times in ns since the epoch */
-    double d;
+    double d;   /* DOUBLE: floats, and times in seconds since the epoch */
     const uint8_t *p; /* BYTES: addresses, MACs, strings, octet arrays */
     size_t len;
 };

@@ -18,16 +18,19 @@ static bool copy_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, uin
 
 enum nurs_end_reason nurs_ct_end_reason(struct nurs_ct_msg *m)
 {
-    uint8_t proto;
-    if (!nurs_ct_protonum(m, &proto) || proto != 6)
+    uint8_t state;
+    if (!nurs_ct_tcp_state(m, &state))
         return NURS_END_IDLE;
-    const char *state = nurs_ct_state_name(m);
-    static const char *const closing[] = {"FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT",
-                                          "CLOSE"};
-    for (size_t i = 0; state && i < sizeof closing / sizeof *closing; i++)
-        if (strcmp(state, closing[i]) == 0)
-            return NURS_END_OF_FLOW;
-    return NURS_END_IDLE;
+    switch (state) {
+    case TCP_CONNTRACK_FIN_WAIT:
+    case TCP_CONNTRACK_CLOSE_WAIT:
+    case TCP_CONNTRACK_LAST_ACK:
+    case TCP_CONNTRACK_TIME_WAIT:
+    case TCP_CONNTRACK_CLOSE:
+        return NURS_END_OF_FLOW;
+    default:
+        return NURS_END_IDLE;
+    }
 }
 
 static void fill_direction(struct nurs_ct_msg *m, enum nurs_ct_dir dir, struct nurs_flow *f)

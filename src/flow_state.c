@@ -73,7 +73,7 @@ static void drop_stale(struct nurs_flow_state *s, uint64_t now_ns)
 {
     for (size_t i = 0; i < s->cap; i++) {
         struct nurs_conn_state *c = &s->slots[i];
-        if (c->used == USED && now_ns - c->touched_ns > s->max_age_ns) {
+        if (c->used == USED && now_ns > c->touched_ns && now_ns - c->touched_ns > s->max_age_ns) {
             c->used = DELETED;
             s->count--;
             s->deleted++;

@@ -37,6 +37,7 @@ static enum nurs_ie_type type_by_name(lua_State *L, const char *fname, const cha
  * not have, {name=, id=, enterprise=, type=, length=}. */
 static void add_element(lua_State *L, const char *fname, struct nurs_template *t, int idx)
 {
+    idx = lua_absindex(L, idx);
     char err[256];
     int rc;
     if (lua_type(L, idx) == LUA_TSTRING) {
@@ -305,7 +306,7 @@ static void to_value(lua_State *L, int idx, const struct nurs_tfield *f, struct 
         lua_Number secs = lua_tonumber(L, idx);
         if (lua_type(L, idx) != LUA_TNUMBER || !(secs >= 0 && secs < 1e11))
             luaL_error(L, "export: %s must be seconds since the epoch (nurs.now())", name);
-        *v = (struct nurs_fvalue){.kind = NURS_FV_UINT, .u = (uint64_t)llround(secs * 1e9)};
+        *v = (struct nurs_fvalue){.kind = NURS_FV_DOUBLE, .d = secs};
         return;
     }
     case IE_T_S8:

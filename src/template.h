@@ -13,10 +13,19 @@
 #define NURS_TEMPLATE_MAX 64
 #define NURS_TEMPLATE_NAME_MAX 32
 
+/* How the encoder fills a field from a flow, decided once per template. */
+enum nurs_tfield_kind {
+    NURS_TF_ZERO,      /* nothing a flow knows: zeros */
+    NURS_TF_EMPTY,     /* variable length, nothing known: an empty value */
+    NURS_TF_ADDRESS,   /* an address of the flow */
+    NURS_TF_INTEGER,   /* a number of the flow, big-endian in ie.length bytes */
+};
+
 struct nurs_tfield {
     struct nurs_ie ie; /* ie.length is the wire length here; ie.name unused */
     char name[64];
     bool reverse; /* an RFC 5103 reverse element: the value of the reply */
+    uint8_t kind; /* enum nurs_tfield_kind */
 };
 
 struct nurs_template {
