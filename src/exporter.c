@@ -223,6 +223,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
         sum.bytes += s->bytes;
         sum.lost_records += s->lost_records;
         sum.send_errors += s->send_errors;
+        sum.connects += s->connects;
     }
     int n = 0;
     out[n++] = (struct nurs_extra_counter){"records", e->ct.records};
@@ -230,6 +231,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     out[n++] = (struct nurs_extra_counter){"bytes", sum.bytes};
     out[n++] = (struct nurs_extra_counter){"lost", sum.lost_records};
     out[n++] = (struct nurs_extra_counter){"send_errors", sum.send_errors};
+    out[n++] = (struct nurs_extra_counter){"connects", sum.connects};
     out[n++] = (struct nurs_extra_counter){"no_template", e->ct.no_template};
     out[n++] = (struct nurs_extra_counter){"no_counters", e->ct.no_counters};
     out[n++] = (struct nurs_extra_counter){"connections", e->ct.state.count};

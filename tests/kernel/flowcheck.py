@@ -14,7 +14,9 @@ it, against what conntrack accounted and what the traffic was.
   flowcheck.py stream (--capture PCAP --port P | --file F) --version 9|10
                       [--seq-start N] [--templates-first] [--stats-exact] [--records N]
       Stream checks only; prints a JSON summary (records, next sequence
-      number, template ids).
+      number, template ids). --dports LO N: the UDP flows to ports LO..LO+N-1
+      (udp_burst.py's) are there exactly once each. --notsent N: the last
+      statistics record says N records were not sent.
 A decoder's view of a flow is in flowdecode.py. Exits 1 with every
 difference listed.
 """
@@ -275,6 +277,21 @@ def check_stream(args, errors):
         sent_msgs += 1
         sent_records += m["data_records"]
         seen_data += len(m["flows"])
+    if args.dports:
+        lo, n = args.dports
+        seen = {}
+        for m in msgs:
+            for f in m["flows"]:
+                if f["proto"] == 17 and lo <= f["dport"] < lo + n:
+                    seen[f["dport"]] = seen.get(f["dport"], 0) + 1
+        missing = [p for p in range(lo, lo + n) if p not in seen]
+        twice = [p for p, c in seen.items() if c > 1]
+        errors.check(not missing, f"{len(missing)} of the {n} UDP flows to {lo}.. missing: {missing[:10]}")
+        errors.check(not twice, f"UDP flows exported more than once: {twice[:10]}")
+    if args.notsent is not None:
+        stats = [s for m in msgs for s in m["stats"]]
+        errors.check(stats and int(stats[-1]["notsent_flows"]) == args.notsent,
+                     f"last statistics record: {stats[-1] if stats else None}; {args.notsent} not sent")
     if args.records is not None:
         errors.check(seen_data == args.records,
                      f"tshark decoded {seen_data} flow records; the exporter counted {args.records}")
@@ -300,6 +317,8 @@ def main():
     ap.add_argument("--seq-start", type=int)
     ap.add_argument("--templates-first", action="store_true")
     ap.add_argument("--stats-exact", action="store_true")
+    ap.add_argument("--dports", type=int, nargs=2)
+    ap.add_argument("--notsent", type=int)
     args = ap.parse_args()
     errors = Errors()
     if args.cmd == "stream":
