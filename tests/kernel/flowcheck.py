@@ -17,6 +17,13 @@ it, against what conntrack accounted and what the traffic was.
       number, template ids). --dports LO N: the UDP flows to ports LO..LO+N-1
       (udp_burst.py's) are there exactly once each. --notsent N: the last
       statistics record says N records were not sent.
+  flowcheck.py active --nfdump DIR --capture PCAP --port P --table T.xml
+                      --nft COUNTERS.json --conn LONGCONN.json
+      A long connection exported across active timeouts: per direction, its
+      records add up to what nft counter rules counted, the last one is what
+      `conntrack -L` showed before the end, every one but the last ended by
+      active timeout, and their time ranges follow one another from
+      conntrack's start without overlapping.
 A decoder's view of a flow is in flowdecode.py. Exits 1 with every
 difference listed.
 """
@@ -299,10 +306,63 @@ def check_stream(args, errors):
             "next_sequence": seq, "templates": sorted(templates)}
 
 
+def nft_counters(path):
+    out = {}
+    for obj in json.load(open(path))["nftables"]:
+        if "counter" in obj:
+            c = obj["counter"]
+            out[c["name"]] = (c["packets"], c["bytes"])
+    return out
+
+
+def check_active(args, errors):
+    conn = json.loads(open(args.conn).read().splitlines()[-1])
+    entry = [e for e in table_entries(args.table).values()
+             if (port(e["dirs"]["original"]["sport"]), port(e["dirs"]["original"]["dport"]))
+             == (conn["sport"], conn["dport"])]
+    if not errors.check(len(entry) == 1, f"conntrack -L: {len(entry)} entries for {conn}"):
+        return
+    entry = entry[0]
+    nft = nft_counters(args.nft)
+    tshark = check_stream(args, errors)["messages"]
+    sources = {"nfdump": flowdecode.nfdump_flows(args.nfdump),
+               "tshark": [f for m in tshark for f in m["flows"]]}
+    counts = {}
+    for name, flows in sources.items():
+        for d, key, ports in (("original", "orig", (conn["sport"], conn["dport"])),
+                              ("reply", "reply", (conn["dport"], conn["sport"]))):
+            recs = sorted((f for f in flows if f["proto"] == 6 and (f["sport"], f["dport"]) == ports),
+                          key=lambda f: (f["start_ms"], f["end_ms"]))
+            where = f"{name} {key}"
+            counts[where] = len(recs)
+            if not errors.check(len(recs) >= 3, f"{where}: {len(recs)} records, want an active "
+                                f"timeout or more and the end"):
+                continue
+            total = (sum(f["packets"] for f in recs), sum(f["bytes"] for f in recs))
+            errors.check(total == nft[key], f"{where}: records add up to {total} packets/bytes, "
+                         f"nft counted {nft[key]}")
+            snap = entry["dirs"][d]
+            last = (recs[-1]["packets"], recs[-1]["bytes"])
+            errors.check(last == (int(snap["packets"]), int(snap["bytes"])),
+                         f"{where}: last record {last}, conntrack -L showed {snap['packets']}/{snap['bytes']}")
+            errors.check(recs[0]["start_ms"] == entry["start"] // 1000000,
+                         f"{where}: starts at {recs[0]['start_ms']}, conntrack at {entry['start'] // 1000000}")
+            for a, b in zip(recs, recs[1:]):
+                errors.check(a["start_ms"] <= a["end_ms"] <= b["start_ms"] <= b["end_ms"],
+                             f"{where}: [{a['start_ms']}, {a['end_ms']}] and [{b['start_ms']}, {b['end_ms']}] overlap")
+            if name == "tshark":
+                reasons = [f["reason"] for f in recs]
+                errors.check(reasons == [2] * (len(recs) - 1) + [END_OF_FLOW],
+                             f"{where}: end reasons {reasons}: active timeouts (2), then end of flow (3)")
+    errors.check(len(set(counts.values())) == 1, f"record counts differ: {counts}")
+    if not errors:
+        print(f"ok: {counts['nfdump orig']} records per direction add up to nft's counters")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["flows", "stream"])
-    ap.add_argument("--version", type=int, choices=[9, 10], required=True)
+    ap.add_argument("cmd", choices=["flows", "stream", "active"])
+    ap.add_argument("--version", type=int, choices=[9, 10], default=9)
     ap.add_argument("--table")
     ap.add_argument("--traffic")
     ap.add_argument("--nfdump")
@@ -319,9 +379,13 @@ def main():
     ap.add_argument("--stats-exact", action="store_true")
     ap.add_argument("--dports", type=int, nargs=2)
     ap.add_argument("--notsent", type=int)
+    ap.add_argument("--nft")
+    ap.add_argument("--conn")
     args = ap.parse_args()
     errors = Errors()
-    if args.cmd == "stream":
+    if args.cmd == "active":
+        check_active(args, errors)
+    elif args.cmd == "stream":
         s = check_stream(args, errors)
         summary = {k: v for k, v in s.items() if k != "messages"}
         summary["next_sequence"] = {str(k): v for k, v in s["next_sequence"].items()}

@@ -80,7 +80,7 @@ stop_nfcapd() {
 # 20000 packets, so a runaway exporter cannot fill the disk).
 start_capture() {
     local file=$1; shift
-    ip netns exec "$NS" tcpdump -i lo -n -U -c 20000 -s 0 -w "$file" "$@" 2>"$file.log" &
+    ip netns exec "$NS" tcpdump -i lo -n -U --immediate-mode -c 20000 -s 0 -w "$file" "$@" 2>"$file.log" &
     TCPDUMP_PID=$!
     PIDS+=("$TCPDUMP_PID")
     wait_grep "$file.log" "listening on" 10 || fail "tcpdump did not start: $(cat "$file.log")"
