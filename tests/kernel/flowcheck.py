@@ -16,7 +16,10 @@ it, against what conntrack accounted and what the traffic was.
       Stream checks only; prints a JSON summary (records, next sequence
       number, template ids). --dports LO N: the UDP flows to ports LO..LO+N-1
       (udp_burst.py's) are there exactly once each. --notsent N: the last
-      statistics record says N records were not sent.
+      statistics record says N records were not sent. --expect-templates
+      "256,257,258 256,258,259": the template sets announced, in order.
+  flowcheck.py nfports --nfdump DIR --dports LO N... [--records N]
+      nfdump shows the UDP flows to ports LO..LO+N-1 once each.
   flowcheck.py active --nfdump DIR --capture PCAP --port P --table T.xml
                       --nft COUNTERS.json --conn LONGCONN.json
       A long connection exported across active timeouts: per direction, its
@@ -237,6 +240,30 @@ def compare_flow(src, g, w, args, errors):
 
 # ---- the message stream ----
 
+def check_ports(flows, lo, n, name, errors):
+    """udp_burst.py's flows to ports lo..lo+n-1 are there, each once."""
+    seen = {}
+    for f in flows:
+        if f["proto"] == 17 and lo <= f["dport"] < lo + n:
+            seen[f["dport"]] = seen.get(f["dport"], 0) + 1
+    missing = [p for p in range(lo, lo + n) if p not in seen]
+    twice = [p for p, c in seen.items() if c > 1]
+    errors.check(not missing, f"{name}: {len(missing)} of the {n} UDP flows to {lo}.. missing: {missing[:10]}")
+    errors.check(not twice, f"{name}: UDP flows exported more than once: {twice[:10]}")
+
+
+def check_template_history(msgs, want, errors):
+    """The template sets announced go through the groups of ids `want`
+    ("256,257,258 256,258,259 ..."), in order, each repeated at will."""
+    history = []
+    for m in msgs:
+        ids = sorted(m["templates"] + m["options_templates"])
+        if ids and (not history or history[-1] != ids):
+            history.append(ids)
+    want = [sorted(int(x) for x in g.split(",")) for g in want.split()]
+    errors.check(history == want, f"template sets announced: {history}, expected {want}")
+
+
 def check_stream(args, errors):
     """Decodes a capture or file with tshark and checks the stream: every
     frame decodes, no malformed set or expert warning, templates before the
@@ -284,17 +311,10 @@ def check_stream(args, errors):
         sent_msgs += 1
         sent_records += m["data_records"]
         seen_data += len(m["flows"])
-    if args.dports:
-        lo, n = args.dports
-        seen = {}
-        for m in msgs:
-            for f in m["flows"]:
-                if f["proto"] == 17 and lo <= f["dport"] < lo + n:
-                    seen[f["dport"]] = seen.get(f["dport"], 0) + 1
-        missing = [p for p in range(lo, lo + n) if p not in seen]
-        twice = [p for p, c in seen.items() if c > 1]
-        errors.check(not missing, f"{len(missing)} of the {n} UDP flows to {lo}.. missing: {missing[:10]}")
-        errors.check(not twice, f"UDP flows exported more than once: {twice[:10]}")
+    for lo, n in args.dports or []:
+        check_ports([f for m in msgs for f in m["flows"]], lo, n, "tshark", errors)
+    if args.expect_templates:
+        check_template_history(msgs, args.expect_templates, errors)
     if args.notsent is not None:
         stats = [s for m in msgs for s in m["stats"]]
         errors.check(stats and int(stats[-1]["notsent_flows"]) == args.notsent,
@@ -361,7 +381,7 @@ def check_active(args, errors):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["flows", "stream", "active"])
+    ap.add_argument("cmd", choices=["flows", "stream", "active", "nfports"])
     ap.add_argument("--version", type=int, choices=[9, 10], default=9)
     ap.add_argument("--table")
     ap.add_argument("--traffic")
@@ -377,7 +397,8 @@ def main():
     ap.add_argument("--seq-start", type=int)
     ap.add_argument("--templates-first", action="store_true")
     ap.add_argument("--stats-exact", action="store_true")
-    ap.add_argument("--dports", type=int, nargs=2)
+    ap.add_argument("--dports", type=int, nargs=2, action="append")
+    ap.add_argument("--expect-templates")
     ap.add_argument("--notsent", type=int)
     ap.add_argument("--nft")
     ap.add_argument("--conn")
@@ -385,6 +406,13 @@ def main():
     errors = Errors()
     if args.cmd == "active":
         check_active(args, errors)
+    elif args.cmd == "nfports":
+        flows = flowdecode.nfdump_flows(args.nfdump)
+        for lo, n in args.dports:
+            check_ports(flows, lo, n, "nfdump", errors)
+        if args.records is not None:
+            errors.check(len(flows) == args.records,
+                         f"nfdump shows {len(flows)} flows; the exporter counted {args.records}")
     elif args.cmd == "stream":
         s = check_stream(args, errors)
         summary = {k: v for k, v in s.items() if k != "messages"}
