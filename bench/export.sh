@@ -28,22 +28,12 @@ BATCH=50000
 echo "-- replay: ctflow9.lua over 1,000,000 DESTROY records, NetFlow v9 to a UDP sink"
 "$ROOT/bench/replay.sh" 100000 10 "$ROUNDS" "decode ctflow9"
 
-NS=nurs-export$$
-TMP=$(mktemp -d /tmp/nurs-export.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    ip netns del $NS 2>/dev/null || true
-    [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-nsx() { ip netns exec $NS "$@"; }
+. "$ROOT/bench/lib-ns.sh"
+bench_netns export
 NURS_PORT=9995
 ULOGD_PORT=4739
 PLUG=/usr/lib/x86_64-linux-gnu/ulogd
 HZ=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
 
 # ctflow9.lua also takes NEW events (start times for kernels without
 # conntrack timestamps); the second pass runs it on DESTROY events only,
@@ -55,7 +45,7 @@ grep -q 'events = { "destroy" }' "$TMP/ctflow9-destroy.lua" || { echo "ctflow9.l
 # live_pass LABEL SCRIPT: a fresh namespace, both daemons, N entries.
 live_pass() {
     local label=$1 script=$2 i r
-    ip netns del $NS 2>/dev/null || true
+    ip netns del $NS
     ip netns add $NS
     ip -n $NS link set lo up
     nsx sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1

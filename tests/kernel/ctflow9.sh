@@ -19,16 +19,8 @@ start_capture "$TMP/export.pcap" udp port $PORT
 start_nurs_log "$TMP/nurs.log" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:$PORT
 wait_log "listening"
 
-t0=$(now_ms)
-nsx timeout 30 python3 "$TRAFFIC" --tcp 2 --udp 2 --icmp 3 "${NAT_FLOWS[@]}" >"$TMP/traffic.json" ||
-    fail "traffic failed"
-t1=$(now_ms)
-nsx conntrack -L -o xml,ktimestamp,id >"$TMP/table.xml" 2>/dev/null
-n=$(xml_entries "$TMP/table.xml")
-[ "$n" -eq $((2 * 2 * 2 + 2 + NAT_ENTRIES)) ] || fail "conntrack lists $n entries"
-f0=$(now_ms)
-nsx conntrack -F 2>/dev/null
-f1=$(now_ms)
+known_traffic_then_flush
+n=$N_ENTRIES
 wait_counter "$NURS_PID" "$TMP/nurs.log" conntrack in $((2 * n))
 stop_pid "$NURS_PID"
 stop_nfcapd
@@ -37,10 +29,10 @@ stop_capture
 records=$(counter "$TMP/nurs.log" netflow9 records)
 [ "$(counter "$TMP/nurs.log" netflow9 lost)" = 0 ] || fail "the exporter lost records"
 python3 "$FLOWCHECK" flows --version 9 --table "$TMP/table.xml" --traffic "$TMP/traffic.json" \
-    --nat-entries $NAT_ENTRIES --start-window "$t0" "$t1" --end-window "$f0" "$f1" \
+    --nat-entries $NAT_ENTRIES --start-window "$T0" "$T1" --end-window "$F0" "$F1" \
     --records "$records" --nfdump "$TMP/nf" || fail "nfdump's flows differ"
 python3 "$FLOWCHECK" flows --version 9 --table "$TMP/table.xml" --traffic "$TMP/traffic.json" \
-    --nat-entries $NAT_ENTRIES --start-window "$t0" "$t1" --end-window "$f0" "$f1" \
+    --nat-entries $NAT_ENTRIES --start-window "$T0" "$T1" --end-window "$F0" "$F1" \
     --records "$records" --capture "$TMP/export.pcap" --port $PORT --seq-start 0 --stats-exact ||
     fail "tshark's flows differ"
 seqfail=$(timeout 60 nfdump -R "$TMP/nf" -I | grep "Sequence failures" | head -c 1000)

@@ -33,15 +33,8 @@ start_nurs_log "${LOG[biflow]}" "$EX" "file://$TMP/biflow.ipfix" biflow; PID[bif
 for k in udp tcp file biflow; do wait_grep "${LOG[$k]}" "listening" 10 || fail "$k: no start"; done
 wait_grep "${LOG[tcp]}" "connected" 10 || fail "no TCP connection to the listener"
 
-t0=$(now_ms)
-nsx timeout 30 python3 "$TRAFFIC" --tcp 2 --udp 2 --icmp 3 "${NAT_FLOWS[@]}" >"$TMP/traffic.json" ||
-    fail "traffic failed"
-t1=$(now_ms)
-nsx conntrack -L -o xml,ktimestamp,id >"$TMP/table.xml" 2>/dev/null
-n=$(xml_entries "$TMP/table.xml")
-f0=$(now_ms)
-nsx conntrack -F 2>/dev/null
-f1=$(now_ms)
+known_traffic_then_flush
+n=$N_ENTRIES
 for k in udp tcp file biflow; do wait_counter "${PID[$k]}" "${LOG[$k]}" conntrack in $((2 * n)); done
 for k in udp tcp file biflow; do stop_pid "${PID[$k]}"; done
 timeout 10 tail --pid="$SOCAT" -f /dev/null || fail "the TCP listener did not see the end of the stream"
@@ -49,7 +42,7 @@ stop_nfcapd
 stop_capture
 
 common=(--version 10 --table "$TMP/table.xml" --traffic "$TMP/traffic.json" --nat-entries $NAT_ENTRIES
-        --start-window "$t0" "$t1" --end-window "$f0" "$f1")
+        --start-window "$T0" "$T1" --end-window "$F0" "$F1")
 for k in udp tcp file biflow; do
     [ "$(counter "${LOG[$k]}" ipfix lost)" = 0 ] || fail "$k: the exporter lost records"
 done

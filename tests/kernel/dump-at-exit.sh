@@ -12,14 +12,7 @@ ns_setup
 PORT=9995
 CONN=30500
 collector_notrack "udp dport $PORT"
-nsx nft -f - <<NFT
-table inet nurs_count {
-    counter orig {}
-    counter reply {}
-    chain out { type filter hook output priority 0;
-        tcp dport $CONN counter name orig; tcp sport $CONN counter name reply; }
-}
-NFT
+conn_counters $CONN
 start_nfcapd "$TMP/nf" $PORT
 start_capture "$TMP/export.pcap" udp port $PORT
 start_nurs_log "$TMP/nurs.log" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:$PORT

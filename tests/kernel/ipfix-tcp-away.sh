@@ -31,12 +31,14 @@ listen() { # listen PORT FILE: one connection's stream into FILE
     LISTENER=$!
     PIDS+=("$LISTENER")
 }
-settled() { # settled FILE: FILE has stopped growing (the queue is written out)
+# settled FILE RECORDS: FILE holds at least RECORDS IPv4 records (77 bytes
+# each in ctipfix.lua's template) and has stopped growing.
+settled() {
     local prev=-1 size i
     for ((i = 0; i < 50; i++)); do
         sleep 0.2
         size=$(stat -c %s "$1" 2>/dev/null || echo 0)
-        [ "$size" -gt 0 ] && [ "$size" = "$prev" ] && return 0
+        [ "$size" -ge $(($2 * 77)) ] && [ "$size" = "$prev" ] && return 0
         prev=$size
     done
     fail "$1 did not settle"
@@ -65,7 +67,7 @@ LB=$LISTENER
 wait_grep "$TMP/a.log" "connected" 10 || fail "a did not connect to the listener"
 wait_grep "$TMP/b.log" "connected" 10 || fail "b did not connect to the listener"
 made=$(counter "$TMP/a.log" ipfix records)
-settled "$TMP/a1.ipfix"
+settled "$TMP/a1.ipfix" $BURST1
 
 # 2. The listener goes and comes back.
 kill "$LA"
@@ -78,7 +80,7 @@ for ((i = 0; i < 100; i++)); do
     sleep 0.1
 done
 [ "$i" -lt 100 ] || fail "a did not reconnect: $(tail -5 "$TMP/a.log")"
-settled "$TMP/a2.ipfix"
+settled "$TMP/a2.ipfix" $BURST2
 kill -USR1 "$PA" "$PB"
 wait_grep "$TMP/b.log" "counters ipfix:" 5 || fail "no counters from b"
 sleep 0.2

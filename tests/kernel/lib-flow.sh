@@ -61,6 +61,35 @@ table ip6 nurs_nat {
 NFT
 }
 
+# The known traffic of the flow tests (TCP, UDP and ICMP over IPv4 and
+# IPv6, NATed flows), then `conntrack -L` into $TMP/table.xml, then a flush
+# that ends every entry. Sets N_ENTRIES, and the windows of the traffic
+# (T0 T1) and of the flush (F0 F1), in ms.
+known_traffic_then_flush() {
+    T0=$(now_ms)
+    nsx timeout 30 python3 "$TRAFFIC" --tcp 2 --udp 2 --icmp 3 "${NAT_FLOWS[@]}" >"$TMP/traffic.json" ||
+        fail "traffic failed"
+    T1=$(now_ms)
+    nsx conntrack -L -o xml,ktimestamp,id >"$TMP/table.xml" 2>/dev/null
+    N_ENTRIES=$(xml_entries "$TMP/table.xml")
+    [ "$N_ENTRIES" -eq $((2 * 2 * 2 + 2 + NAT_ENTRIES)) ] || fail "conntrack lists $N_ENTRIES entries"
+    F0=$(now_ms)
+    nsx conntrack -F 2>/dev/null
+    F1=$(now_ms)
+}
+
+# nft counters `orig` and `reply` of the TCP connection to port $1.
+conn_counters() {
+    nsx nft -f - <<NFT
+table inet nurs_count {
+    counter orig {}
+    counter reply {}
+    chain out { type filter hook output priority 0;
+        tcp dport $1 counter name orig; tcp sport $1 counter name reply; }
+}
+NFT
+}
+
 # nfcapd in the namespace, writing into directory $1, on 127.0.0.1:$2.
 start_nfcapd() {
     mkdir -p "$1"
