@@ -76,5 +76,5 @@ printf '%-10s %10s %10s %10s %8s %16s\n' daemon received lost overruns cpu_s rec
 printf '%-10s %10d %10d %10s %8.2f %16.0f\n' nurs-lua "$nrec" $((N - nrec)) "${novr:-?}" "$ncpu" \
     "$(echo "$nrec / ($ncpu + 0.001)" | bc -l)"
 printf '%-10s %10d %10d %10s %8.2f %16.0f\n' ulogd2 "$urec" $((N - urec)) \
-    "$(grep -ci 'enobufs\|lost' "$TMP/ulogd.log" || true)" "$ucpu" "$(echo "$urec / ($ucpu + 0.001)" | bc -l)"
+    "$(grep -ci 'losing events\|enobufs' "$TMP/ulogd.log" || true)" "$ucpu" "$(echo "$urec / ($ucpu + 0.001)" | bc -l)"
 echo "nurs-lua records per CPU second / ulogd2's: $(echo "($nrec / ($ncpu + 0.001)) / ($urec / ($ucpu + 0.001) + 0.001)" | bc -l | xargs printf '%.2f')"
