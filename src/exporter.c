@@ -14,7 +14,7 @@
 
 /* Template definitions ever sent by this exporter, so that a definition
  * keeps its id across reloads and a changed one gets a new id. */
-#define REGISTRY_MAX 256
+#define REGISTRY_MAX 64
 
 struct registered {
     struct nurs_template def;
