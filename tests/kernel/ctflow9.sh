@@ -33,7 +33,7 @@ python3 "$FLOWCHECK" flows --version 9 --table "$TMP/table.xml" --traffic "$TMP/
     --records "$records" --nfdump "$TMP/nf" || fail "nfdump's flows differ"
 python3 "$FLOWCHECK" flows --version 9 --table "$TMP/table.xml" --traffic "$TMP/traffic.json" \
     --nat-entries $NAT_ENTRIES --start-window "$T0" "$T1" --end-window "$F0" "$F1" \
-    --records "$records" --capture "$TMP/export.pcap" --port $PORT --seq-start 0 --stats-exact ||
+    --records "$records" --capture "$TMP/export.pcap" --port $PORT --seq-start 0 --stats atmost ||
     fail "tshark's flows differ"
 seqfail=$(timeout 60 nfdump -R "$TMP/nf" -I | grep "Sequence failures" | head -c 1000)
 [ "$seqfail" = "Sequence failures: 0" ] || fail "nfdump: $seqfail"

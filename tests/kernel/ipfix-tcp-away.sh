@@ -96,7 +96,7 @@ timeout 10 tail --pid="$LB" -f /dev/null || fail "the listener did not see the e
 
 a_all=$(counter "$TMP/a.log" ipfix records)
 s1=$(python3 "$FLOWCHECK" stream --version 10 --file "$TMP/a1.ipfix" --templates-first --seq-start 0 \
-    --stats-exact --records "$made" --dports 10000 $BURST1) || fail "first connection's stream"
+    --stats exact --records "$made" --dports 10000 $BURST1) || fail "first connection's stream"
 next=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["next_sequence"]["0"])' <<<"$s1")
 python3 "$FLOWCHECK" stream --version 10 --file "$TMP/a2.ipfix" --templates-first --seq-start "$next" \
     --records $((a_all - made)) --dports 20000 $BURST2 >/dev/null || fail "second connection's stream"

@@ -106,10 +106,11 @@ stop_nfcapd() {
 }
 
 # tcpdump on the namespace's loopback into $1 with filter $2 (at most
-# 20000 packets, so a runaway exporter cannot fill the disk).
+# 20000 packets, so a runaway exporter cannot fill the disk), with a 32 MiB
+# buffer for the bursts of sendmmsg.
 start_capture() {
     local file=$1; shift
-    ip netns exec "$NS" tcpdump -i lo -n -U --immediate-mode -c 20000 -s 0 -w "$file" "$@" 2>"$file.log" &
+    ip netns exec "$NS" tcpdump -i lo -n -U --immediate-mode -B 32768 -c 20000 -s 0 -w "$file" "$@" 2>"$file.log" &
     TCPDUMP_PID=$!
     PIDS+=("$TCPDUMP_PID")
     wait_grep "$file.log" "listening on" 10 || fail "tcpdump did not start: $(cat "$file.log")"
