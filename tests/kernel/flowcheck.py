@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import sys
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flowdecode  # noqa: E402
@@ -63,29 +64,33 @@ def zero_addr(addr):
 
 # ---- what conntrack and the traffic say ----
 
-def expected_flows(table_path, traffic_path, errors):
-    """The unidirectional flows each conntrack entry must become, after
-    checking the table against what traffic.py did."""
-    entries = list(table_entries(table_path).values())
+def tuple_of(d):
+    return d["src"], d["dst"], port(d["sport"]), port(d["dport"])
+
+
+def tcp_states(table_path):
     states = {}
-    import xml.etree.ElementTree as ET
     for flow in ET.parse(table_path).getroot().iter("flow"):
         for meta in flow.iter("meta"):
             if meta.get("direction") == "independent":
                 states[int(meta.findtext("id"))] = meta.findtext("state")
-    traffic = json.load(open(traffic_path)) if traffic_path else []
-    icmp_types = {}
-    claimed = set()
+    return states
+
+
+def check_table(entries, traffic, errors):
+    """The table agrees with what traffic.py did and saw: one entry per
+    flow it made and no other, reply tuples as the server's socket saw them,
+    exact counters for UDP and ICMP. Returns the ICMP types of each ICMP
+    entry (conntrack's XML does not show them)."""
+    icmp_types, claimed = {}, set()
     for t in traffic:
         proto = PROTO[t["proto"]]
         if proto in ICMP:
             match = [e for e in entries if PROTO[e["proto"]] == proto
                      and e["dirs"]["original"]["src"] == t["src"]]
         else:
-            match = [e for e in entries if PROTO[e["proto"]] == proto and
-                     (e["dirs"]["original"]["src"], e["dirs"]["original"]["dst"],
-                      port(e["dirs"]["original"]["sport"]), port(e["dirs"]["original"]["dport"]))
-                     == (t["src"], t["dst"], t["sport"], t["dport"])]
+            match = [e for e in entries if PROTO[e["proto"]] == proto
+                     and tuple_of(e["dirs"]["original"]) == (t["src"], t["dst"], t["sport"], t["dport"])]
         if not errors.check(len(match) == 1, f"traffic {t}: {len(match)} conntrack entries"):
             continue
         e = match[0]
@@ -98,9 +103,7 @@ def expected_flows(table_path, traffic_path, errors):
                 errors.check((int(d["packets"]), int(d["bytes"])) == (n, n * t["bytes_each"]),
                              f"conntrack counted {d['packets']}/{d['bytes']} for {n} echoes: {t}")
             continue
-        # The reply tuple is what the server's socket saw.
-        errors.check((r["src"], r["dst"], port(r["sport"]), port(r["dport"])) ==
-                     (t["listen"], t["peer"], t["lport"], t["pport"]),
+        errors.check(tuple_of(r) == (t["listen"], t["peer"], t["lport"], t["pport"]),
                      f"conntrack's reply tuple {r} is not what the server saw: {t}")
         ip = 40 if ":" in t["src"] else 20
         if proto == 17:
@@ -112,20 +115,24 @@ def expected_flows(table_path, traffic_path, errors):
             errors.check(int(o["bytes"]) > t["sent"] and int(r["bytes"]) > t["received"],
                          f"conntrack counted fewer bytes than were sent: {e}, {t}")
     for e in entries:
-        if traffic_path:
-            errors.check(e["id"] in claimed, f"conntrack entry not made by the test's traffic: {e}")
-        errors.check(e.get("start") is not None, f"entry {e['id']} has no start timestamp")
+        errors.check(e["id"] in claimed, f"conntrack entry not made by the test's traffic: {e}")
+    return icmp_types
 
+
+def expected_flows(table_path, traffic_path, errors):
+    """The unidirectional flows each conntrack entry must become (each
+    direction with packets), after checking the table against the traffic."""
+    entries = list(table_entries(table_path).values())
+    states = tcp_states(table_path)
+    icmp_types = check_table(entries, json.load(open(traffic_path)), errors) if traffic_path else {}
     flows = []
     for e in entries:
+        errors.check(e.get("start") is not None, f"entry {e['id']} has no start timestamp")
         o, r = e["dirs"]["original"], e["dirs"]["reply"]
         proto = PROTO[e["proto"]]
-        t = lambda d: (d["src"], d["dst"], port(d["sport"]), port(d["dport"]))  # noqa: E731
-        nat = t(o) != (r["dst"], r["src"], port(r["dport"]), port(r["sport"]))
-        if proto == 6:
-            reason = END_OF_FLOW if states.get(e["id"]) in TCP_CLOSING else IDLE
-        else:
-            reason = IDLE
+        nat = tuple_of(o) != tuple_of({"src": r["dst"], "dst": r["src"], "sport": r["dport"], "dport": r["sport"]})
+        reason = END_OF_FLOW if proto == 6 and states.get(e["id"]) in TCP_CLOSING else IDLE
+        mine = {}
         for name, d, other in (("orig", o, r), ("reply", r, o)):
             if not int(d["packets"] or 0):
                 continue
@@ -134,20 +141,21 @@ def expected_flows(table_path, traffic_path, errors):
                  "start_ms": e["start"] // 1000000 if e.get("start") else None,
                  "reason": reason, "flow_id": e["id"], "direction": name,
                  "icmp_type": None, "icmp_code": None}
+            # A packet of this direction leaves with the addresses the other
+            # direction's tuple answers to; zero when the entry was not NATed.
             if nat:
                 f.update(post_src=other["dst"], post_dst=other["src"],
                          post_sport=port(other["dport"]), post_dport=port(other["sport"]))
             else:
                 z = zero_addr(d["src"])
                 f.update(post_src=z, post_dst=z, post_sport=0, post_dport=0)
-            if proto in ICMP and e["id"] in icmp_types:
+            if e["id"] in icmp_types:
                 ty, code, rty = icmp_types[e["id"]]
                 f["icmp_type"], f["icmp_code"] = (ty, code) if name == "orig" else (rty, 0)
-            flows.append(f)
-        if flows and flows[-1]["flow_id"] == e["id"]:
-            counts = {f["direction"]: f for f in flows if f["flow_id"] == e["id"]}
-            for f in counts.values():
-                f["rev"] = counts.get("reply" if f["direction"] == "orig" else "orig")
+            mine[name] = f
+        for name, f in mine.items():  # biflows carry the other direction
+            f["rev"] = mine.get("reply" if name == "orig" else "orig")
+        flows += mine.values()
     return flows
 
 
