@@ -84,6 +84,10 @@ settled "$TMP/a2.ipfix" $BURST2
 kill -USR1 "$PA" "$PB"
 wait_grep "$TMP/b.log" "counters ipfix:" 5 || fail "no counters from b"
 sleep 0.2
+# Back-off: 1 s after the first failure, then doubling.
+grep -q "cannot connect: connection refused; reconnecting in 1 s" "$TMP/a.log" &&
+    grep -q "cannot connect: connection refused; reconnecting in 2 s" "$TMP/a.log" ||
+    fail "no back-off: $(grep reconnecting "$TMP/a.log")"
 [ "$(counter "$TMP/a.log" ipfix connects)" = 2 ] || fail "a's connects: $(counter "$TMP/a.log" ipfix connects), want 2"
 [ "$(counter "$TMP/a.log" ipfix lost)" = 0 ] || fail "a lost records"
 lost=$(counter "$TMP/b.log" ipfix lost)
