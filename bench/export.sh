@@ -66,7 +66,7 @@ NFT
         ip netns exec $NS python3 "$ROOT/bench/flow_sink.py" $port 4 600 >"$TMP/$name.sink" \
             2>"$TMP/$name.sink.err" &
         sinks+=($!); PIDS+=($!)
-        for ((i = 0; i < 50; i++)); do grep -q listening "$TMP/$name.sink.err" && break; sleep 0.1; done
+        for ((i = 0; i < 50; i++)); do grep -qs listening "$TMP/$name.sink.err" && break; sleep 0.1; done
     done
     cat >"$TMP/ulogd.conf" <<CONF
 [global]

@@ -106,7 +106,10 @@ def main():
     idle = float(sys.argv[2]) if len(sys.argv) > 2 else 3
     limit = float(sys.argv[3]) if len(sys.argv) > 3 else 600
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+    try:  # SO_RCVBUFFORCE (root): past net.core.rmem_max
+        s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
     s.bind(("127.0.0.1", port))
     s.settimeout(0.2)
     stop = []

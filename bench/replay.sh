@@ -34,7 +34,7 @@ run_case() {
     rm -f "$SINK" "$SINK.err"
     python3 "$ROOT/bench/flow_sink.py" 0 1 300 >"$SINK" 2>"$SINK.err" &
     local sink=$! i
-    for ((i = 0; i < 50; i++)); do grep -q listening "$SINK.err" && break; sleep 0.1; done
+    for ((i = 0; i < 50; i++)); do grep -qs listening "$SINK.err" && break; sleep 0.1; done
     local port
     port=$(awk '/listening/ {print $2}' "$SINK.err")
     local line
@@ -42,7 +42,8 @@ run_case() {
         "$ROOT/scripts/examples/ctflow9.lua" "127.0.0.1:$port")
     wait "$sink"
     echo "$line sink_records=$(sed -E 's/.*"records": ([0-9]+).*/\1/' "$SINK")" \
-        "sink_datagrams=$(sed -E 's/.*"datagrams": ([0-9]+).*/\1/' "$SINK")"
+        "sink_datagrams=$(sed -E 's/.*"datagrams": ([0-9]+).*/\1/' "$SINK")" \
+        "sink_dropped=$(sed -E 's/.*"dropped": (-?[0-9]+).*/\1/' "$SINK")"
 }
 base=""
 for c in $CASES; do
@@ -58,7 +59,9 @@ for c in $CASES; do
         "$(echo "$(get peak_rss_kib) / 1024" | bc -l)" "$(echo "$(get rate) / $base" | bc -l)"
     [ "$(get records)" -eq $((N * LOOPS)) ] || echo "  warning: $c delivered $(get records) records"
     if [ "$c" = ctflow9 ]; then
-        echo "  ctflow9: $(get flows) flow records, $(echo "$(get flows) / $(get wall_s)" | bc) per second;" \
-            "the sink got $(get sink_records) flow records in $(get sink_datagrams) datagrams"
+        echo "  ctflow9: $(get flows) flow records, $(echo "$(get flows) / $(get wall_s)" | bc) per second," \
+            "$(echo "1000000 / $(get cpu_per_M)" | bc) conntrack records per CPU second;" \
+            "the sink got $(get sink_records) flow records in $(get sink_datagrams) datagrams" \
+            "(it dropped $(get sink_dropped))"
     fi
 done
