@@ -155,7 +155,8 @@ static void install_templates(struct nurs_exporter *e, const struct nurs_templat
         changed |= !kept || i >= n || t[i].id != e->templates[i].id;
     }
     /* Records of the old set go out under the old set. */
-    nurs_exporter_flush(e);
+    if (changed)
+        nurs_exporter_flush(e);
     memcpy(e->templates, t, sizeof *t * (size_t)n);
     e->n_templates = n;
     e->conf.templates = e->templates;

@@ -21,7 +21,7 @@ wait_log "listening"
 
 known_traffic_then_flush
 n=$N_ENTRIES
-wait_counter "$NURS_PID" "$TMP/nurs.log" conntrack in $((2 * n))
+wait_counter "$NURS_PID" "$TMP/nurs.log" conntrack in $(($(events_per_entry) * n))
 stop_pid "$NURS_PID"
 stop_nfcapd
 stop_capture

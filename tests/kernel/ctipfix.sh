@@ -35,7 +35,7 @@ wait_grep "${LOG[tcp]}" "connected" 10 || fail "no TCP connection to the listene
 
 known_traffic_then_flush
 n=$N_ENTRIES
-for k in udp tcp file biflow; do wait_counter "${PID[$k]}" "${LOG[$k]}" conntrack in $((2 * n)); done
+for k in udp tcp file biflow; do wait_counter "${PID[$k]}" "${LOG[$k]}" conntrack in $(($(events_per_entry) * n)); done
 for k in udp tcp file biflow; do stop_pid "${PID[$k]}"; done
 timeout 10 tail --pid="$SOCAT" -f /dev/null || fail "the TCP listener did not see the end of the stream"
 stop_nfcapd

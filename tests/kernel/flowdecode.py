@@ -122,12 +122,24 @@ def seconds_ms(text):
     return int(Decimal(text) * 1000)
 
 
+def one_value(rec, key, default=None):
+    """A field tshark shows once, or several times with one value (an
+    icmpTypeCodeIPv6 and an icmpTypeIPv6 element both decode as
+    cflow.icmp_ipv6_type): the value, or an error if they disagree."""
+    v = rec.get(key, default)
+    if isinstance(v, list):
+        if len(set(v)) != 1:
+            raise ValueError(f"{key} has several values: {v}")
+        v = v[0]
+    return v
+
+
 def icmp_of(rec):
     if "cflow.icmp_type_code_ipv4" in rec:
-        v = int(rec["cflow.icmp_type_code_ipv4"], 16)
+        v = int(one_value(rec, "cflow.icmp_type_code_ipv4"), 16)
         return v >> 8, v & 0xFF
     if "cflow.icmp_ipv6_type" in rec:
-        return int(rec["cflow.icmp_ipv6_type"]), int(rec.get("cflow.icmp_ipv6_code", 0))
+        return int(one_value(rec, "cflow.icmp_ipv6_type")), int(one_value(rec, "cflow.icmp_ipv6_code", 0))
     return None, None
 
 

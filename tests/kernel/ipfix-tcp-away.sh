@@ -57,7 +57,7 @@ wait_grep "$TMP/b.log" "cannot connect" 10 || fail "no connection error without 
 
 # 1. Away: the records wait (a's queue) or overflow (b's).
 burst $BURST1 10000
-wait_counter "$PA" "$TMP/a.log" conntrack in $((2 * BURST1))
+wait_counter "$PA" "$TMP/a.log" conntrack in $(($(events_per_entry) * BURST1))
 wait_grep "$TMP/b.log" "the collector is unreachable: queue full" 5 || fail "b's queue did not overflow"
 sleep 1.2 # a's flush timer has put its records in the queue
 listen $A "$TMP/a1.ipfix"

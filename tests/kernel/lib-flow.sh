@@ -3,6 +3,12 @@
 # from nurs-lua's log. Every helper is bounded in time.
 
 FLOWCHECK="$ROOT/tests/kernel/flowcheck.py"
+
+# Conntrack events per connection the example scripts listen to: DESTROY
+# only when the namespace has conntrack timestamps, NEW too without.
+events_per_entry() {
+    [ "$(nsx cat /proc/sys/net/netfilter/nf_conntrack_timestamp)" = 1 ] && echo 1 || echo 2
+}
 TRAFFIC="$ROOT/tests/kernel/traffic.py"
 
 now_ms() { date +%s%3N; }
