@@ -81,13 +81,6 @@ int nurs_nflog_msg_parse(struct nurs_nflog_msg *m, const struct nlmsghdr *nlh, c
         *why = "message shorter than its nfgenmsg header";
         return -1;
     }
-    /* The kernel's lengths are aligned; an unaligned one is a datagram cut
-     * or forged (and libmnl, used for the nests, would let an attribute
-     * run into the padding past it). */
-    if (nlh->nlmsg_len != NLMSG_ALIGN(nlh->nlmsg_len)) {
-        *why = "message length not a multiple of 4";
-        return -1;
-    }
     const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
     m->family = nfg->nfgen_family;
     m->group = ntohs(nfg->res_id);

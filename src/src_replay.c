@@ -132,7 +132,8 @@ static bool deliver_datagram(struct nurs_replay *rp, const void *data, size_t le
     const struct nlmsghdr *nlh = data;
     for (; nurs_nlmsg_ok(nlh, left) && !rp->res.closing; nlh = nurs_nlmsg_next(nlh, &left)) {
         if (nurs_ct_msg_is_entry(nlh))
-            nurs_ct_deliver(&rp->res, &rp->msg, nlh, nlh->nlmsg_flags & NLM_F_MULTI,
+            nurs_ct_deliver(&rp->res, &rp->msg, nlh,
+                            nlh->nlmsg_flags & NLM_F_MULTI ? NURS_CT_FROM_DUMP : 0, NULL,
                             &rp->malformed_rl);
         else if (nurs_nflog_msg_is_packet(nlh))
             deliver_nflog(rp, nlh, ts_ns);
