@@ -122,12 +122,8 @@ static int l_conntrack(lua_State *L)
     o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
     read_filter(L, 1, &o.filter);
     read_dump_at_exit(L, 1, &o);
-    o.rcvbuf = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf", NURS_CT_DEFAULT_RCVBUF, 4096, 1 << 30);
-    o.rcvbuf_max = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf_max",
-                                     o.rcvbuf > NURS_CT_DEFAULT_RCVBUF_MAX
-                                         ? o.rcvbuf
-                                         : NURS_CT_DEFAULT_RCVBUF_MAX,
-                                     o.rcvbuf, 1 << 30);
+    nurs_opt_rcvbuf(L, 1, FNAME, NURS_CT_DEFAULT_RCVBUF, NURS_CT_DEFAULT_RCVBUF_MAX, &o.rcvbuf,
+                    &o.rcvbuf_max);
 
     char err[512];
     bool adopted;

@@ -115,12 +115,8 @@ static int l_nflog(lua_State *L)
     o.netns = nurs_opt_string(L, 1, FNAME, "netns", NULL);
     o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
     o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
-    o.rcvbuf = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf", NURS_NFLOG_DEFAULT_RCVBUF, 4096, 1 << 30);
-    o.rcvbuf_max = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf_max",
-                                     o.rcvbuf > NURS_NFLOG_DEFAULT_RCVBUF_MAX
-                                         ? o.rcvbuf
-                                         : NURS_NFLOG_DEFAULT_RCVBUF_MAX,
-                                     o.rcvbuf, 1 << 30);
+    nurs_opt_rcvbuf(L, 1, FNAME, NURS_NFLOG_DEFAULT_RCVBUF, NURS_NFLOG_DEFAULT_RCVBUF_MAX,
+                    &o.rcvbuf, &o.rcvbuf_max);
 
     char err[512];
     bool adopted;

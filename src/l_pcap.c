@@ -82,12 +82,7 @@ static int l_pcap(lua_State *L)
 {
     struct nurs_pcap_opts o = {0};
     lua_settop(L, 1);
-    if (lua_type(L, 1) == LUA_TSTRING) {
-        lua_createtable(L, 0, 1);
-        lua_pushvalue(L, 1);
-        lua_setfield(L, -2, "path");
-        lua_replace(L, 1);
-    }
+    nurs_opt_path_table(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
     read_opts(L, 1, &o);
     char err[512];

@@ -6,25 +6,12 @@
 #include <linux/netfilter/nfnetlink_log.h>
 #include <linux/netlink.h>
 
-#define MAGIC_US 0xa1b2c3d4u
-#define MAGIC_NS 0xa1b23c4du
 #define NFLOG_HDR 4 /* family, version, group (big-endian) */
 #define TLV_HDR 4   /* length, type: host byte order, as netlink has them */
 
-struct file_header {
-    uint32_t magic;
-    uint16_t major, minor;
-    int32_t thiszone;
-    uint32_t sigfigs, snaplen, linktype;
-};
-
-struct record_header {
-    uint32_t sec, frac, caplen, len;
-};
-
 void nurs_pcap_file_header(const struct nurs_pcap_format *f, uint8_t out[NURS_PCAP_FILE_HDR])
 {
-    struct file_header h = {f->nanos ? MAGIC_NS : MAGIC_US, 2, 4, 0, 0,
+    struct nurs_pcap_file_header h = {f->nanos ? NURS_PCAP_MAGIC_NS : NURS_PCAP_MAGIC_US, 2, 4, 0, 0,
                             NURS_PCAP_MAX_RECORD, f->linktype};
     memcpy(out, &h, sizeof h);
 }
@@ -110,7 +97,7 @@ size_t nurs_pcap_encode(const struct nurs_pcap_format *f, const struct nurs_pcap
     }
     if (datalen > NURS_PCAP_MAX_RECORD)
         return 0;
-    struct record_header h = {
+    struct nurs_pcap_record_header h = {
         (uint32_t)(in->ts_ns / 1000000000u),
         (uint32_t)(f->nanos ? in->ts_ns % 1000000000u : in->ts_ns % 1000000000u / 1000u),
         (uint32_t)datalen, (uint32_t)wirelen};
@@ -120,14 +107,14 @@ size_t nurs_pcap_encode(const struct nurs_pcap_format *f, const struct nurs_pcap
 
 uint64_t nurs_pcap_record_ts(const struct nurs_pcap_format *f, const uint8_t *rec)
 {
-    struct record_header h;
+    struct nurs_pcap_record_header h;
     memcpy(&h, rec, sizeof h);
     return (uint64_t)h.sec * 1000000000u + (f->nanos ? h.frac : (uint64_t)h.frac * 1000u);
 }
 
 size_t nurs_pcap_record_len(const uint8_t *rec)
 {
-    struct record_header h;
+    struct nurs_pcap_record_header h;
     memcpy(&h, rec, sizeof h);
     return NURS_PCAP_REC_HDR + h.caplen;
 }

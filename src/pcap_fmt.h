@@ -17,6 +17,21 @@
 /* libpcap refuses records larger than this. */
 #define NURS_PCAP_MAX_RECORD 262144
 
+#define NURS_PCAP_MAGIC_US 0xa1b2c3d4u
+#define NURS_PCAP_MAGIC_NS 0xa1b23c4du
+
+/* As they lie in a file written on this host. */
+struct nurs_pcap_file_header {
+    uint32_t magic;
+    uint16_t major, minor;
+    int32_t thiszone;
+    uint32_t sigfigs, snaplen, linktype;
+};
+
+struct nurs_pcap_record_header {
+    uint32_t sec, frac, caplen, len;
+};
+
 struct nurs_pcap_format {
     uint32_t linktype; /* NURS_LINKTYPE_RAW or _NFLOG */
     uint32_t snaplen;  /* bytes of each packet kept */

@@ -8,6 +8,7 @@
 #  - size rotation made several valid files that together hold them all;
 #  - the ring dump is the last run of packets up to the trigger;
 #  - a copy range of 60 gives 60-byte captures of full-length packets;
+#  - the source's recording (record=), replayed, gives the same packets;
 #  - the records' fields agree with tshark's decoding, packet by packet.
 . "$(dirname "$0")/lib.sh"
 ns_setup
@@ -89,6 +90,17 @@ timeout 60 tshark -r "$TMP/snap.pcap" -T fields -e frame.cap_len -e frame.len -e
 awk -F'\t' '$1 != 60 || $2 != ($3 != "" ? $3 : $4 + 40) { bad = 1 } END { exit bad }' "$TMP/snap.tsv" ||
     fail "copy range: $(head -3 "$TMP/snap.tsv")"
 echo "copy range: 10 packets of 60 bytes captured, full lengths kept"
+
+# The recording replayed: the same packets again.
+cat >"$TMP/replay.lua" <<LUA
+local nurs = require "nurs"
+local out = nurs.pcap { path = "$TMP/replayed.pcap" }
+nurs.replay({ path = "$TMP/recorded.pcap" }, function(rec) out:write(rec) end)
+LUA
+timeout 60 "$NURS" "$TMP/replay.lua" 2>>"$TMP/nurs.log" || fail "replay failed"
+td "$TMP/replayed.pcap" >"$TMP/replayed.txt"
+diff -q "$TMP/truth.txt" "$TMP/replayed.txt" >/dev/null || fail "the replayed recording differs"
+echo "record and replay: the $n packets again"
 
 # Fields of the records against tshark's decoding of the capture.
 # shellcheck disable=SC2046

@@ -1,7 +1,8 @@
 -- Used by nflog-pcap.sh: every packet of NFLOG group 7 to a raw pcap, an
 -- NFLOG-link-type pcap, size-rotated files, a ring dumped when the trigger
 -- datagram passes, and JSON lines of the records' fields; group 8 (copy
--- range 60) to a snapped pcap.   nurs-lua nflog_pcap.lua DIR TRIGGER_PORT
+-- range 60) to a snapped pcap; what group 7's socket received is recorded
+-- (LINKTYPE_NETLINK).   nurs-lua nflog_pcap.lua DIR TRIGGER_PORT
 local nurs = require "nurs"
 local dir, trigger = arg[1], tonumber(arg[2])
 local raw = nurs.pcap { path = dir .. "/raw.pcap" }
@@ -9,7 +10,7 @@ local nfl = nurs.pcap { path = dir .. "/nflog.pcap", linktype = "nflog", precisi
 local rot = nurs.pcap { path = dir .. "/rot.pcap", rotate_size = 100000 }
 local ring = nurs.pcap { ring_size = 300000 }
 local json = nurs.json { path = dir .. "/records.json" }
-nurs.nflog({ group = 7 }, function(rec)
+nurs.nflog({ group = 7, record = dir .. "/recorded.pcap" }, function(rec)
   raw:write(rec); nfl:write(rec); rot:write(rec); ring:write(rec)
   local t = rec:totable()
   t.tcp_flags_bits = rec.tcp_flags_bits
