@@ -125,6 +125,8 @@ int nurs_pcap_sink_flush(struct nurs_pcap_sink *p)
     if (p->has_file && (rc = nurs_pcap_file_flush(&p->file)) < 0 &&
         nurs_ratelimit_check(&p->err_rl) >= 0)
         nurs_err("%s: cannot write %s; packets are lost", p->res.name, p->file.current);
+    if (p->stream)
+        nurs_pcap_stream_flush(p->stream);
     sync_counters(p);
     return rc;
 }

@@ -31,6 +31,7 @@ struct reader {
     } h;
     struct nurs_pcap_stream *st;
     struct buf pending, inflight;
+    uint64_t pending_records, inflight_records;
     uv_write_t req;
     uv_connect_t connect;
     bool writing, closing, live;
@@ -148,6 +149,9 @@ static void drop_reader(struct reader *r, const char *why)
     if (r->closing)
         return;
     r->closing = true;
+    /* What it had not taken yet is lost with it. */
+    st->stats.drops += r->pending_records + (r->writing ? r->inflight_records : 0);
+    r->pending_records = r->inflight_records = 0;
     if (r->live) {
         for (struct reader **p = &st->readers; *p; p = &(*p)->next) {
             if (*p == r) {
@@ -173,6 +177,8 @@ static void on_written(uv_write_t *req, int status)
     struct reader *r = req->data;
     r->writing = false;
     r->inflight.len = 0;
+    if (status == 0)
+        r->inflight_records = 0;
     if (status < 0) {
         if (status != UV_ECANCELED)
             drop_reader(r, uv_strerror(status));
@@ -188,6 +194,8 @@ static void start_write(struct reader *r)
     r->inflight = r->pending;
     r->pending = t;
     r->pending.len = 0;
+    r->inflight_records = r->pending_records;
+    r->pending_records = 0;
     uv_buf_t b = uv_buf_init((char *)r->inflight.p, (unsigned)r->inflight.len);
     r->writing = true;
     r->req.data = r;
@@ -232,6 +240,8 @@ void nurs_pcap_stream_write(struct nurs_pcap_stream *st, const uint8_t *rec, siz
         if (r->pending.len + r->inflight.len + len > st->limit ||
             buf_append(&r->pending, rec, len) < 0)
             st->stats.drops++;
+        else
+            r->pending_records++;
     }
     arm_kick(st);
 }
@@ -530,6 +540,24 @@ struct nurs_pcap_stream *nurs_pcap_stream_open(uv_loop_t *loop, const char *name
         return NULL;
     }
     return st;
+}
+
+void nurs_pcap_stream_flush(struct nurs_pcap_stream *st)
+{
+    for (struct reader *r = st->readers; r; r = r->next) {
+        if (r->writing || !r->pending.len)
+            continue;
+        uv_buf_t b = uv_buf_init((char *)r->pending.p, (unsigned)r->pending.len);
+        int n = uv_try_write(&r->h.stream, &b, 1);
+        if (n == (int)r->pending.len) {
+            r->pending.len = 0;
+            r->pending_records = 0;
+        } else if (n > 0) {
+            /* The rest goes with the next write (or is counted if none comes). */
+            memmove(r->pending.p, r->pending.p + n, r->pending.len - (size_t)n);
+            r->pending.len -= (size_t)n;
+        }
+    }
 }
 
 const struct nurs_pcap_stream_stats *nurs_pcap_stream_stats(const struct nurs_pcap_stream *st)

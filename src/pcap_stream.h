@@ -46,9 +46,12 @@ struct nurs_pcap_stream *nurs_pcap_stream_open(uv_loop_t *loop, const char *name
 void nurs_pcap_stream_configure(struct nurs_pcap_stream *st, const struct nurs_pcap_stream_opts *o);
 /* Queues one encoded record for every reader. */
 void nurs_pcap_stream_write(struct nurs_pcap_stream *st, const uint8_t *rec, size_t len);
+/* Writes what readers have queued now, as far as they take it without
+ * waiting (at exit, before close). */
+void nurs_pcap_stream_flush(struct nurs_pcap_stream *st);
 const struct nurs_pcap_stream_stats *nurs_pcap_stream_stats(const struct nurs_pcap_stream *st);
 /* Closes every handle and frees the stream once libuv let them go. What
- * readers have not taken yet is lost. */
+ * readers have not taken yet is lost, and counted in drops. */
 void nurs_pcap_stream_close(struct nurs_pcap_stream *st);
 
 #endif
