@@ -48,6 +48,10 @@ struct nurs_nflog_source {
     struct group groups[NURS_NFLOG_MAX_GROUPS];
     int n_groups;
     struct nurs_nflog_settings settings;
+    /* What a script that claimed it asked for, applied once it loaded
+     * (only the numbers: its strings die with a failed load). */
+    struct nurs_nflog_opts pending;
+    bool has_pending;
     /* Groups taken from a source of the running script while this one's
      * script loads; given back if that load fails. */
     char *lender_key;
@@ -384,11 +388,14 @@ static void committed(struct nurs_resource *r)
     s->n_borrowed = 0;
 }
 
+static void claim_end(struct nurs_resource *r, bool adopted);
+
 static const struct nurs_resource_ops nflog_ops = {
     .kind = "nflog",
     .destroy = destroy,
     .extra_counters = extra_counters,
     .committed = committed,
+    .claim_end = claim_end,
 };
 
 static void make_key(const struct nurs_nflog_opts *o, char *key, size_t len)
@@ -414,35 +421,50 @@ static bool same_settings(const struct nurs_nflog_settings *a, const struct nurs
            a->nlbufsiz == b->nlbufsiz && a->flags == b->flags;
 }
 
-/* A kept source gets the new script's settings (and any group it lent
- * out back, which fails if another source of the new script has it). */
+/* A kept source takes back any group it lent out (which fails if another
+ * source of the new script has it); the new script's settings wait for
+ * its load to succeed (claim_end). */
 static int readopt(struct nurs_nflog_source *s, const struct nurs_nflog_opts *o, char *err,
                    size_t errlen)
 {
     if (s->res.host->check_only)
         return 0;
-    bool changed = !same_settings(&s->settings, &o->settings);
-    s->settings = o->settings;
+    s->pending = *o;
+    s->has_pending = true;
+    for (int i = 0; i < s->n_groups; i++) {
+        struct group *g = &s->groups[i];
+        if (g->bound)
+            continue;
+        int rc = config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->settings, err, errlen);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s", explain(-rc, g->id));
+            return -1;
+        }
+        g->bound = true;
+    }
+    return nurs_source_set_recorder(&s->res, &s->recorder, o->record, err, errlen);
+}
+
+static void claim_end(struct nurs_resource *r, bool adopted)
+{
+    struct nurs_nflog_source *s = (struct nurs_nflog_source *)r;
+    if (!s->has_pending)
+        return;
+    s->has_pending = false;
+    if (!adopted)
+        return;
+    const struct nurs_nflog_opts *o = &s->pending;
     s->nl.rcvbuf_max = o->rcvbuf_max;
     if (o->rcvbuf > s->nl.rcvbuf / 2)
         nurs_nl_set_rcvbuf(&s->nl, o->rcvbuf);
-    for (int i = 0; i < s->n_groups; i++) {
-        struct group *g = &s->groups[i];
-        if (!g->bound) {
-            int rc = config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->settings, err, errlen);
-            if (rc < 0) {
-                snprintf(err, errlen, "%s", explain(-rc, g->id));
-                return -1;
-            }
-            g->bound = true;
-        } else if (changed &&
-                   config_group(s, &s->nl, g->id, 0, &s->settings, err, errlen) < 0) {
-            return -1;
-        }
-    }
-    if (changed)
-        nurs_info("%s: new settings applied", s->res.name);
-    return nurs_source_set_recorder(&s->res, &s->recorder, o->record, err, errlen);
+    if (same_settings(&s->settings, &o->settings))
+        return;
+    s->settings = o->settings;
+    char err[256];
+    for (int i = 0; i < s->n_groups; i++)
+        if (config_group(s, &s->nl, s->groups[i].id, 0, &s->settings, err, sizeof err) < 0)
+            nurs_err("%s: group %u keeps its old settings: %s", r->name, s->groups[i].id, err);
+    nurs_info("%s: new settings applied", r->name);
 }
 
 static int start(struct nurs_nflog_source *s, const struct nurs_nflog_opts *o, char *err,

@@ -5,9 +5,11 @@
 #    gap or repeat), and the pcap sink kept across reloads holds them all
 #    (tcpdump counts them);
 #  - a reload that moves group 11 into a new source for groups 11 and 12
-#    takes the group over; packets keep arriving;
-#  - a reload that would move it but fails to load gives the group back:
-#    packets keep reaching the old script.
+#    (copy range 64) takes the group over; packets keep arriving, cut at 64;
+#  - a reload of that source with copy range 48 keeps it and applies 48;
+#    one with 40 that fails to load leaves 48;
+#  - a reload that would move the groups but fails to load gives them
+#    back: packets keep reaching the old script, with its settings.
 . "$(dirname "$0")/lib.sh"
 ns_setup
 nsx nft -f - <<'NFT'
@@ -19,20 +21,21 @@ table inet nurs_log {
     }
 }
 NFT
-script() { # script GROUPS [BROKEN]
+script() { # script GROUPS COPY_RANGE [BROKEN]
     cat >"$TMP/script.lua" <<LUA
 local nurs = require "nurs"
 local out = nurs.json { path = "$TMP/records.json", buffer = 1 << 20 }
 local pcap = nurs.pcap { path = "$TMP/all.pcap" }
-nurs.nflog({ groups = { $1 } }, function(rec)
-  out:write { seq = rec.seq_local, group = rec.group, gen = GENERATION }
+nurs.nflog({ groups = { $1 }, copy_range = $2 }, function(rec)
+  out:write { seq = rec.seq_local, group = rec.group, gen = GENERATION, caplen = rec.caplen }
   pcap:write(rec)
 end)
 GENERATION = nurs.now()
-${2:-}
+${3:-}
 LUA
 }
-script 11
+blast() { nsx timeout 30 "$(dirname "$NURS")/tools/udp-blast" 1000 100 "$1" 5000 >/dev/null; }
+script 11 65535
 start_nurs "$TMP/stdout" "$TMP/script.lua"
 wait_log "listening for NFLOG group 11"
 nsx timeout 60 "$(dirname "$NURS")/tools/udp-blast" 60000 100 30000 20000 >/dev/null &
@@ -45,19 +48,28 @@ wait "$GEN" || fail "udp-blast failed"
 sleep 0.5
 [ "$(grep -c "reloaded" "$TMP/nurs.log")" -eq 6 ] || fail "expected 6 reloads"
 
+reload() { # reload WHAT_TO_WAIT_FOR
+    : >"$TMP/nurs.log"
+    kill -HUP "$NURS_PID"
+    wait_log "$1"
+}
 # Group 11 moves into a source for 11 and 12.
-script "11, 12"
-kill -HUP "$NURS_PID"
-wait_log "NFLOG group 11 taken over"
-wait_log "reloaded .*" 
-nsx timeout 30 "$(dirname "$NURS")/tools/udp-blast" 1000 100 30000 5000 >/dev/null
-nsx timeout 30 "$(dirname "$NURS")/tools/udp-blast" 1000 100 30001 5000 >/dev/null
-
-# A failing load that would move it again gives it back.
-script "11, 12, 13" 'error("broken on purpose")'
-kill -HUP "$NURS_PID"
-wait_log "reload of .* failed; the running script goes on"
-nsx timeout 30 "$(dirname "$NURS")/tools/udp-blast" 1000 100 30000 5000 >/dev/null
+script "11, 12" 64
+reload "reloaded"
+grep -q "NFLOG group 11 taken over" "$TMP/nurs.log" || fail "group 11 not taken over"
+blast 30000
+blast 30001
+# The same source, new settings; then a failing load asking for others.
+script "11, 12" 48
+reload "reloaded"
+blast 30000
+script "11, 12" 40 'error("broken on purpose")'
+reload "reload of .* failed; the running script goes on"
+blast 30000
+# A failing load that would move the groups again gives them back.
+script "11, 12, 13" 40 'error("broken on purpose")'
+reload "reload of .* failed; the running script goes on"
+blast 30000
 sleep 0.5
 stop_nurs
 grep -q "counters nflog.*overruns=0 .*lost=0" "$TMP/nurs.log" || fail "NFLOG lost packets"
@@ -67,11 +79,23 @@ logged12=$(nsx nft list chain inet nurs_log out | grep 'dport 30001' | grep -o '
 python3 - "$TMP/records.json" "$logged11" "$logged12" <<'PY'
 import json, sys
 want = {11: int(sys.argv[2]), 12: int(sys.argv[3])}
-seqs, gens = {11: [], 12: []}, set()
+seqs, gens, caplens = {11: [], 12: []}, set(), []
 for line in open(sys.argv[1]):
     r = json.loads(line)
     seqs[r["group"]].append(r["seq"])
     gens.add(r["gen"])
+    if r["group"] == 11:
+        caplens.append(r["caplen"])
+# 100-byte datagrams: 128 bytes whole; then cut at 64, at 48 (kept through
+# a failed reload asking for 40, and after the groups were given back)
+runs_of = []
+for c in caplens:
+    if runs_of and runs_of[-1][0] == c:
+        runs_of[-1][1] += 1
+    else:
+        runs_of.append([c, 1])
+if runs_of != [[128, 60000], [64, 1000], [48, 3000]]:
+    sys.exit(f"FAIL: copy ranges in force {runs_of}")
 # A group bound anew (taken over, given back) starts its numbers at 0:
 # each binding's run must be 0, 1, 2... without a gap or a repeat.
 runs = {}
@@ -87,11 +111,11 @@ for g, s in seqs.items():
         if q != len(run):
             sys.exit(f"FAIL: group {g}: sequence number {q} after {run[-1:]}")
         run.append(q)
-if [len(r) for r in runs[11]] != [60000, 1000, 1000] or [len(r) for r in runs[12]] != [1000]:
+if [len(r) for r in runs[11]] != [60000, 3000, 1000] or [len(r) for r in runs[12]] != [1000]:
     sys.exit(f"FAIL: bindings {[len(r) for r in runs[11]]}, {[len(r) for r in runs[12]]}")
 print(f"group 11: {want[11]} packets in 3 bindings (kept over 6 reloads, taken over, given"
       f" back), group 12: {want[12]}; each delivered once, in order, across {len(gens)}"
-      " script generations")
+      " script generations; copy ranges 65535, 64, 48 in force as the reloads said")
 PY
 n=$(timeout 60 tcpdump -r "$TMP/all.pcap" -nn 2>/dev/null | head -c 64M | wc -l)
 [ "$n" -eq $((logged11 + logged12)) ] || fail "the kept pcap holds $n packets, want $((logged11 + logged12))"
