@@ -41,7 +41,7 @@ static size_t encode_nflog(const struct nurs_pcap_in *in, size_t caplen, uint8_t
     if (cap < n)
         return 0;
     out[0] = in->attrs ? in->family
-                       : (in->len && in->pkt[0] >> 4 == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+                       : (in->len && in->pkt && in->pkt[0] >> 4 == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
     out[1] = 0;
     out[2] = (uint8_t)(in->group >> 8);
     out[3] = (uint8_t)in->group;
@@ -66,7 +66,8 @@ static size_t encode_nflog(const struct nurs_pcap_in *in, size_t caplen, uint8_t
     if (tlv > UINT16_MAX || cap - n < pad4(tlv))
         return 0;
     put_tlv_header(out + n, tlv, NFULA_PAYLOAD);
-    memcpy(out + n + TLV_HDR, in->pkt, caplen);
+    if (caplen) /* a record without a packet (copy mode "meta") has no pointer */
+        memcpy(out + n + TLV_HDR, in->pkt, caplen);
     memset(out + n + tlv, 0, pad4(tlv) - tlv);
     return n + pad4(tlv);
 }
@@ -91,7 +92,8 @@ size_t nurs_pcap_encode(const struct nurs_pcap_format *f, const struct nurs_pcap
     } else {
         if (room < caplen)
             return 0;
-        memcpy(data, in->pkt, caplen);
+        if (caplen)
+            memcpy(data, in->pkt, caplen);
         datalen = caplen;
         wirelen = origlen;
     }

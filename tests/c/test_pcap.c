@@ -97,6 +97,12 @@ static void test_format(void)
     nurs_pcap_encode(&ns, &in6, rec, sizeof rec);
     tap_is_int(rec[16], NFPROTO_IPV6, "NFLOG record of an IPv6 packet without attributes");
     tap_is_int((long long)nurs_pcap_encode(&us, &in, rec, 20), 0, "too small a buffer: nothing");
+    /* No packet at all (copy mode "meta"): an empty record, no pointer read. */
+    struct nurs_pcap_in none = {.ts_ns = 1, .pkt = NULL, .len = 0};
+    tap_is_int((long long)nurs_pcap_encode(&us, &none, rec, sizeof rec), 16,
+               "a record without a packet: its header only");
+    tap_is_int((long long)nurs_pcap_encode(&ns, &none, rec, sizeof rec), 16 + 4 + 4,
+               "NFLOG: the header and an empty payload TLV");
 }
 
 /* ---- ring ---- */
