@@ -51,7 +51,8 @@ static void read_opts(lua_State *L, int idx, struct nurs_pcap_opts *o)
     o->fmt.snaplen = (uint32_t)nurs_opt_int(L, idx, FNAME, "snaplen", NURS_PCAP_DEFAULT_SNAPLEN,
                                             1, NURS_PCAP_DEFAULT_SNAPLEN);
     o->fmt.nanos = read_nanos(L, idx);
-    o->rotate_size = (uint64_t)nurs_opt_int(L, idx, FNAME, "rotate_size", 0, 0, (lua_Integer)1 << 50);
+    o->rotate_size =
+        (uint64_t)nurs_opt_int(L, idx, FNAME, "rotate_size", 0, 0, (lua_Integer)1 << 50);
     o->rotate_seconds = (uint32_t)nurs_opt_int(L, idx, FNAME, "rotate_seconds", 0, 0, 31 * 86400);
     o->rotate_count = (uint32_t)nurs_opt_int(L, idx, FNAME, "rotate_count", 0, 0, 100000);
     o->mkfifo = nurs_opt_bool(L, idx, FNAME, "mkfifo", false);
@@ -71,7 +72,8 @@ static void read_opts(lua_State *L, int idx, struct nurs_pcap_opts *o)
                    NURS_PCAP_REC_HDR + NURS_PCAP_MAX_RECORD);
     o->name = nurs_opt_string(L, idx, FNAME, "name", NULL);
     if (!o->target && !o->ring_size)
-        luaL_error(L, FNAME ": give a 'path' (file, FIFO, \"-\", tcp://...), a 'ring_size', or both");
+        luaL_error(L, FNAME ": give a 'path' (file, FIFO, \"-\", tcp://...), a 'ring_size', "
+                          "or both");
     if (o->target && (o->rotate_size || o->rotate_seconds || o->rotate_count) &&
         (strcmp(o->target, "-") == 0 || strstr(o->target, "://")))
         luaL_error(L, FNAME ": rotation options are for files");

@@ -245,7 +245,8 @@ static int open_targets(struct nurs_pcap_sink *p, const struct nurs_pcap_opts *o
         return 0;
     if (nurs_pcap_stream_is_target(o->target, o->mkfifo)) {
         struct nurs_pcap_stream_opts so = stream_opts(o);
-        p->stream = nurs_pcap_stream_open(p->res.host->loop, p->res.name, &so, &p->fmt, err, errlen);
+        p->stream =
+            nurs_pcap_stream_open(p->res.host->loop, p->res.name, &so, &p->fmt, err, errlen);
         return p->stream ? 0 : -1;
     }
     struct nurs_pcap_file_opts fo = file_opts(o);

@@ -11,8 +11,13 @@
 
 void nurs_pcap_file_header(const struct nurs_pcap_format *f, uint8_t out[NURS_PCAP_FILE_HDR])
 {
-    struct nurs_pcap_file_header h = {f->nanos ? NURS_PCAP_MAGIC_NS : NURS_PCAP_MAGIC_US, 2, 4, 0, 0,
-                            NURS_PCAP_MAX_RECORD, f->linktype};
+    struct nurs_pcap_file_header h = {
+        .magic = f->nanos ? NURS_PCAP_MAGIC_NS : NURS_PCAP_MAGIC_US,
+        .major = 2,
+        .minor = 4,
+        .snaplen = NURS_PCAP_MAX_RECORD,
+        .linktype = f->linktype,
+    };
     memcpy(out, &h, sizeof h);
 }
 

@@ -19,8 +19,10 @@ int nurs_pcap_writer_open(struct nurs_pcap_writer *w, const char *path, char *er
     }
     w->path = strdup(path);
     setvbuf(w->fp, NULL, _IOFBF, 1 << 18);
-    struct nurs_pcap_file_header h = {NURS_PCAP_MAGIC_NS, 2, 4, 0, 0, NURS_PCAP_SNAPLEN, NURS_LINKTYPE_NETLINK};
-    if (fwrite(&h, sizeof h, 1, w->fp) != 1) {
+    const struct nurs_pcap_format fmt = {.linktype = NURS_LINKTYPE_NETLINK, .nanos = true};
+    uint8_t h[NURS_PCAP_FILE_HDR];
+    nurs_pcap_file_header(&fmt, h);
+    if (fwrite(h, sizeof h, 1, w->fp) != 1) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         nurs_pcap_writer_close(w);
         return -1;
@@ -36,9 +38,9 @@ int nurs_pcap_writer_put(struct nurs_pcap_writer *w, uint64_t ts_ns, uint16_t nl
         return -1;
     size_t cap = len > NURS_PCAP_SNAPLEN - NURS_PCAP_NL_HDRLEN ? NURS_PCAP_SNAPLEN - NURS_PCAP_NL_HDRLEN
                                                                   : len;
-    struct nurs_pcap_record_header rh = {(uint32_t)(ts_ns / 1000000000u), (uint32_t)(ts_ns % 1000000000u),
-                               (uint32_t)(cap + NURS_PCAP_NL_HDRLEN),
-                               (uint32_t)(len + NURS_PCAP_NL_HDRLEN)};
+    struct nurs_pcap_record_header rh = {
+        (uint32_t)(ts_ns / 1000000000u), (uint32_t)(ts_ns % 1000000000u),
+        (uint32_t)(cap + NURS_PCAP_NL_HDRLEN), (uint32_t)(len + NURS_PCAP_NL_HDRLEN)};
     /* The cooked header, big-endian: packet type (4: from the kernel to
      * us), ARPHRD_NETLINK, no link-layer address, the netlink family. */
     uint8_t cooked[NURS_PCAP_NL_HDRLEN] = {0};
@@ -90,7 +92,8 @@ int nurs_pcap_reader_init(struct nurs_pcap_reader *r, const void *data, size_t s
     memcpy(&magic, data, 4);
     if (magic == NURS_PCAP_MAGIC_US || magic == NURS_PCAP_MAGIC_NS) {
         r->nanos = magic == NURS_PCAP_MAGIC_NS;
-    } else if (__builtin_bswap32(magic) == NURS_PCAP_MAGIC_US || __builtin_bswap32(magic) == NURS_PCAP_MAGIC_NS) {
+    } else if (__builtin_bswap32(magic) == NURS_PCAP_MAGIC_US ||
+               __builtin_bswap32(magic) == NURS_PCAP_MAGIC_NS) {
         r->swapped = true;
         r->nanos = __builtin_bswap32(magic) == NURS_PCAP_MAGIC_NS;
     } else {

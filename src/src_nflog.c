@@ -319,7 +319,8 @@ static int bind_group(struct nurs_nflog_source *s, struct group *g, char *err, s
         return -1;
     }
     char why[256];
-    if (config_group(holder, &holder->nl, g->id, NFULNL_CFG_CMD_UNBIND, NULL, why, sizeof why) < 0 ||
+    if (config_group(holder, &holder->nl, g->id, NFULNL_CFG_CMD_UNBIND, NULL, why,
+                     sizeof why) < 0 ||
         config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->settings, why, sizeof why) < 0) {
         snprintf(err, errlen, "cannot take NFLOG group %u over from %s: %s", g->id,
                  holder->res.name, why);
