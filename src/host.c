@@ -167,6 +167,8 @@ static void commit(struct nurs_host *h, struct nurs_script *s)
         r->cb = r->pending_cb;
         r->pending_cb.n = 0;
         r->pending_cb.L = NULL;
+        if (r->ops->adopted)
+            r->ops->adopted(r);
     }
     h->current = s;
     if (old)
