@@ -65,7 +65,7 @@ static void f_str(void *ctx, const char *key, const char *s, size_t len)
     snprintf(text, sizeof text, "%.*s", (int)len, s);
     flat_set(ctx, key, text);
 }
-static const struct nurs_emit flat_emitter = {f_obegin, f_oend, f_abegin, f_aend, f_int, f_str};
+static const struct nurs_emit flat_emitter = {f_obegin, f_oend, f_abegin, f_aend, f_int, f_str, NULL};
 
 static const char *flat_get(const struct flat *f, const char *key)
 {
