@@ -1,11 +1,18 @@
 /* Lua calls under a time budget. A callback that must not stall the
  * daemon (an NFQUEUE verdict holds a packet in the kernel) runs in a
- * coroutine with a count hook that compares the monotonic clock with a
- * deadline. Past it, the hook yields the coroutine, which no pcall in the
- * script can catch, and the coroutine is abandoned; where a yield is not
- * possible (inside a function that C called, a sort comparator say) it
- * raises an error, again on every check, until control is back where it
- * can yield. */
+ * coroutine of its own, and nothing watches it while it is quick: no hook
+ * is set, so the Lua VM runs at full speed. A watchdog thread compares the
+ * monotonic clock with the callback's deadline; past it, it signals the
+ * daemon's thread, whose handler sets a count hook (as lua.c does for
+ * Ctrl-C) on the callback's coroutine and on every coroutine it resumed.
+ * The hook yields, which unwinds past any pcall of the script, and the
+ * callback's coroutine is abandoned; where a yield is impossible (inside
+ * a function that C called: a sort comparator, a gsub replacement) the
+ * hook raises an error instead, on every instruction, until control is
+ * back where it can yield. The resume and wrap functions of the
+ * coroutine library are replaced so that the handler knows which
+ * coroutines are running; what runs inside C (a blocking read, a huge
+ * pattern match) cannot be interrupted. */
 #ifndef NURS_BUDGET_H
 #define NURS_BUDGET_H
 
@@ -13,9 +20,6 @@
 #include <stdint.h>
 
 #include <lua.h>
-
-/* Instructions between two clock checks: a few microseconds of Lua. */
-#define NURS_BUDGET_HOOK_COUNT 1000
 
 struct nurs_budget {
     lua_State *L;  /* the state whose thread co is; NULL: none yet */
@@ -30,10 +34,13 @@ enum nurs_budget_rc {
     NURS_BUDGET_TIMEOUT, /* stopped at the deadline; a message on top of L */
 };
 
-void nurs_budget_init(struct nurs_budget *b, uint64_t limit_ns);
-/* Installs the (idle) hook on L itself, so that coroutines the script
- * makes inherit it and are stopped too when resumed from a callback. */
-void nurs_budget_watch_state(lua_State *L);
+/* Replaces coroutine.resume and coroutine.wrap in L with versions that
+ * tell the watchdog which coroutines run (same behaviour otherwise). For
+ * every new Lua state, before the script runs. */
+void nurs_budget_open(lua_State *L);
+
+/* Starts the watchdog (once per process); -1 if it cannot. */
+int nurs_budget_init(struct nurs_budget *b, uint64_t limit_ns);
 /* Forgets the coroutine without touching its state: the state is being
  * closed (the script was replaced). */
 void nurs_budget_forget(struct nurs_budget *b);
@@ -48,7 +55,5 @@ void nurs_budget_start(struct nurs_budget *b);
 enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fnref, int arg,
                                      lua_State **co, int *nres);
 void nurs_budget_done(struct nurs_budget *b);
-/* Nanoseconds of the budget used since nurs_budget_start(). */
-uint64_t nurs_budget_used_ns(void);
 
 #endif

@@ -151,8 +151,6 @@ static int l_nfqueue(lua_State *L)
     struct nurs_nfq_source *src = nurs_nfq_source_get(script, &o, &adopted, err, sizeof err);
     if (!src)
         return luaL_error(L, FNAME ": %s", err);
-    /* Coroutines the script makes from now on inherit the budget's hook. */
-    nurs_budget_watch_state(script->L);
     nurs_l_handle_push(L, NFQ_MT, &src->res);
     if (fn)
         nurs_resource_add_callback(&src->res, L, fn);

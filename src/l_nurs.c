@@ -145,5 +145,6 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_conntrack_open(L);
     nurs_l_json_open(L);
     nurs_l_replay_open(L);
+    nurs_l_nfqueue_open(L);
     return 1;
 }

@@ -303,7 +303,7 @@ static struct nurs_nfq_packet *undecided(lua_State *L)
     return p;
 }
 
-static int give(lua_State *L, struct nurs_nfq_packet *p, const struct nurs_nfq_decision *d)
+static int give(struct nurs_nfq_packet *p, const struct nurs_nfq_decision *d)
 {
     p->decided = true;
     nurs_nfq_issue(p->src, p->msg->queue, p->msg->id, d);
@@ -319,7 +319,7 @@ static int rec_verdict(lua_State *L)
     luaL_checkany(L, 2);
     if (nurs_nfq_decision_from(L, 2, &d, err, sizeof err) < 0)
         return luaL_argerror(L, 2, err);
-    return give(L, p, &d);
+    return give(p, &d);
 }
 
 /* rec:accept([{mark =, ctmark =}]) */
@@ -338,14 +338,14 @@ static int rec_accept(lua_State *L)
         if (nurs_nfq_decision_from(L, 2, &d, err, sizeof err) < 0)
             return luaL_argerror(L, 2, err);
     }
-    return give(L, p, &d);
+    return give(p, &d);
 }
 
 static int rec_drop(lua_State *L)
 {
     struct nurs_nfq_packet *p = undecided(L);
     struct nurs_nfq_decision d = {.verdict = NURS_NFQ_DROP};
-    return give(L, p, &d);
+    return give(p, &d);
 }
 
 /* rec:hold() -> ticket: the verdict comes later, from queue:verdict(). */

@@ -42,6 +42,13 @@ void nurs_nfq_issue(struct nurs_nfq_source *s, uint16_t queue, uint32_t id,
         }
     }
     s->out[s->n_out++] = (struct nurs_nfq_out){queue, id, *d};
+    if (d->set_ctmark && !s->ct_glue && s->nl.fd >= 0) {
+        s->st.ctmark_ignored++;
+        if (nurs_ratelimit_check(&s->kernel_rl) >= 0)
+            nurs_warn("%s: this kernel ignores conntrack marks in verdicts (it lacks "
+                      "CONFIG_NETFILTER_NETLINK_GLUE_CT); %llu so far",
+                      s->res.name, (unsigned long long)s->st.ctmark_ignored);
+    }
     uint32_t v = d->verdict & 0xffff;
     if (v < sizeof s->st.verdicts / sizeof *s->st.verdicts)
         s->st.verdicts[v]++;
@@ -313,6 +320,7 @@ int nurs_nfq_extra_counters(const struct nurs_resource *r, struct nurs_extra_cou
     out[n++] = (struct nurs_extra_counter){"batch_msgs", st->batch_msgs};
     out[n++] = (struct nurs_extra_counter){"kernel_errors", st->kernel_errors};
     out[n++] = (struct nurs_extra_counter){"send_errors", st->send_errors};
+    out[n++] = (struct nurs_extra_counter){"ctmark_ignored", st->ctmark_ignored};
     out[n++] = (struct nurs_extra_counter){"rcvbuf", (uint64_t)s->nl.rcvbuf};
     return n;
 }

@@ -266,9 +266,13 @@ static int configure(struct nurs_nfq_source *s, const struct nurs_nfq_opts *o,
         char why_text[256];
         if (request(s, nurs_nfq_put_config(buf, o->queues[i], &c), why, why_text,
                     sizeof why_text) < 0) {
-            if (errno == EOPNOTSUPP)
+            if (errno == EOPNOTSUPP && (o->flags & NFQA_CFG_F_CONNTRACK) && !s->ct_glue)
+                snprintf(err, errlen, "queue %u: the conntrack option needs a kernel built "
+                                      "with CONFIG_NETFILTER_NETLINK_GLUE_CT",
+                         o->queues[i]);
+            else if (errno == EOPNOTSUPP)
                 snprintf(err, errlen, "queue %u: this kernel lacks one of the flags asked for "
-                                      "(fail_open, gso, conntrack, uid_gid, secctx)",
+                                      "(fail_open, gso, uid_gid, secctx)",
                          o->queues[i]);
             else
                 snprintf(err, errlen, "configuring queue %u: %s", o->queues[i], why_text);
@@ -276,6 +280,19 @@ static int configure(struct nurs_nfq_source *s, const struct nurs_nfq_opts *o,
         }
     }
     return 0;
+}
+
+/* Whether the kernel can attach conntrack entries to packets and take
+ * conntrack marks with verdicts (CONFIG_NETFILTER_NETLINK_GLUE_CT): it
+ * refuses the conntrack flag without. Without it a ctmark in a verdict
+ * would be ignored silently, so we say so. */
+static void probe_ct_glue(struct nurs_nfq_source *s)
+{
+    unsigned char buf[NURS_NFQ_MSG_MAX] __attribute__((aligned(4)));
+    char err[256];
+    struct nurs_nfq_config c = {.flags = NFQA_CFG_F_CONNTRACK, .mask = NFQA_CFG_F_CONNTRACK};
+    s->ct_glue = request(s, nurs_nfq_put_config(buf, s->o.queues[0], &c), NURS_NFQ_DEF_CONFIG,
+                         err, sizeof err) == 0;
 }
 
 static int bind_queues(struct nurs_nfq_source *s, char *err, size_t errlen)
@@ -293,6 +310,7 @@ static int bind_queues(struct nurs_nfq_source *s, char *err, size_t errlen)
         }
         s->n_bound = i + 1;
     }
+    probe_ct_glue(s);
     return configure(s, &s->o, NURS_NFQ_DEF_CONFIG, err, errlen);
 }
 
@@ -400,7 +418,7 @@ static void adopted(struct nurs_resource *r)
     int rcvbuf = next.rcvbuf;
     s->o = next;
     s->nl.rcvbuf_max = next.rcvbuf_max;
-    nurs_budget_init(&s->budget, next.budget_ns);
+    s->budget.limit_ns = next.budget_ns;
     if (s->nl.fd < 0)
         return;
     if (rcvbuf > s->nl.rcvbuf / 2)
@@ -514,7 +532,11 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
     s->o = *o;
     s->o.netns = NULL;
     s->o.name = s->o.record = NULL;
-    nurs_budget_init(&s->budget, o->budget_ns);
+    if (nurs_budget_init(&s->budget, o->budget_ns) < 0) {
+        free_source(s);
+        snprintf(err, errlen, "cannot start the time budget's watchdog thread");
+        return NULL;
+    }
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     s->kernel_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);

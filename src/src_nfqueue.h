@@ -85,6 +85,7 @@ struct nurs_nfq_stats {
     uint64_t kernel_errors; /* verdicts the kernel refused */
     uint64_t send_errors;   /* verdict messages that could not be sent */
     uint64_t timeouts;      /* callbacks stopped at the budget */
+    uint64_t ctmark_ignored; /* verdicts with a ctmark this kernel cannot apply */
 };
 
 /* The packet a callback is looking at (a record refers to it). */
@@ -117,6 +118,7 @@ struct nurs_nfq_source {
     struct nurs_nfq_stats st;
     struct nurs_ratelimit overrun_rl, malformed_rl, kernel_rl, default_rl;
     struct nurs_pcap_writer *recorder;
+    bool ct_glue;                /* the kernel takes conntrack marks with verdicts */
     int n_bound;                 /* queues bound so far (o.queues[0..n_bound)) */
     struct nurs_nfq_opts pending_o; /* a reloaded script's settings, until it commits */
     bool pending_set;
