@@ -282,6 +282,13 @@ static enum nurs_pkt_l3 l3_hint(const struct nurs_nfq_msg *m)
     }
 }
 
+void nurs_nfq_record_emit(struct nurs_nfq_packet *p, const struct nurs_emit *e, void *ctx)
+{
+    struct nurs_pkt_record r = {.cls = &nfq_class, .meta = p, .hint = l3_hint(p->msg)};
+    nurs_nfq_payload(p->msg, (const uint8_t **)&r.data, &r.len);
+    nurs_pkt_record_emit(&r, e, ctx);
+}
+
 struct nurs_pkt_record *nurs_nfq_record_push(lua_State *L, struct nurs_nfq_packet *p)
 {
     const uint8_t *data = NULL;

@@ -15,6 +15,10 @@ void nurs_nfq_record_open(lua_State *L);
 /* Pushes a record of packet p; the caller expires it when done. */
 struct nurs_pkt_record *nurs_nfq_record_push(lua_State *L, struct nurs_nfq_packet *p);
 
+/* Emits every field of packet p (metadata, then the packet views) into an
+ * object the caller opened, as :totable() and the JSON sink do. */
+void nurs_nfq_record_emit(struct nurs_nfq_packet *p, const struct nurs_emit *e, void *ctx);
+
 /* Reads a verdict as a script writes it ("accept", "drop", "repeat", or a
  * table {verdict =, mark =, ctmark =, queue =}) from the value at idx.
  * Never raises: returns -1 with a message instead. */
