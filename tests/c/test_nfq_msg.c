@@ -65,8 +65,12 @@ static int load_datagrams(unsigned char *file, size_t size, struct datagram *out
         return -1;
     int n = 0;
     struct nurs_pcap_packet p;
-    while (n < max && nurs_pcap_reader_next(&r, &p, err, sizeof err) == 1)
-        out[n++] = (struct datagram){p.data, p.len};
+    while (n < max && nurs_pcap_reader_next(&r, &p, err, sizeof err) == 1) {
+        /* Aligned, as a receive buffer is. */
+        uint8_t *copy = malloc(p.len ? p.len : 1);
+        memcpy(copy, p.data, p.len);
+        out[n++] = (struct datagram){copy, p.len};
+    }
     return n;
 }
 
@@ -296,6 +300,8 @@ int main(void)
     tap_ok(n >= 10, "the fixture holds %d datagrams", n);
     test_fixture(dg, n);
     test_truncations(dg, n);
+    for (int i = 0; i < n; i++)
+        free((void *)dg[i].data);
     free(file);
     test_malformed();
     test_builders();
