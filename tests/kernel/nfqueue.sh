@@ -13,7 +13,8 @@
 #  5. reloads under traffic lose no packet; a script without a queue
 #     unbinds it;
 #  6. SIGTERM gives held packets the default verdict; a killed daemon with
-#     `bypass` lets traffic through.
+#     `bypass` lets traffic through;
+#  7. scripts/examples/nfq-filter.lua drops DNS queries for listed names.
 . "$(dirname "$0")/lib.sh"
 [ -n "${ONLY:-}" ] && echo "only: $ONLY"
 ns_setup
@@ -290,4 +291,20 @@ nsx timeout 60 python3 "$UDP" 30 0.1 9998 9999 >"$TMP/udp.out"
 expect_port "$TMP/udp.out" 9998 30
 expect_port "$TMP/udp.out" 9999 30
 echo "ok: exit and bypass"
+
+# ---- 7. the example: a DNS filter ----
+clear_queue_rules
+queue_rule 53
+printf 'blocked.example\n# a comment\n\n' >"$TMP/blocklist"
+run "$ROOT/scripts/examples/nfq-filter.lua" $Q "$TMP/blocklist" ads.test
+nsx timeout 20 python3 "$ROOT/tests/kernel/dns_queries.py" www.blocked.example blocked.example \
+    ADS.test example notblocked.example ads.test.org >"$TMP/dns.out"
+stop_nurs
+sort "$TMP/dns.out" | tr '\n' ' ' >"$TMP/dns.got"
+[ "$(cat "$TMP/dns.got")" = "<malformed> ads.test.org example notblocked.example " ] ||
+    fail "DNS filter let through: $(cat "$TMP/dns.got")"
+grep -q "dropped a query for www.blocked.example (blocked.example) from 127.0.0.1" "$TMP/nurs.log" ||
+    fail "the filter did not log its drop"
+expect_counter drop 3
+echo "ok: the DNS filter example"
 echo "ok: nfqueue"
