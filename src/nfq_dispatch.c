@@ -126,8 +126,8 @@ static void log_failure(struct nurs_nfq_source *s, lua_State *L)
 static bool take_answer(struct nurs_nfq_source *s, struct nurs_nfq_packet *p, lua_State *L,
                         lua_State *co, int nres, bool *failed)
 {
-    if (nres == 0 || lua_isnil(co, -nres))
-        return p->decided;
+    if (nres == 0 || lua_isnil(co, -nres) || s->res.closing)
+        return p->decided; /* closed from the callback: the packet had the default */
     char err[160];
     if (p->decided) {
         /* The verdict a method gave stands; a second one is a mistake to show. */
@@ -195,4 +195,6 @@ void nurs_nfq_dispatch(struct nurs_nfq_source *s, const struct nurs_nfq_msg *m)
     nurs_pkt_record_expire(ud);
     lua_settop(L, rec - 1);
     s->cur = NULL;
+    if (r->closing) /* closed from the callback, which ran in this coroutine */
+        nurs_budget_release(&s->budget);
 }

@@ -377,7 +377,8 @@ static void destroy(struct nurs_resource *r)
                       s->res.name, (unsigned long long)defaults,
                       nurs_nfq_verdict_name(s->o.deflt.verdict));
     }
-    nurs_budget_release(&s->budget);
+    if (!s->cur) /* else the callback's coroutine is still running */
+        nurs_budget_release(&s->budget);
     if (s->polling) {
         s->polling = false;
         uv_poll_stop(&s->poll);

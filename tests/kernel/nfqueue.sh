@@ -247,6 +247,18 @@ fi
 echo "ok: repeat and conntrack marks"
 
 # ---- 5. reloads under traffic; a script without a queue unbinds it ----
+# Held packets of the replaced script get the default verdict at once.
+run "$TMP/hold.lua" 60
+nsx timeout 60 python3 "$UDP" 5 0.1 9998 >"$TMP/udp.out" &
+sender=$!
+for ((i = 0; i < 50; i++)); do [ "$(waiting)" = 5 ] && break; sleep 0.1; done
+[ "$(waiting)" = 5 ] || fail "5 held packets should wait in the kernel, $(waiting) do"
+kill -HUP "$NURS_PID"
+wait $sender
+expect_port "$TMP/udp.out" 9998 5
+wait_log "5 packets held by the old script got the default verdict"
+stop_nurs
+
 cat >"$TMP/accept.lua" <<'LUA'
 local nurs = require "nurs"
 nurs.nfqueue({ queue = 3 }, function(rec) return "accept" end)
@@ -283,6 +295,22 @@ wait $sender
 expect_port "$TMP/udp.out" 9998 10
 grep -q "10 pending packets got the default verdict (accept) on close" "$TMP/nurs.log" ||
     fail "exit did not report the held packets' default verdict"
+
+# Closed from its own callback: that packet and the rest get the default.
+cat >"$TMP/close.lua" <<'LUA'
+local nurs = require "nurs"
+local q
+q = nurs.nfqueue({ queue = 3 }, function(rec)
+  if rec.id == 5 then q:close() return "drop" end
+  return "accept"
+end)
+nurs.every(1, function() end)
+LUA
+run "$TMP/close.lua"
+nsx timeout 60 python3 "$UDP" 40 0.05 9998 >"$TMP/udp.out"
+expect_port "$TMP/udp.out" 9998 40
+bound && fail "queue still bound after q:close()"
+stop_nurs
 
 run "$TMP/filter.lua" single /dev/null
 kill -KILL "$NURS_PID"
