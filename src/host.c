@@ -170,12 +170,13 @@ static void commit(struct nurs_host *h, struct nurs_script *s)
         r->cb = r->pending_cb;
         r->pending_cb.n = 0;
         r->pending_cb.L = NULL;
-        if (r->ops->adopted)
-            r->ops->adopted(r);
     }
     h->current = s;
     if (old)
         script_destroy(h, old);
+    for (struct nurs_resource *r = h->resources; r; r = r->next)
+        if (r->owner == s && r->ops->committed)
+            r->ops->committed(r);
 }
 
 static void abort_load(struct nurs_host *h, struct nurs_script *s)

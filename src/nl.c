@@ -116,16 +116,16 @@ bool nurs_nl_grow_rcvbuf(struct nurs_nl *nl)
 
 int nurs_nl_batch_init(struct nurs_nl_batch *b)
 {
-    return nurs_nl_batch_init_sized(b, NURS_NL_SLOT_SIZE);
+    return nurs_nl_batch_init_size(b, NURS_NL_SLOT_SIZE);
 }
 
-int nurs_nl_batch_init_sized(struct nurs_nl_batch *b, size_t slot_size)
+int nurs_nl_batch_init_size(struct nurs_nl_batch *b, size_t slot_size)
 {
     slot_size = NLMSG_ALIGN(slot_size);
-    b->slot_size = slot_size;
     b->buf = malloc((size_t)NURS_NL_SLOTS * slot_size);
     if (!b->buf)
         return -1;
+    b->slot_size = slot_size;
     for (int i = 0; i < NURS_NL_SLOTS; i++) {
         b->iov[i].iov_base = b->buf + (size_t)i * slot_size;
         b->iov[i].iov_len = slot_size;
@@ -200,7 +200,9 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
     req->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
     req->nlmsg_seq = next_seq++;
     if (send(nl->fd, req, req->nlmsg_len, 0) < 0) {
-        snprintf(err, errlen, "%s", strerror(errno));
+        int e = errno;
+        snprintf(err, errlen, "%s", strerror(e));
+        errno = e;
         return -1;
     }
     /* Answers are small, but a subscribed socket may get full events. */
@@ -225,7 +227,9 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
             continue;
         }
         if (n < 0 && errno != ENOBUFS) {
-            snprintf(err, errlen, "%s", strerror(errno));
+            int e = errno;
+            snprintf(err, errlen, "%s", strerror(e));
+            errno = e;
             return -1;
         }
         if (n <= 0 || from.nl_pid != 0)

@@ -22,6 +22,7 @@
 #include "ct_fields.h"
 #include "pkt.h"
 
+/* Fill it with designated initializers: optional members may be added. */
 struct nurs_pkt_meta_ops {
     /* The source's own field names; none may be a packet field name. */
     const char *const *names;
@@ -36,6 +37,14 @@ struct nurs_pkt_meta_ops {
      * was copied), e.g. "arp" or "ipv4" from the message header; NULL when
      * unknown. */
     const char *(*family)(const void *meta);
+    /* Optional, for the pcap sink: when the packet was seen, in ns since
+     * the epoch (without it, the time the sink wrote it). */
+    uint64_t (*timestamp_ns)(const void *meta);
+    /* Optional, for pcap's LINKTYPE_NFLOG: the message's NFLOG attributes
+     * (the netlink TLVs after its nfgenmsg), family and group. Without it
+     * the sink writes the packet and its time only. */
+    bool (*nflog_attrs)(const void *meta, uint8_t *family, uint16_t *group, const void **attrs,
+                        size_t *len);
 };
 
 struct nurs_pkt_class {

@@ -50,13 +50,13 @@ struct nurs_resource_ops {
     void (*destroy)(struct nurs_resource *r);
     void (*flush)(struct nurs_resource *r);  /* optional */
     void (*reopen)(struct nurs_resource *r); /* optional: SIGHUP, log rotation */
-    /* Optional: the script that claimed r on reload owns it now; the
-     * previous owner's Lua state is closed right after. */
-    void (*adopted)(struct nurs_resource *r);
     /* Optional: fills out[] with the kind's own counters, returns how many
      * (at most NURS_MAX_EXTRA_COUNTERS). Lua tables and the SIGUSR1 log
      * show them after the common ones. */
     int (*extra_counters)(const struct nurs_resource *r, struct nurs_extra_counter *out);
+    /* Optional: the script that declared (or adopted) r has loaded and is
+     * now the running one. */
+    void (*committed)(struct nurs_resource *r);
 };
 
 struct nurs_resource {

@@ -13,6 +13,7 @@
 
 #include "host.h"
 #include "recorder.h"
+#include "source.h"
 
 /* Like the conntrack source: a wakeup reads at most this many batches so
  * that one busy queue cannot starve timers and other sources. */
@@ -24,10 +25,7 @@
 
 static void count_malformed(struct nurs_nfq_source *s, const char *why)
 {
-    s->res.counters.malformed++;
-    if (nurs_ratelimit_check(&s->malformed_rl) >= 0)
-        nurs_warn("%s: malformed message: %s (%llu so far)", s->res.name, why,
-                  (unsigned long long)s->res.counters.malformed);
+    nurs_source_malformed(&s->res, &s->malformed_rl, why);
 }
 
 static void deliver_packet(struct nurs_nfq_source *s, const struct nlmsghdr *nlh)
@@ -104,26 +102,15 @@ static void salvage_truncated(struct nurs_nfq_source *s, int i)
         nurs_nfq_issue_default(s, queue, id, NURS_NFQ_DEF_MALFORMED);
 }
 
-static void on_overrun(struct nurs_nfq_source *s)
-{
-    s->res.counters.overruns++;
-    int before = s->nl.rcvbuf;
-    bool grew = nurs_nl_grow_rcvbuf(&s->nl);
-    if (nurs_ratelimit_check(&s->overrun_rl) >= 0)
-        nurs_warn("%s: receive buffer overrun: the kernel %s packets it could not queue "
-                  "(%llu overruns so far); buffer %s %d bytes",
-                  s->res.name, s->o.flags & NFQA_CFG_F_FAIL_OPEN ? "accepted" : "dropped",
-                  (unsigned long long)s->res.counters.overruns, grew ? "grown from" : "stays at",
-                  grew ? before : s->nl.rcvbuf);
-}
-
 /* Reads one batch of datagrams; returns how many, 0 when none waits, -1
  * on a receive error. */
 static int receive_batch(struct nurs_nfq_source *s, const enum nurs_nfq_default_reason *why)
 {
     int n = nurs_nl_recv(&s->nl, &s->batch);
     if (n == -ENOBUFS) {
-        on_overrun(s);
+        /* The kernel dropped the packets it could not queue to us (or,
+         * fail_open, accepted them): none of them waits for a verdict. */
+        nurs_source_overrun(&s->res, &s->nl, &s->overrun_rl);
         return 1; /* go on reading */
     }
     if (n < 0) {
@@ -399,9 +386,10 @@ static bool kernel_settings_differ(const struct nurs_nfq_opts *a, const struct n
            a->maxlen != b->maxlen || a->flags != b->flags;
 }
 
-/* The new script owns the queue now: its settings apply, and packets the
- * old one held (whose Lua state closes now) get the default verdict. */
-static void adopted(struct nurs_resource *r)
+/* The script that declared the queue runs now. When it took the queue
+ * over from the one a reload replaced, its settings apply, and packets
+ * the old script held (its Lua state is closed) get the default verdict. */
+static void committed(struct nurs_resource *r)
 {
     struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
     nurs_budget_forget(&s->budget);
@@ -440,7 +428,7 @@ static const struct nurs_resource_ops nfq_ops = {
     .kind = "nfqueue",
     .destroy = destroy,
     .flush = flush,
-    .adopted = adopted,
+    .committed = committed,
     .extra_counters = extra_counters,
 };
 
@@ -460,18 +448,9 @@ static void make_key(const struct nurs_nfq_opts *o, char *key, size_t len)
         used += snprintf(key + used, len - (size_t)used, "%s%u", i ? "," : "", q[i]);
 }
 
-/* The source's own record file, else the --record one, else none. */
 static int set_recorder(struct nurs_nfq_source *s, const char *own, char *err, size_t errlen)
 {
-    struct nurs_host *h = s->res.host;
-    const char *path = own ? own : h->record_path;
-    if (s->recorder && path && strcmp(s->recorder->path, path) == 0)
-        return 0;
-    nurs_recorder_put(h, s->recorder);
-    s->recorder = NULL;
-    if (path && !(s->recorder = nurs_recorder_get(h, path, err, errlen)))
-        return -1;
-    return 0;
+    return nurs_source_set_recorder(&s->res, &s->recorder, own, err, errlen);
 }
 
 static int open_socket(struct nurs_nfq_source *s, const struct nurs_nfq_opts *o, char *err,
@@ -509,7 +488,7 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
     struct nurs_resource *r = nurs_resource_claim(script, nfq_ops.kind, key);
     if (r) {
         struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
-        /* Applied when the new script's load succeeds (adopted()). */
+        /* Applied when the new script's load succeeds (committed()). */
         s->pending_o = *o;
         s->pending_o.netns = NULL;
         s->pending_o.name = s->pending_o.record = NULL;
@@ -520,7 +499,7 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
     *adopted_out = false;
 
     struct nurs_nfq_source *s = calloc(1, sizeof *s);
-    if (!s || nurs_nl_batch_init_sized(&s->batch, NURS_NFQ_SLOT_SIZE) < 0 ||
+    if (!s || nurs_nl_batch_init_size(&s->batch, NURS_NFQ_SLOT_SIZE) < 0 ||
         !(s->out = malloc(64 * sizeof *s->out)) || (o->netns && !(s->netns = strdup(o->netns)))) {
         if (s)
             free_source(s);

@@ -291,7 +291,8 @@ static int register_bad(lua_State *L)
 static void test_bad_classes(void)
 {
     static const char *const clash[] = {"src"};
-    static const struct nurs_pkt_meta_ops clash_ops = {clash, 1, 1, meta_emit, NULL};
+    static const struct nurs_pkt_meta_ops clash_ops = {
+        .names = clash, .count = 1, .walked = 1, .emit = meta_emit};
     static const struct nurs_pkt_class clash_class = {"nurs.test_clash", "clash record",
                                                       &clash_ops, 0};
     static const luaL_Reg hiding[] = {{"dport", rec_tag}, {NULL, NULL}};
