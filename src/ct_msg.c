@@ -10,44 +10,74 @@
 
 #include "addr.h"
 
-static int top_attr_cb(const struct nlattr *attr, void *data)
+/* The checks libmnl's mnl_attr_validate makes for the types we use, done
+ * inline: the attribute walk is most of a record's decoding cost. */
+static bool attr_valid(const struct nlattr *a, int type)
 {
-    const struct nlattr **tb = data;
-    int type = mnl_attr_get_type(attr);
-
-    if (mnl_attr_type_valid(attr, CTA_MAX) < 0)
-        return MNL_CB_OK; /* newer kernel attribute: not ours to judge */
+    size_t len = a->nla_len - NLA_HDRLEN;
     switch (type) {
-    case CTA_TUPLE_ORIG:
-    case CTA_TUPLE_REPLY:
-    case CTA_TUPLE_MASTER:
-    case CTA_PROTOINFO:
-    case CTA_HELP:
-    case CTA_COUNTERS_ORIG:
-    case CTA_COUNTERS_REPLY:
-    case CTA_TIMESTAMP:
-    case CTA_SECCTX:
-        if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0)
-            return MNL_CB_ERROR;
-        break;
-    case CTA_STATUS:
-    case CTA_TIMEOUT:
-    case CTA_MARK:
-    case CTA_USE:
-    case CTA_ID:
-        if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
-            return MNL_CB_ERROR;
-        break;
-    case CTA_ZONE:
-        if (mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
-            return MNL_CB_ERROR;
-        break;
-    default:
-        break;
+    case MNL_TYPE_U8: return len >= 1;
+    case MNL_TYPE_U16: return len >= 2;
+    case MNL_TYPE_U32: return len >= 4;
+    case MNL_TYPE_U64: return len >= 8;
+    case MNL_TYPE_NESTED: return len == 0 || len >= NLA_HDRLEN;
+    case MNL_TYPE_NUL_STRING: return len > 0 && ((const char *)a + NLA_HDRLEN)[len - 1] == '\0';
+    default: return true;
     }
-    tb[type] = attr;
-    return MNL_CB_OK;
 }
+
+/* Fills tb[0..max] from the attributes in [p, p + len) as mnl_attr_parse
+ * does: the walk stops quietly at the first attribute that does not frame,
+ * types above max are newer than us and skipped, and an attribute of a
+ * known type must pass its check (types[type]; MNL_TYPE_UNSPEC: any) or the whole
+ * table is refused. */
+static bool walk_attrs(const void *p, size_t len, const struct nlattr **tb, int max,
+                       const int *types)
+{
+    const char *cur = p;
+    while (len >= NLA_HDRLEN) {
+        const struct nlattr *a = (const struct nlattr *)cur;
+        if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
+            break;
+        int type = a->nla_type & NLA_TYPE_MASK;
+        if (type <= max) {
+            if (!attr_valid(a, types[type]))
+                return false;
+            tb[type] = a;
+        }
+        size_t step = NLA_ALIGN(a->nla_len);
+        if (step >= len)
+            break;
+        cur += step;
+        len -= step;
+    }
+    return true;
+}
+
+static bool walk_nested(const struct nlattr *nest, const struct nlattr **tb, int max,
+                        const int *types)
+{
+    return walk_attrs((const char *)nest + NLA_HDRLEN, nest->nla_len - NLA_HDRLEN, tb, max,
+                      types);
+}
+
+static const int top_types[CTA_MAX + 1] = {
+    [CTA_TUPLE_ORIG] = MNL_TYPE_NESTED,
+    [CTA_TUPLE_REPLY] = MNL_TYPE_NESTED,
+    [CTA_TUPLE_MASTER] = MNL_TYPE_NESTED,
+    [CTA_PROTOINFO] = MNL_TYPE_NESTED,
+    [CTA_HELP] = MNL_TYPE_NESTED,
+    [CTA_COUNTERS_ORIG] = MNL_TYPE_NESTED,
+    [CTA_COUNTERS_REPLY] = MNL_TYPE_NESTED,
+    [CTA_TIMESTAMP] = MNL_TYPE_NESTED,
+    [CTA_SECCTX] = MNL_TYPE_NESTED,
+    [CTA_STATUS] = MNL_TYPE_U32,
+    [CTA_TIMEOUT] = MNL_TYPE_U32,
+    [CTA_MARK] = MNL_TYPE_U32,
+    [CTA_USE] = MNL_TYPE_U32,
+    [CTA_ID] = MNL_TYPE_U32,
+    [CTA_ZONE] = MNL_TYPE_U16,
+};
 
 bool nurs_ct_msg_is_entry(const struct nlmsghdr *nlh)
 {
@@ -85,7 +115,9 @@ int nurs_ct_msg_parse(struct nurs_ct_msg *m, const struct nlmsghdr *nlh,
     else
         m->event = NURS_CT_EVENT_UPDATE;
 
-    if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), top_attr_cb, m->tb) != MNL_CB_OK) {
+    size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+    if (!walk_attrs((const char *)nlh + off, nlh->nlmsg_len > off ? nlh->nlmsg_len - off : 0, m->tb,
+                    CTA_MAX, top_types)) {
         *why = "malformed conntrack attribute";
         return -1;
     }
@@ -98,25 +130,6 @@ int nurs_ct_msg_parse(struct nurs_ct_msg *m, const struct nlmsghdr *nlh,
 
 /* ---- lazily parsed nested tables ---- */
 
-struct nested_ctx {
-    const struct nlattr **tb;
-    int max;
-    const int *types; /* expected mnl type per attribute, -1 = any */
-};
-
-static int nested_cb(const struct nlattr *attr, void *data)
-{
-    const struct nested_ctx *ctx = data;
-    int type = mnl_attr_get_type(attr);
-    if (mnl_attr_type_valid(attr, ctx->max) < 0)
-        return MNL_CB_OK;
-    int want = ctx->types[type];
-    if (want >= 0 && mnl_attr_validate(attr, (enum mnl_attr_data_type)want) < 0)
-        return MNL_CB_ERROR;
-    ctx->tb[type] = attr;
-    return MNL_CB_OK;
-}
-
 /* Parses `nest` into tb[0..max] once; a malformed nest reads as absent. */
 static bool parse_nested_once(struct nurs_ct_msg *m, unsigned bit, const struct nlattr *nest,
                               const struct nlattr **tb, int max, const int *types)
@@ -127,8 +140,7 @@ static bool parse_nested_once(struct nurs_ct_msg *m, unsigned bit, const struct 
     memset(tb, 0, sizeof(*tb) * (size_t)(max + 1));
     if (!nest)
         return false;
-    struct nested_ctx ctx = {tb, max, types};
-    if (mnl_attr_parse_nested(nest, nested_cb, &ctx) != MNL_CB_OK) {
+    if (!walk_nested(nest, tb, max, types)) {
         memset(tb, 0, sizeof(*tb) * (size_t)(max + 1));
         m->malformed |= bit;
         return false;
@@ -137,20 +149,20 @@ static bool parse_nested_once(struct nurs_ct_msg *m, unsigned bit, const struct 
 }
 
 static const int tuple_types[CTA_TUPLE_MAX + 1] = {
-    [CTA_TUPLE_UNSPEC] = -1,
+    [CTA_TUPLE_UNSPEC] = MNL_TYPE_UNSPEC,
     [CTA_TUPLE_IP] = MNL_TYPE_NESTED,
     [CTA_TUPLE_PROTO] = MNL_TYPE_NESTED,
     [CTA_TUPLE_ZONE] = MNL_TYPE_U16,
 };
 static const int ip_types[CTA_IP_MAX + 1] = {
-    [CTA_IP_UNSPEC] = -1,
+    [CTA_IP_UNSPEC] = MNL_TYPE_UNSPEC,
     [CTA_IP_V4_SRC] = MNL_TYPE_U32,
     [CTA_IP_V4_DST] = MNL_TYPE_U32,
-    [CTA_IP_V6_SRC] = -1,
-    [CTA_IP_V6_DST] = -1,
+    [CTA_IP_V6_SRC] = MNL_TYPE_UNSPEC,
+    [CTA_IP_V6_DST] = MNL_TYPE_UNSPEC,
 };
 static const int proto_types[CTA_PROTO_MAX + 1] = {
-    [CTA_PROTO_UNSPEC] = -1,
+    [CTA_PROTO_UNSPEC] = MNL_TYPE_UNSPEC,
     [CTA_PROTO_NUM] = MNL_TYPE_U8,
     [CTA_PROTO_SRC_PORT] = MNL_TYPE_U16,
     [CTA_PROTO_DST_PORT] = MNL_TYPE_U16,
@@ -162,29 +174,29 @@ static const int proto_types[CTA_PROTO_MAX + 1] = {
     [CTA_PROTO_ICMPV6_CODE] = MNL_TYPE_U8,
 };
 static const int counters_types[CTA_COUNTERS_MAX + 1] = {
-    [CTA_COUNTERS_UNSPEC] = -1,
+    [CTA_COUNTERS_UNSPEC] = MNL_TYPE_UNSPEC,
     [CTA_COUNTERS_PACKETS] = MNL_TYPE_U64,
     [CTA_COUNTERS_BYTES] = MNL_TYPE_U64,
     [CTA_COUNTERS32_PACKETS] = MNL_TYPE_U32,
     [CTA_COUNTERS32_BYTES] = MNL_TYPE_U32,
-    [CTA_COUNTERS_PAD] = -1,
+    [CTA_COUNTERS_PAD] = MNL_TYPE_UNSPEC,
 };
 static const int protoinfo_types[CTA_PROTOINFO_MAX + 1] = {
-    [CTA_PROTOINFO_UNSPEC] = -1,
+    [CTA_PROTOINFO_UNSPEC] = MNL_TYPE_UNSPEC,
     [CTA_PROTOINFO_TCP] = MNL_TYPE_NESTED,
     [CTA_PROTOINFO_DCCP] = MNL_TYPE_NESTED,
     [CTA_PROTOINFO_SCTP] = MNL_TYPE_NESTED,
 };
 /* The state is the first attribute of each protoinfo nest, a u8. */
-static const int state_types[8] = {-1, MNL_TYPE_U8, -1, -1, -1, -1, -1, -1};
+static const int state_types[8] = {[1] = MNL_TYPE_U8};
 static const int timestamp_types[CTA_TIMESTAMP_MAX + 1] = {
-    [CTA_TIMESTAMP_UNSPEC] = -1,
+    [CTA_TIMESTAMP_UNSPEC] = MNL_TYPE_UNSPEC,
     [CTA_TIMESTAMP_START] = MNL_TYPE_U64,
     [CTA_TIMESTAMP_STOP] = MNL_TYPE_U64,
-    [CTA_TIMESTAMP_PAD] = -1,
+    [CTA_TIMESTAMP_PAD] = MNL_TYPE_UNSPEC,
 };
 static const int name_types[CTA_HELP_MAX + 1] = {
-    [CTA_HELP_UNSPEC] = -1,
+    [CTA_HELP_UNSPEC] = MNL_TYPE_UNSPEC,
     [CTA_HELP_NAME] = MNL_TYPE_NUL_STRING,
 };
 
@@ -194,7 +206,7 @@ static const struct nlattr *tuple_attr(const struct nurs_ct_msg *m, enum nurs_ct
     return m->tb[cta[dir]];
 }
 
-const struct nurs_ct_tuple *nurs_ct_tuple(struct nurs_ct_msg *m, enum nurs_ct_dir dir)
+const struct nurs_ct_tuple *nurs_ct_tuple_parse(struct nurs_ct_msg *m, enum nurs_ct_dir dir)
 {
     static const unsigned bits[] = {NURS_CT_N_TUPLE_ORIG, NURS_CT_N_TUPLE_REPLY,
                                     NURS_CT_N_TUPLE_MASTER};
@@ -212,11 +224,9 @@ const struct nurs_ct_tuple *nurs_ct_tuple(struct nurs_ct_msg *m, enum nurs_ct_di
     t->zone = tb[CTA_TUPLE_ZONE];
     /* Reuse the same "parsed" bit for the inner nests: a bad inner nest
      * makes the whole tuple unreadable, as conntrack itself would. */
-    struct nested_ctx ip = {t->ip, CTA_IP_MAX, ip_types};
-    struct nested_ctx proto = {t->proto, CTA_PROTO_MAX, proto_types};
-    if ((tb[CTA_TUPLE_IP] && mnl_attr_parse_nested(tb[CTA_TUPLE_IP], nested_cb, &ip) != MNL_CB_OK) ||
+    if ((tb[CTA_TUPLE_IP] && !walk_nested(tb[CTA_TUPLE_IP], t->ip, CTA_IP_MAX, ip_types)) ||
         (tb[CTA_TUPLE_PROTO] &&
-         mnl_attr_parse_nested(tb[CTA_TUPLE_PROTO], nested_cb, &proto) != MNL_CB_OK)) {
+         !walk_nested(tb[CTA_TUPLE_PROTO], t->proto, CTA_PROTO_MAX, proto_types))) {
         memset(t, 0, sizeof *t);
         m->malformed |= bit;
         return NULL;
@@ -353,6 +363,26 @@ static const char *const dccp_states[] = {
     "TIMEWAIT", "IGNORE", "INVALID",
 };
 
+/* The state attribute (the first of each protoinfo nest) of protoinfo
+ * kind `cta`; false if the entry has none. */
+static bool protoinfo_state(struct nurs_ct_msg *m, int cta, uint8_t *state)
+{
+    if (!parse_nested_once(m, NURS_CT_N_PROTOINFO, m->tb[CTA_PROTOINFO], m->protoinfo,
+                           CTA_PROTOINFO_MAX, protoinfo_types))
+        return false;
+    const struct nlattr *nest = m->protoinfo[cta];
+    const struct nlattr *tb[8] = {0};
+    if (!nest || !walk_nested(nest, tb, 7, state_types) || !tb[1])
+        return false;
+    *state = mnl_attr_get_u8(tb[1]);
+    return true;
+}
+
+bool nurs_ct_tcp_state(struct nurs_ct_msg *m, uint8_t *state)
+{
+    return protoinfo_state(m, CTA_PROTOINFO_TCP, state);
+}
+
 const char *nurs_ct_state_name(struct nurs_ct_msg *m)
 {
     static const struct {
@@ -368,14 +398,11 @@ const char *nurs_ct_state_name(struct nurs_ct_msg *m)
                            CTA_PROTOINFO_MAX, protoinfo_types))
         return NULL;
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
-        const struct nlattr *nest = m->protoinfo[kinds[k].cta];
-        if (!nest)
+        if (!m->protoinfo[kinds[k].cta])
             continue;
-        const struct nlattr *tb[8] = {0};
-        struct nested_ctx ctx = {tb, 7, state_types};
-        if (mnl_attr_parse_nested(nest, nested_cb, &ctx) != MNL_CB_OK || !tb[1])
+        uint8_t state;
+        if (!protoinfo_state(m, kinds[k].cta, &state))
             return NULL;
-        uint8_t state = mnl_attr_get_u8(tb[1]);
         return state < kinds[k].n ? kinds[k].names[state] : "UNKNOWN";
     }
     return NULL;

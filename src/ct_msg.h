@@ -46,6 +46,7 @@ struct nurs_ct_msg {
     uint8_t family; /* AF_INET or AF_INET6 */
     const struct nlattr *tb[CTA_MAX + 1];
 
+    bool final; /* listed by the dump at exit: its flow ends forcibly */
     unsigned parsed;
     unsigned malformed;
     const struct nlattr *helper_name;
@@ -71,7 +72,18 @@ int nurs_ct_msg_parse(struct nurs_ct_msg *m, const struct nlmsghdr *nlh,
 bool nurs_ct_u32(const struct nurs_ct_msg *m, int cta, uint32_t *v);
 bool nurs_ct_zone(const struct nurs_ct_msg *m, uint16_t *v);
 bool nurs_ct_protonum(struct nurs_ct_msg *m, uint8_t *v);
-const struct nurs_ct_tuple *nurs_ct_tuple(struct nurs_ct_msg *m, enum nurs_ct_dir dir);
+const struct nurs_ct_tuple *nurs_ct_tuple_parse(struct nurs_ct_msg *m, enum nurs_ct_dir dir);
+/* The tuple of a direction, NULL if absent or malformed; parsed on first
+ * use (accessors ask for it many times per record: the check is inline). */
+static inline const struct nurs_ct_tuple *nurs_ct_tuple(struct nurs_ct_msg *m,
+                                                        enum nurs_ct_dir dir)
+{
+    unsigned bit = NURS_CT_N_TUPLE_ORIG << dir;
+    if (!(m->parsed & bit))
+        return nurs_ct_tuple_parse(m, dir);
+    static const int cta[] = {CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_TUPLE_MASTER};
+    return (m->malformed & bit) || !m->tb[cta[dir]] ? NULL : &m->tuple[dir];
+}
 /* Writes the address as text into buf (>= 46 bytes). */
 bool nurs_ct_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, char *buf,
                   size_t len);
@@ -86,6 +98,8 @@ bool nurs_ct_counters(struct nurs_ct_msg *m, enum nurs_ct_dir dir, uint64_t *pac
                       uint64_t *bytes);
 /* Protocol state name as conntrack -L prints it (ESTABLISHED...). */
 const char *nurs_ct_state_name(struct nurs_ct_msg *m);
+/* The TCP state number (TCP_CONNTRACK_*), false if not a TCP entry. */
+bool nurs_ct_tcp_state(struct nurs_ct_msg *m, uint8_t *state);
 bool nurs_ct_timestamp(struct nurs_ct_msg *m, bool stop, uint64_t *ns);
 /* NUL-terminated strings borrowed from the message. */
 const char *nurs_ct_helper(struct nurs_ct_msg *m);

@@ -170,6 +170,8 @@ static void commit(struct nurs_host *h, struct nurs_script *s)
         r->cb = r->pending_cb;
         r->pending_cb.n = 0;
         r->pending_cb.L = NULL;
+        if (r->ops->claim_end)
+            r->ops->claim_end(r, true);
     }
     h->current = s;
     if (old)
@@ -182,11 +184,8 @@ static void commit(struct nurs_host *h, struct nurs_script *s)
 static void abort_load(struct nurs_host *h, struct nurs_script *s)
 {
     for (struct nurs_resource *r = h->resources; r; r = r->next) {
-        if (r->claimant == s) {
-            r->claimant = NULL;
-            r->pending_cb.n = 0;
-            r->pending_cb.L = NULL;
-        }
+        if (r->claimant == s)
+            nurs_resource_unclaim(r);
     }
     script_destroy(h, s);
 }
@@ -269,6 +268,13 @@ void nurs_host_stop(struct nurs_host *h)
 
 void nurs_host_shutdown(struct nurs_host *h)
 {
+    if (!h->check_only) {
+        for (struct nurs_resource *r = h->resources, *next; r; r = next) {
+            next = r->next;
+            if (r->ops->finish && r->owner == h->current)
+                r->ops->finish(r);
+        }
+    }
     nurs_host_flush(h);
     if (!h->check_only)
         nurs_host_log_counters(h);

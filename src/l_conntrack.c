@@ -1,4 +1,5 @@
 /* nurs.conntrack{...}: the Lua face of the conntrack source. */
+#include <stdio.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -49,11 +50,51 @@ static void read_events(lua_State *L, int opts, struct nurs_ct_source_opts *o)
     lua_pop(L, 1);
 }
 
+static void read_filter(lua_State *L, int opts, struct nurs_ct_filter *f)
+{
+    lua_getfield(L, opts, "mark");
+    bool has_mark = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    lua_Integer mask = nurs_opt_int(L, opts, FNAME, "mark_mask", 0xffffffff, 0, 0xffffffff);
+    if (!has_mark) {
+        lua_getfield(L, opts, "mark_mask");
+        if (!lua_isnil(L, -1))
+            luaL_error(L, FNAME ": option 'mark_mask' needs 'mark'");
+        lua_pop(L, 1);
+        return;
+    }
+    lua_Integer mark = nurs_opt_int(L, opts, FNAME, "mark", 0, 0, 0xffffffff);
+    if (mark & ~mask) {
+        char msg[128]; /* lua_pushfstring has no %x */
+        snprintf(msg, sizeof msg, "mark 0x%x has bits outside mark_mask 0x%x: nothing would match",
+                 (unsigned)mark, (unsigned)mask);
+        luaL_error(L, FNAME ": %s", msg);
+    }
+    f->on = true;
+    f->mark = (uint32_t)mark;
+    f->mask = (uint32_t)mask;
+}
+
+/* dump_at_exit = true lists the table at exit; "zero" also resets the
+ * counters it reports, as :dump{zero = true} does. */
+static void read_dump_at_exit(lua_State *L, int opts, struct nurs_ct_source_opts *o)
+{
+    int t = lua_getfield(L, opts, "dump_at_exit");
+    if (t == LUA_TBOOLEAN)
+        o->dump_at_exit = lua_toboolean(L, -1);
+    else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "zero") == 0)
+        o->dump_at_exit = o->zero_at_exit = true;
+    else if (t != LUA_TNIL)
+        luaL_error(L, FNAME ": option 'dump_at_exit' must be true, false or \"zero\"");
+    lua_pop(L, 1);
+}
+
 /* nurs.conntrack([opts] [, callback]) */
 static int l_conntrack(lua_State *L)
 {
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
-                                          "name", "record", NULL};
+                                          "name", "record", "mark", "mark_mask",
+                                          "dump_at_exit", NULL};
     lua_settop(L, 2);
     if (lua_isfunction(L, 1)) {
         lua_pushvalue(L, 1);
@@ -79,6 +120,8 @@ static int l_conntrack(lua_State *L)
     o.netns = nurs_opt_string(L, 1, FNAME, "netns", NULL);
     o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
     o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
+    read_filter(L, 1, &o.filter);
+    read_dump_at_exit(L, 1, &o);
     o.rcvbuf = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf", NURS_CT_DEFAULT_RCVBUF, 4096, 1 << 30);
     o.rcvbuf_max = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf_max",
                                      o.rcvbuf > NURS_CT_DEFAULT_RCVBUF_MAX

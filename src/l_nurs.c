@@ -15,9 +15,7 @@ void nurs_l_release(lua_State *L, struct nurs_resource *r)
 {
     struct nurs_script *s = nurs_script_of(L);
     if (r->claimant == s) {
-        r->claimant = NULL;
-        r->pending_cb.n = 0;
-        r->pending_cb.L = NULL;
+        nurs_resource_unclaim(r);
     } else if (r->owner == s) {
         nurs_resource_destroy(r);
     }
@@ -146,5 +144,6 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_json_open(L);
     nurs_l_replay_open(L);
     nurs_l_nfqueue_open(L);
+    nurs_l_exporter_open(L);
     return 1;
 }

@@ -102,13 +102,25 @@ void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
 void nurs_l_handle_push(lua_State *L, const char *mt, struct nurs_resource *r)
 {
     struct nurs_l_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->magic = NURS_L_HANDLE_MAGIC;
+    h->mt = mt;
     h->r = r;
     luaL_setmetatable(L, mt);
 }
 
+/* Methods like exporter:export run once per record: recognize our handles
+ * by size and magic (only C writes userdata memory) before falling back to
+ * luaL_checkudata, which also words the error. */
 struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt, const char *what)
 {
-    struct nurs_l_handle *h = luaL_checkudata(L, idx, mt);
+    struct nurs_l_handle *h = NULL;
+    if (lua_type(L, idx) == LUA_TUSERDATA && lua_rawlen(L, idx) == sizeof *h) {
+        h = lua_touserdata(L, idx);
+        if (h->magic != NURS_L_HANDLE_MAGIC || (h->mt != mt && strcmp(h->mt, mt) != 0))
+            h = NULL;
+    }
+    if (!h)
+        h = luaL_checkudata(L, idx, mt);
     if (!h->r)
         luaL_error(L, "%s is closed", what);
     return h->r;

@@ -3,6 +3,7 @@
 #define NURS_L_UTIL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -30,7 +31,10 @@ void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
 /* The Lua handle of a source or sink: the resource belongs to a script,
  * not to the garbage collector; the handle only forgets it on :close(). */
 struct nurs_resource;
+#define NURS_L_HANDLE_MAGIC 0x6e7572732d68646cull /* "nurs-hdl" */
 struct nurs_l_handle {
+    uint64_t magic;
+    const char *mt;          /* the metatable name it was made with */
     struct nurs_resource *r; /* NULL once closed from Lua */
 };
 

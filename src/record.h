@@ -6,6 +6,7 @@
 #define NURS_RECORD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <lua.h>
 
@@ -14,7 +15,10 @@
 
 #define NURS_CT_RECORD_MT "nurs.ct_record"
 
+#define NURS_CT_RECORD_MAGIC 0x6e7572732d637472ull /* "nurs-ctr" */
+
 struct nurs_record {
+    uint64_t magic;
     struct nurs_ct_msg *msg; /* NULL once expired */
 };
 

@@ -61,6 +61,15 @@ struct nurs_resource *nurs_resource_claim(struct nurs_script *script, const char
     return NULL;
 }
 
+void nurs_resource_unclaim(struct nurs_resource *r)
+{
+    r->claimant = NULL;
+    r->pending_cb.n = 0;
+    r->pending_cb.L = NULL;
+    if (r->ops->claim_end)
+        r->ops->claim_end(r, false);
+}
+
 void nurs_resource_destroy(struct nurs_resource *r)
 {
     struct nurs_host *h = r->host;

@@ -57,6 +57,13 @@ struct nurs_resource_ops {
     /* Optional: the script that declared (or adopted) r has loaded and is
      * now the running one. */
     void (*committed)(struct nurs_resource *r);
+    /* Optional: a script that claimed r while loading either adopted it
+     * (its load succeeded) or gave it back; settings the new script asked
+     * for apply, or are forgotten, here. */
+    void (*claim_end)(struct nurs_resource *r, bool adopted);
+    /* Optional: the last work of an orderly exit, before every flush,
+     * while scripts still run (a source's final table dump). */
+    void (*finish)(struct nurs_resource *r);
 };
 
 struct nurs_resource {
@@ -82,6 +89,8 @@ int nurs_resource_init(struct nurs_resource *r, const struct nurs_resource_ops *
  * loading script has claimed yet, claimed now for `script`; or NULL. */
 struct nurs_resource *nurs_resource_claim(struct nurs_script *script, const char *kind,
                                           const char *key);
+/* Gives a claimed resource back to its owner, as it was. */
+void nurs_resource_unclaim(struct nurs_resource *r);
 /* Unlinks and destroys. Safe to call once; later calls are no-ops. */
 void nurs_resource_destroy(struct nurs_resource *r);
 

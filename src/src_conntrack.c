@@ -1,10 +1,13 @@
 #include "src_conntrack.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <arpa/inet.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -42,6 +45,12 @@ struct nurs_ct_source {
     struct nurs_ratelimit overrun_rl;
     struct nurs_ratelimit malformed_rl;
     struct nurs_pcap_writer *recorder;
+    struct nurs_ct_filter filter;
+    uint64_t filtered;
+    bool dump_at_exit, zero_at_exit;
+    /* What a loading script asked for, applied when it is adopted. */
+    struct nurs_ct_filter pending_filter;
+    bool pending_dump_at_exit, pending_zero_at_exit;
 };
 
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
@@ -57,7 +66,8 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
 {
     const struct nurs_ct_source *s = (const struct nurs_ct_source *)r;
     out[0] = (struct nurs_extra_counter){"rcvbuf", (uint64_t)s->events.nl.rcvbuf};
-    return 1;
+    out[1] = (struct nurs_extra_counter){"filtered", s->filtered};
+    return 2;
 }
 
 static void log_malformed(struct nurs_ct_source *s, const char *why)
@@ -65,24 +75,39 @@ static void log_malformed(struct nurs_ct_source *s, const char *why)
     nurs_source_malformed(&s->res, &s->malformed_rl, why);
 }
 
-void nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                     const struct nlmsghdr *nlh, bool from_dump, struct nurs_ratelimit *rl)
+static bool filtered_out(const struct nurs_ct_msg *m, const struct nurs_ct_filter *f)
+{
+    if (!f || !f->on)
+        return false;
+    /* Events leave a zero mark out. */
+    uint32_t mark = 0;
+    nurs_ct_u32(m, CTA_MARK, &mark);
+    return (mark & f->mask) != f->mark;
+}
+
+bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
+                     const struct nlmsghdr *nlh, unsigned flags,
+                     const struct nurs_ct_filter *filter, struct nurs_ratelimit *rl)
 {
     const char *why;
     r->counters.in++;
-    if (nurs_ct_msg_parse(scratch, nlh, from_dump, &why) < 0) {
+    if (nurs_ct_msg_parse(scratch, nlh, flags & NURS_CT_FROM_DUMP, &why) < 0) {
         nurs_source_malformed(r, rl, why);
-        return;
+        return true;
     }
+    if (filtered_out(scratch, filter))
+        return false;
+    scratch->final = flags & NURS_CT_FINAL;
     if (r->cb.n == 0) {
         r->counters.dropped++;
-        return;
+        return true;
     }
     lua_State *L = r->cb.L;
     struct nurs_record *rec = nurs_record_push(L, scratch);
     nurs_resource_dispatch(r);
     nurs_record_expire(rec);
     lua_pop(L, 1);
+    return true;
 }
 
 bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
@@ -92,7 +117,8 @@ bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scrat
     const struct nlmsghdr *nlh = data;
     for (; nurs_nlmsg_ok(nlh, left) && !r->closing; nlh = nurs_nlmsg_next(nlh, &left))
         if (nurs_ct_msg_is_entry(nlh))
-            nurs_ct_deliver(r, scratch, nlh, nlh->nlmsg_flags & NLM_F_MULTI, rl);
+            nurs_ct_deliver(r, scratch, nlh, nlh->nlmsg_flags & NLM_F_MULTI ? NURS_CT_FROM_DUMP : 0,
+                            NULL, rl);
     return left == 0 || r->closing;
 }
 
@@ -138,8 +164,10 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
         if (from_dump && (nlh->nlmsg_flags & NLM_F_DUMP_INTR))
             nurs_warn("%s: the table changed during the dump; some entries may be missing",
                       s->res.name);
-        if (nurs_ct_msg_is_entry(nlh))
-            nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump, &s->malformed_rl);
+        if (nurs_ct_msg_is_entry(nlh) &&
+            !nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &s->filter,
+                             &s->malformed_rl))
+            s->filtered++;
     }
     if (left > 0 && !s->res.closing)
         log_malformed(s, "trailing bytes after the last message");
@@ -234,10 +262,105 @@ static void destroy(struct nurs_resource *r)
         free_source(s);
 }
 
+static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool zero, char *err,
+                             size_t errlen);
+
+/* Walks one datagram of the exit dump; false once the dump is over. */
+static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_t len,
+                               uint64_t *entries)
+{
+    size_t left = len;
+    for (const struct nlmsghdr *nlh = data; nurs_nlmsg_ok(nlh, left);
+         nlh = nurs_nlmsg_next(nlh, &left)) {
+        if (nlh->nlmsg_type == NLMSG_DONE)
+            return false;
+        if (nlh->nlmsg_type == NLMSG_ERROR) {
+            const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+            if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof *e && e->error)
+                nurs_err("%s: exit dump: %s", s->res.name, strerror(-e->error));
+            return false;
+        }
+        if (!nurs_ct_msg_is_entry(nlh))
+            continue;
+        if (nurs_ct_deliver(&s->res, &s->msg, nlh, NURS_CT_FROM_DUMP | NURS_CT_FINAL, &s->filter,
+                            &s->malformed_rl))
+            (*entries)++;
+        else
+            s->filtered++;
+        if (s->res.closing)
+            return false;
+    }
+    return true;
+}
+
+/* At an orderly exit, lists the table once more, so that what live
+ * connections did since they were last listed reaches the callbacks
+ * (records with event "dump"; exporters end their flows as forced). The
+ * loop is not running: this waits, at most EXIT_DUMP_MS in all. */
+#define EXIT_DUMP_MS 10000
+
+static void finish(struct nurs_resource *r)
+{
+    struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+    if (!s->dump_at_exit || r->host->check_only || r->cb.n == 0)
+        return;
+    struct nurs_nl nl;
+    char err[256];
+    if (nurs_nl_open(&nl, NETLINK_NETFILTER, s->netns, err, sizeof err) < 0 ||
+        (nurs_nl_set_rcvbuf(&nl, s->events.nl.rcvbuf > 0 ? s->events.nl.rcvbuf
+                                                          : NURS_CT_DEFAULT_RCVBUF),
+         send_dump_request(s, &nl, s->zero_at_exit, err, sizeof err) < 0)) {
+        nurs_err("%s: exit dump: %s", r->name, err);
+        nurs_nl_close(&nl);
+        return;
+    }
+    uint64_t deadline = nurs_monotonic_ms() + EXIT_DUMP_MS, entries = 0;
+    bool more = true;
+    while (more) {
+        int n = nurs_nl_recv(&nl, &s->batch);
+        if (n == 0) {
+            uint64_t now = nurs_monotonic_ms();
+            if (now >= deadline) {
+                nurs_err("%s: exit dump: no end within %d ms", r->name, EXIT_DUMP_MS);
+                break;
+            }
+            struct pollfd pfd = {.fd = nl.fd, .events = POLLIN};
+            poll(&pfd, 1, (int)(deadline - now));
+            continue;
+        }
+        if (n < 0) {
+            nurs_err("%s: exit dump: %s", r->name,
+                     n == -ENOBUFS ? "receive buffer overrun (raise rcvbuf)" : strerror(-n));
+            break;
+        }
+        for (int i = 0; i < n && more; i++) {
+            const void *data;
+            const char *why;
+            long len = nurs_nl_datagram(&s->batch, i, &data, &why);
+            if (len >= 0)
+                more = exit_dump_datagram(s, data, (size_t)len, &entries);
+        }
+    }
+    nurs_nl_close(&nl);
+    nurs_info("%s: exit dump: %llu entries", r->name, (unsigned long long)entries);
+}
+
+static void claim_end(struct nurs_resource *r, bool adopted)
+{
+    struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+    if (!adopted)
+        return;
+    s->filter = s->pending_filter;
+    s->dump_at_exit = s->pending_dump_at_exit;
+    s->zero_at_exit = s->pending_zero_at_exit;
+}
+
 static const struct nurs_resource_ops ct_ops = {
     .kind = "conntrack",
     .destroy = destroy,
     .extra_counters = extra_counters,
+    .claim_end = claim_end,
+    .finish = finish,
 };
 
 static int start_channel(struct nurs_ct_source *s, struct channel *c, char *err, size_t errlen)
@@ -322,6 +445,9 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         if (s->events.nl.fd >= 0 && o->rcvbuf > s->events.nl.rcvbuf / 2)
             nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf);
         *adopted = true;
+        s->pending_filter = o->filter;
+        s->pending_dump_at_exit = o->dump_at_exit;
+        s->pending_zero_at_exit = o->zero_at_exit;
         /* On failure the load fails and gives the source back as it was. */
         return set_recorder(s, o, err, errlen) < 0 ? NULL : s;
     }
@@ -335,6 +461,9 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         return NULL;
     }
     s->events.nl.fd = s->dump.nl.fd = -1;
+    s->filter = o->filter;
+    s->dump_at_exit = o->dump_at_exit;
+    s->zero_at_exit = o->zero_at_exit;
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key) < 0) {
@@ -367,6 +496,32 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     return s;
 }
 
+/* Asks for the whole table on `nl`; the kernel applies the mark filter. */
+static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool zero, char *err,
+                             size_t errlen)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) |
+                      (zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET);
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_seq = ++s->dump_seq;
+    struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
+    nfg->nfgen_family = AF_UNSPEC;
+    nfg->version = NFNETLINK_V0;
+    nfg->res_id = 0;
+    if (s->filter.on) {
+        mnl_attr_put_u32(nlh, CTA_MARK, htonl(s->filter.mark));
+        mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(s->filter.mask));
+    }
+    if (send(nl->fd, nlh, nlh->nlmsg_len, 0) < 0) {
+        snprintf(err, errlen, "dump request: %s",
+                 errno == EPERM ? "permission denied (needs CAP_NET_ADMIN)" : strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t errlen)
 {
     if (s->dumping) {
@@ -384,24 +539,8 @@ int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t e
         return -1;
     nurs_nl_set_rcvbuf(&s->dump.nl, s->events.nl.rcvbuf ? s->events.nl.rcvbuf / 2
                                                          : NURS_CT_DEFAULT_RCVBUF);
-
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) |
-                      (zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET);
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    nlh->nlmsg_seq = ++s->dump_seq;
-    struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
-    nfg->nfgen_family = AF_UNSPEC;
-    nfg->version = NFNETLINK_V0;
-    nfg->res_id = 0;
-    if (send(s->dump.nl.fd, nlh, nlh->nlmsg_len, 0) < 0) {
-        snprintf(err, errlen, "dump request: %s",
-                 errno == EPERM ? "permission denied (needs CAP_NET_ADMIN)" : strerror(errno));
-        nurs_nl_close(&s->dump.nl);
-        return -1;
-    }
-    if (start_channel(s, &s->dump, err, errlen) < 0) {
+    if (send_dump_request(s, &s->dump.nl, zero, err, errlen) < 0 ||
+        start_channel(s, &s->dump, err, errlen) < 0) {
         nurs_nl_close(&s->dump.nl);
         return -1;
     }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ct_msg.h"
 #include "resource.h"
@@ -12,8 +13,22 @@
 struct nurs_script;
 struct nurs_ct_source;
 
+/* Entries whose mark, masked, is not `mark` never reach Lua. */
+struct nurs_ct_filter {
+    bool on;
+    uint32_t mark, mask;
+};
+
+/* How a message reached us. */
+enum {
+    NURS_CT_FROM_DUMP = 1u << 0,
+    NURS_CT_FINAL = 1u << 1, /* the dump at exit */
+};
+
 struct nurs_ct_source_opts {
     bool ev_new, ev_update, ev_destroy;
+    struct nurs_ct_filter filter;
+    bool dump_at_exit, zero_at_exit;
     const char *netns; /* NULL: our own namespace */
     int rcvbuf;        /* bytes; 0: default */
     int rcvbuf_max;    /* bytes; growth limit on overrun */
@@ -38,9 +53,11 @@ int nurs_ct_source_dump(struct nurs_ct_source *src, bool zero, char *err, size_t
 bool nurs_ct_source_dumping(const struct nurs_ct_source *src);
 
 /* Decodes a conntrack message in `scratch` and hands it to r's callbacks
- * as a record (live and replayed messages alike). */
-void nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                     const struct nlmsghdr *nlh, bool from_dump, struct nurs_ratelimit *rl);
+ * as a record (live and replayed messages alike), unless the filter (may
+ * be NULL) leaves it out. Returns false if the filter did. */
+bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
+                     const struct nlmsghdr *nlh, unsigned flags,
+                     const struct nurs_ct_filter *filter, struct nurs_ratelimit *rl);
 /* Walks the messages of a datagram; returns false if bytes were left over. */
 bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
                               const void *data, size_t len, struct nurs_ratelimit *rl);

@@ -332,6 +332,16 @@ static void unbind_queues(struct nurs_nfq_source *s)
         if (request(s, nurs_nfq_put_cmd(buf, s->o.queues[i], NFQNL_CFG_CMD_UNBIND),
                     NURS_NFQ_DEF_EXIT, err, sizeof err) < 0)
             nurs_warn("%s: queue %u: unbind: %s", s->res.name, s->o.queues[i], err);
+    s->n_bound = 0;
+}
+
+static void report_exit_defaults(struct nurs_nfq_source *s)
+{
+    uint64_t defaults = s->st.defaults[NURS_NFQ_DEF_EXIT];
+    if (defaults)
+        nurs_info("%s: %llu pending packets got the default verdict (%s) on close",
+                  s->res.name, (unsigned long long)defaults,
+                  nurs_nfq_verdict_name(s->o.deflt.verdict));
 }
 
 /* ---- lifetime ---- */
@@ -352,17 +362,25 @@ static void on_handle_closed(uv_handle_t *handle)
         free_source(s);
 }
 
+/* Orderly exit, while the script still runs: every pending packet gets
+ * the default verdict before the final counters are logged. */
+static void finish(struct nurs_resource *r)
+{
+    struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
+    if (s->nl.fd < 0 || s->n_bound == 0)
+        return;
+    finish_batch(s);
+    unbind_queues(s);
+    report_exit_defaults(s);
+}
+
 static void destroy(struct nurs_resource *r)
 {
     struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
     if (s->nl.fd >= 0 && s->n_bound > 0) {
         finish_batch(s);
         unbind_queues(s);
-        uint64_t defaults = s->st.defaults[NURS_NFQ_DEF_EXIT];
-        if (defaults)
-            nurs_info("%s: %llu pending packets got the default verdict (%s) on close",
-                      s->res.name, (unsigned long long)defaults,
-                      nurs_nfq_verdict_name(s->o.deflt.verdict));
+        report_exit_defaults(s);
     }
     if (!s->cur) /* else the callback's coroutine is still running */
         nurs_budget_release(&s->budget);
@@ -386,12 +404,16 @@ static bool kernel_settings_differ(const struct nurs_nfq_opts *a, const struct n
            a->maxlen != b->maxlen || a->flags != b->flags;
 }
 
-/* The script that declared the queue runs now. When it took the queue
- * over from the one a reload replaced, its settings apply, and packets
- * the old script held (its Lua state is closed) get the default verdict. */
-static void committed(struct nurs_resource *r)
+/* A reloaded script that claimed the queue loaded (adopted) or failed.
+ * Adopted: its settings apply, and packets the old script held (its Lua
+ * state closes now) get the default verdict. Failed: nothing changes. */
+static void claim_end(struct nurs_resource *r, bool adopted)
 {
     struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
+    if (!adopted) {
+        s->pending_set = false;
+        return;
+    }
     nurs_budget_forget(&s->budget);
     uint64_t before = s->st.defaults[NURS_NFQ_DEF_RELOAD];
     nurs_nfq_release_all(s, NURS_NFQ_DEF_RELOAD);
@@ -428,7 +450,8 @@ static const struct nurs_resource_ops nfq_ops = {
     .kind = "nfqueue",
     .destroy = destroy,
     .flush = flush,
-    .committed = committed,
+    .claim_end = claim_end,
+    .finish = finish,
     .extra_counters = extra_counters,
 };
 
@@ -488,7 +511,7 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
     struct nurs_resource *r = nurs_resource_claim(script, nfq_ops.kind, key);
     if (r) {
         struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
-        /* Applied when the new script's load succeeds (committed()). */
+        /* Applied when the new script's load succeeds (claim_end()). */
         s->pending_o = *o;
         s->pending_o.netns = NULL;
         s->pending_o.name = s->pending_o.record = NULL;
