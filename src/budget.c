@@ -27,6 +27,12 @@ static struct {
     atomic_uint_fast64_t fire_gen; /* the call the watchdog signalled about */
     atomic_bool expired;         /* the hook saw the deadline pass */
     uint64_t start_ns;
+    /* The watchdog sleeps on `wake` once no call has run for a while, so an
+     * idle daemon does not wake up hundreds of times a second; arming a
+     * call signals it only then (one futex call per idle spell). */
+    atomic_bool idle;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
     pthread_t main_thread;
     bool started;
     int signo;
@@ -72,10 +78,47 @@ static void on_signal(int signo)
         lua_sethook(chain[i], hook, LUA_MASKCOUNT, 1);
 }
 
+/* Unarmed for this many checks in a row: sleep until armed. */
+#define IDLE_CHECKS 200
+
+static void wait_until_armed(void)
+{
+    /* Dekker-style: we say idle, then look at armed; arm() sets armed,
+     * then looks at idle. Sequentially consistent atomics make at least
+     * one of the two see the other, so no call runs unwatched. */
+    atomic_store(&wd.idle, true);
+    if (atomic_load(&wd.armed)) {
+        atomic_store(&wd.idle, false);
+        return;
+    }
+    pthread_mutex_lock(&wd.lock);
+    while (atomic_load(&wd.idle))
+        pthread_cond_wait(&wd.wake, &wd.lock);
+    pthread_mutex_unlock(&wd.lock);
+}
+
+static void arm(void)
+{
+    atomic_store(&wd.armed, true);
+    if (atomic_load(&wd.idle)) {
+        pthread_mutex_lock(&wd.lock);
+        atomic_store(&wd.idle, false);
+        pthread_cond_signal(&wd.wake);
+        pthread_mutex_unlock(&wd.lock);
+    }
+}
+
 static void *watchdog(void *arg)
 {
     (void)arg;
+    int unarmed = 0;
     for (;;) {
+        if (atomic_load(&wd.armed))
+            unarmed = 0;
+        else if (++unarmed >= IDLE_CHECKS) {
+            wait_until_armed();
+            unarmed = 0;
+        }
         uint64_t limit = atomic_load(&wd.limit_ns);
         uint64_t period = limit / 2;
         if (period < 200000)
@@ -106,6 +149,8 @@ static int start_watchdog(void)
         return 0;
     wd.main_thread = pthread_self();
     wd.signo = SIGRTMIN;
+    pthread_mutex_init(&wd.lock, NULL);
+    pthread_cond_init(&wd.wake, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -219,7 +264,7 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
     int saved_len = chain_len;
     chain_len = 0;
     bool pushed = chain_push(t);
-    atomic_store(&wd.armed, true);
+    arm();
     int rc = lua_resume(t, L, 1, nres);
     enum nurs_budget_rc out = NURS_BUDGET_OK;
     bool expired = atomic_load(&wd.expired);
@@ -251,6 +296,8 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
 }
 
 void nurs_budget_done(struct nurs_budget *b) { lua_settop(b->co, 0); }
+
+bool nurs_budget_watchdog_idle(void) { return atomic_load(&wd.idle); }
 
 /* ---- coroutine.resume and coroutine.wrap that keep the chain ---- */
 

@@ -55,5 +55,7 @@ void nurs_budget_start(struct nurs_budget *b);
 enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fnref, int arg,
                                      lua_State **co, int *nres);
 void nurs_budget_done(struct nurs_budget *b);
+/* True while the watchdog sleeps for want of calls (tests). */
+bool nurs_budget_watchdog_idle(void);
 
 #endif

@@ -95,6 +95,14 @@ int main(void)
                "%s: the next callback runs normally", spinners[i]);
     }
 
+    /* Idle, the watchdog sleeps; the next call wakes it. */
+    struct timespec nap = {.tv_sec = 0, .tv_nsec = 50 * 1000000};
+    for (int i = 0; i < 100 && !nurs_budget_watchdog_idle(); i++)
+        nanosleep(&nap, NULL);
+    tap_ok(nurs_budget_watchdog_idle(), "the watchdog sleeps when no call runs");
+    tap_ok(call(&b, L, "plain", &ms, msg, sizeof msg) == NURS_BUDGET_TIMEOUT && ms < LIMIT_MS + 200,
+           "and still stops a spin after it slept (%.0f ms)", ms);
+
     tap_ok(call(&b, L, "erring", &ms, msg, sizeof msg) == NURS_BUDGET_ERROR, "an error is an error");
     tap_ok(strstr(msg, "bad 7") && strstr(msg, "stack traceback"), "with message and traceback");
     enum nurs_budget_rc rc = call(&b, L, "yielding", &ms, msg, sizeof msg);
