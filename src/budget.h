@@ -2,7 +2,9 @@
  * daemon (an NFQUEUE verdict holds a packet in the kernel) runs in a
  * coroutine of its own, and nothing watches it while it is quick: no hook
  * is set, so the Lua VM runs at full speed. A watchdog thread compares the
- * monotonic clock with the callback's deadline; past it, it signals the
+ * monotonic clock with the callback's deadline (and checks that the
+ * daemon's thread used that much CPU, so that preemption on a busy machine
+ * does not count against the script); past it, it signals the
  * daemon's thread, whose handler sets a count hook (as lua.c does for
  * Ctrl-C) on the callback's coroutine and on every coroutine it resumed.
  * The hook yields, which unwinds past any pcall of the script, and the

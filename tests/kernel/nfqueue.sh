@@ -16,7 +16,6 @@
 #     `bypass` lets traffic through;
 #  7. scripts/examples/nfq-filter.lua drops DNS queries for listed names.
 . "$(dirname "$0")/lib.sh"
-[ -n "${ONLY:-}" ] && echo "only: $ONLY"
 ns_setup
 UDP="$ROOT/tests/kernel/nfq_udp.py"
 Q=3
@@ -102,7 +101,7 @@ for mode in single batch; do
         expect_counter verdict_msgs 600
     fi
     bound && fail "$mode: queue still bound after exit"
-    python3 - "$TMP/filter-$mode.json" <<'PY' || fail "$mode: JSON records"
+    python3 - "$TMP/filter-$mode.json" <<'PY' || fail "$mode: JSON records: $(head -c 2000 "$TMP/filter-$mode.json")"
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 assert len(recs) == 3, recs
