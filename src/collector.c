@@ -205,6 +205,12 @@ static void begin(struct nurs_collector *c)
 static void stats_values(struct nurs_collector *c, const struct nurs_template *t,
                          struct nurs_fvalue *vals)
 {
+    /* Messages waiting for the batch's sendmmsg went before this one. */
+    uint64_t bytes = c->stats.bytes, records = c->stats.records;
+    for (int i = 0; i < c->batched; i++) {
+        bytes += c->iov[i].iov_len;
+        records += c->batch_records[i];
+    }
     for (int i = 0; i < t->n; i++) {
         uint64_t v = 0;
         switch (t->f[i].ie.id) {
@@ -212,9 +218,9 @@ static void stats_values(struct nurs_collector *c, const struct nurs_template *t
         case 149: /* observationDomainId */
             v = c->conf->domain;
             break;
-        case 40: v = c->stats.bytes; break;
-        case 41: v = c->stats.messages; break;
-        case 42: v = c->stats.records; break;
+        case 40: v = bytes; break;
+        case 41: v = c->stats.messages + (uint64_t)c->batched; break;
+        case 42: v = records; break;
         case 166: v = c->stats.lost_records; break;
         case 167: v = c->stats.lost_messages; break;
         }

@@ -1,6 +1,6 @@
 /* Conntrack entries to flow records: which events make records, their
- * times and end reasons. NEW events only note a start time (for kernels
- * without conntrack timestamps); a table dump is an active timeout: what
+ * times and end reasons. NEW events only note a start time (until a
+ * DESTROY shows that the kernel stamps entries itself); a table dump is an active timeout: what
  * the connection did since it was last exported (the counter-zeroing dump
  * makes these deltas); DESTROY ends the flow with the last counters. */
 #include <stdio.h>
@@ -54,7 +54,7 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
     bool has_stop = nurs_ct_timestamp(m, true, &ts_stop) && ts_stop;
 
     if (m->event == NURS_CT_EVENT_NEW || m->event == NURS_CT_EVENT_UPDATE) {
-        if (m->event == NURS_CT_EVENT_NEW && !has_start && has_id) {
+        if (m->event == NURS_CT_EVENT_NEW && !ct->kernel_timestamps && has_id) {
             uint64_t now = realtime_ns();
             struct nurs_conn_state *cs = nurs_flow_state_put(&ct->state, id, now);
             if (cs && !cs->start_ns)
@@ -64,6 +64,7 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
         return 0;
     }
 
+    ct->kernel_timestamps |= has_start;
     struct nurs_conn_state *cs = has_id ? nurs_flow_state_get(&ct->state, id) : NULL;
     /* The clock only when the kernel's timestamps do not tell. */
     bool dump = m->event == NURS_CT_EVENT_DUMP;

@@ -155,7 +155,8 @@ static void install_templates(struct nurs_exporter *e, const struct nurs_templat
         changed |= !kept || i >= n || t[i].id != e->templates[i].id;
     }
     /* Records of the old set go out under the old set. */
-    nurs_exporter_flush(e);
+    if (changed)
+        nurs_exporter_flush(e);
     memcpy(e->templates, t, sizeof *t * (size_t)n);
     e->n_templates = n;
     e->conf.templates = e->templates;
@@ -231,6 +232,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
         sum.bytes += s->bytes;
         sum.lost_records += s->lost_records;
         sum.send_errors += s->send_errors;
+        sum.connects += s->connects;
     }
     int n = 0;
     out[n++] = (struct nurs_extra_counter){"records", e->ct.records};
@@ -238,6 +240,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     out[n++] = (struct nurs_extra_counter){"bytes", sum.bytes};
     out[n++] = (struct nurs_extra_counter){"lost", sum.lost_records};
     out[n++] = (struct nurs_extra_counter){"send_errors", sum.send_errors};
+    out[n++] = (struct nurs_extra_counter){"connects", sum.connects};
     out[n++] = (struct nurs_extra_counter){"no_template", e->ct.no_template};
     out[n++] = (struct nurs_extra_counter){"no_counters", e->ct.no_counters};
     out[n++] = (struct nurs_extra_counter){"connections", e->ct.state.count};

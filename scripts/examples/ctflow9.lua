@@ -26,7 +26,7 @@ local exporter = nurs.netflow9 {
              "flowStartSysUpTime", "flowEndSysUpTime", "flowEndReason" },
     ipv6 = { "sourceIPv6Address", "destinationIPv6Address",
              "sourceTransportPort", "destinationTransportPort", "protocolIdentifier",
-             "icmpTypeCodeIPv6",
+             "icmpTypeCodeIPv6", "icmpTypeIPv6", "icmpCodeIPv6",   -- nfdump reads the last two
              "postNATSourceIPv6Address", "postNATDestinationIPv6Address",
              "postNAPTSourceTransportPort", "postNAPTDestinationTransportPort",
              "octetDeltaCount", "packetDeltaCount",
@@ -34,8 +34,11 @@ local exporter = nurs.netflow9 {
   },
 }
 
+-- Start times come from conntrack's timestamps; without them, from NEW events.
+local stamped = nurs.sysctl "net.netfilter.nf_conntrack_timestamp" == 1
+
 local conntrack = nurs.conntrack({
-  events = { "new", "destroy" },
+  events = stamped and { "destroy" } or { "new", "destroy" },
   mark = mark and tonumber(mark), mark_mask = mask and tonumber(mask),
   dump_at_exit = "zero",   -- at exit, export what live connections did since the last time
 }, function(rec)

@@ -16,8 +16,13 @@ local exporter = nurs.ipfix {
   templates = arg[2] == "biflow" and presets.ipfix_biflow or presets.ipfix,
 }
 
-local conntrack = nurs.conntrack({ events = { "new", "destroy" }, dump_at_exit = "zero" },
-  function(rec) exporter:export(rec) end)
+-- Start times come from conntrack's timestamps; without them, from NEW events.
+local stamped = nurs.sysctl "net.netfilter.nf_conntrack_timestamp" == 1
+
+local conntrack = nurs.conntrack({
+  events = stamped and { "destroy" } or { "new", "destroy" },
+  dump_at_exit = "zero",
+}, function(rec) exporter:export(rec) end)
 
 -- Active timeout: every 60 s, what live connections did since the last time.
 nurs.every(60, function()
