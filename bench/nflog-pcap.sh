@@ -98,7 +98,7 @@ run() { # run NAME OUTPUT COMMAND...
     kill -0 $PID 2>/dev/null || { echo "$name did not start:"; cat "$TMP/$name.err"; exit 1; }
     local l0 c0 c1 blast
     l0=$(logged); c0=$(cpu $PID)
-    blast=$(ip netns exec $NS "$BUILD/tools/udp-blast" "$N" "$SIZE" 30000 "$PPS")
+    blast=$(ip netns exec $NS "$BUILD/tools/udp-blast" -c "$N" -s "$SIZE" -r "$PPS" 30000)
     wait_quiet "$outfile"
     c1=$(cpu $PID)
     kill -TERM $PID; wait $PID 2>/dev/null || true; PID=

@@ -1,10 +1,13 @@
-/* udp-blast: sends N UDP datagrams of SIZE bytes to a port on loopback,
- * with sendmmsg in batches, as fast as possible or at PPS packets a second;
- * each payload starts with its sequence number. A socket bound to the
- * port swallows them (no ICMP unreachable per packet). For NFLOG floods in
- * a namespace.
- *   udp-blast N SIZE [PORT] [PPS] [HOST]   (N <= 100000000, SIZE 8..65000)
- * Prints "sent S seconds T" on stdout. */
+/* udp-blast: sends UDP datagrams to a port on loopback (or HOST), from one
+ * socket, with sendmmsg in batches, as fast as it can or at a set rate,
+ * for a number of datagrams and/or a time; a socket bound to the port
+ * never reads (accepted datagrams end there, without an ICMP error each).
+ * Each payload starts with its sequence number (64 bits, host order).
+ *   udp-blast [-c COUNT] [-t SECONDS] [-s SIZE] [-r PPS] [-h HOST] PORT
+ * At least -c (<= 100000000) or -t (<= 60); SIZE 8..60000 (default 64);
+ * PPS 0: flat out. Datagrams the kernel refuses (a queue's drop verdict:
+ * EPERM, a full buffer) count as tried, not sent.
+ * Prints "sent N seconds S". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #define BATCH 64
+#define MAX_SIZE 60000
 
 static double now(void)
 {
@@ -24,18 +28,34 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int usage(void)
+{
+    fprintf(stderr, "usage: udp-blast [-c COUNT] [-t SECONDS] [-s SIZE] [-r PPS] [-h HOST] PORT\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: udp-blast N SIZE [PORT] [PPS] [HOST]\n");
-        return 2;
+    long count = 0, size = 64;
+    double secs = 0, pps = 0;
+    const char *host = "127.0.0.1";
+    int opt;
+    while ((opt = getopt(argc, argv, "c:t:s:r:h:")) != -1) {
+        switch (opt) {
+        case 'c': count = atol(optarg); break;
+        case 't': secs = atof(optarg); break;
+        case 's': size = atol(optarg); break;
+        case 'r': pps = atof(optarg); break;
+        case 'h': host = optarg; break;
+        default: return usage();
+        }
     }
-    long n = atol(argv[1]), size = atol(argv[2]);
-    int port = argc > 3 ? atoi(argv[3]) : 30000;
-    double pps = argc > 4 ? atof(argv[4]) : 0;
-    const char *host = argc > 5 ? argv[5] : "127.0.0.1";
-    if (n <= 0 || n > 100000000 || size < 8 || size > 65000 || port <= 0 || port > 65535) {
-        fprintf(stderr, "udp-blast: bad arguments\n");
+    if (optind != argc - 1)
+        return usage();
+    int port = atoi(argv[optind]);
+    if ((count <= 0 && secs <= 0) || count > 100000000 || secs > 60 || size < 8 ||
+        size > MAX_SIZE || port <= 0 || port > 65535 || pps < 0) {
+        fprintf(stderr, "udp-blast: -c 1..100000000 and/or -t (0, 60], -s 8..60000, PORT\n");
         return 2;
     }
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -51,7 +71,7 @@ int main(int argc, char **argv)
         perror("udp-blast");
         return 1;
     }
-    static char payload[BATCH][65000];
+    static char payload[BATCH][MAX_SIZE];
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     for (int i = 0; i < BATCH; i++) {
@@ -59,28 +79,32 @@ int main(int argc, char **argv)
         iov[i] = (struct iovec){payload[i], (size_t)size};
         msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
     }
-    long sent = 0;
-    double start = now();
-    while (sent < n) {
-        int k = n - sent < BATCH ? (int)(n - sent) : BATCH;
+    long tried = 0, sent = 0;
+    double start = now(), end = secs > 0 ? start + secs : 0;
+    while ((count <= 0 || tried < count) && (end <= 0 || now() < end)) {
+        int k = count > 0 && count - tried < BATCH ? (int)(count - tried) : BATCH;
         for (int i = 0; i < k; i++) {
-            uint64_t seq = (uint64_t)(sent + i);
+            uint64_t seq = (uint64_t)(tried + i);
             memcpy(payload[i], &seq, sizeof seq);
         }
         int r = sendmmsg(fd, msgs, (unsigned)k, 0);
-        if (r < 0) {
-            if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN)
-                continue;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno != ENOBUFS && errno != EAGAIN && errno != EPERM) {
             perror("udp-blast: sendmmsg");
             return 1;
         }
-        sent += r;
+        /* A refused datagram ends the batch: it was tried, the rest goes again. */
+        tried += r < 0 ? 1 : r;
+        sent += r < 0 ? 0 : r;
         if (pps > 0) {
-            double due = start + (double)sent / pps - now();
+            double due = start + (double)tried / pps - now();
             if (due > 0)
                 usleep((useconds_t)(due * 1e6));
         }
     }
     printf("sent %ld seconds %.3f\n", sent, now() - start);
+    close(fd);
+    close(sink);
     return 0;
 }

@@ -34,11 +34,11 @@ GENERATION = nurs.now()
 ${3:-}
 LUA
 }
-blast() { nsx timeout 30 "$(dirname "$NURS")/tools/udp-blast" 1000 100 "$1" 5000 >/dev/null; }
+blast() { nsx timeout 30 "$(dirname "$NURS")/tools/udp-blast" -c 1000 -s 100 -r 5000 "$1" >/dev/null; }
 script 11 65535
 start_nurs "$TMP/stdout" "$TMP/script.lua"
 wait_log "listening for NFLOG group 11"
-nsx timeout 60 "$(dirname "$NURS")/tools/udp-blast" 60000 100 30000 20000 >/dev/null &
+nsx timeout 60 "$(dirname "$NURS")/tools/udp-blast" -c 60000 -s 100 -r 20000 30000 >/dev/null &
 GEN=$!; PIDS+=("$GEN")
 for i in 1 2 3 4 5 6; do
     sleep 0.4
