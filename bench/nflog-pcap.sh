@@ -22,19 +22,9 @@ SIZE=${2:-200}
 PPS=${3:-0}
 RCVBUF=$(( ${4:-8} << 20 ))
 [ "$N" -le 5000000 ] || { echo "N too large" >&2; exit 2; }
-NS=nurs-nflb$$
-TMP=$(mktemp -d /tmp/nurs-nflb.XXXXXX)
-PID=
-cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
-    sleep 0.3
-    ip netns del $NS 2>/dev/null || true
-    [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-ip netns add $NS
-ip -n $NS link set lo up
-ip netns exec $NS nft -f - <<'NFT'
+. "$ROOT/bench/lib-ns.sh"
+bench_netns nflb
+nsx nft -f - <<'NFT'
 table inet bench {
     chain out { type filter hook output priority 0; udp dport 30000 counter log group 9; }
 }
@@ -65,8 +55,7 @@ nurs.nflog({ group = 9, rcvbuf = tonumber(arg[2]), rcvbuf_max = tonumber(arg[2])
   function(rec) out:write(rec) end)
 LUA
 
-logged() { ip netns exec $NS nft list chain inet bench out | grep -o 'packets [0-9]*' | cut -d' ' -f2; }
-cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
+logged() { nsx nft list chain inet bench out | grep -o 'packets [0-9]*' | cut -d' ' -f2; }
 count() { # packets in a pcap file, from its record headers
     python3 - "$1" <<'PY'
 import struct, sys
@@ -92,16 +81,16 @@ HZ=$(getconf CLK_TCK)
 declare -A RES
 run() { # run NAME OUTPUT COMMAND...
     local name=$1 outfile=$2; shift 2
-    ip netns exec $NS "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-    PID=$!
+    ip netns exec "$NS" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    PID=$!; PIDS+=("$PID")
     sleep 1.5
     kill -0 $PID 2>/dev/null || { echo "$name did not start:"; cat "$TMP/$name.err"; exit 1; }
     local l0 c0 c1 blast
     l0=$(logged); c0=$(cpu $PID)
-    blast=$(ip netns exec $NS "$BUILD/tools/udp-blast" -c "$N" -s "$SIZE" -r "$PPS" 30000)
+    blast=$(nsx "$BUILD/tools/udp-blast" -c "$N" -s "$SIZE" -r "$PPS" 30000)
     wait_quiet "$outfile"
     c1=$(cpu $PID)
-    kill -TERM $PID; wait $PID 2>/dev/null || true; PID=
+    kill -TERM $PID; wait $PID 2>/dev/null || true
     [ "$name" = ulogd2 ] && sleep 0.5
     local l=$(( $(logged) - l0 )) w secs
     w=$(count "$outfile")

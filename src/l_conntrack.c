@@ -95,24 +95,7 @@ static int l_conntrack(lua_State *L)
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
                                           "dump_at_exit", NULL};
-    lua_settop(L, 2);
-    if (lua_isfunction(L, 1)) {
-        lua_pushvalue(L, 1);
-        lua_replace(L, 2);
-        lua_pushnil(L);
-        lua_replace(L, 1);
-    }
-    if (lua_isnil(L, 1)) {
-        lua_newtable(L);
-        lua_replace(L, 1);
-    }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    int fn = 0;
-    if (!lua_isnil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TFUNCTION);
-        fn = 2;
-    }
-    nurs_check_options(L, 1, FNAME, allowed);
+    int fn = nurs_l_source_args(L, FNAME, allowed);
 
     struct nurs_ct_source_opts o = {0};
     read_events(L, 1, &o);

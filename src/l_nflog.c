@@ -100,14 +100,7 @@ static int l_nflog(lua_State *L)
         "group",   "groups", "copy",    "copy_range", "qthresh", "timeout", "nlbufsiz",
         "seq",     "seq_global", "conntrack", "netns", "rcvbuf", "rcvbuf_max", "name",
         "record",  NULL};
-    lua_settop(L, 2);
-    luaL_checktype(L, 1, LUA_TTABLE);
-    int fn = 0;
-    if (!lua_isnil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TFUNCTION);
-        fn = 2;
-    }
-    nurs_check_options(L, 1, FNAME, allowed);
+    int fn = nurs_l_source_args(L, FNAME, allowed);
 
     struct nurs_nflog_opts o = {0};
     read_groups(L, 1, &o);

@@ -85,6 +85,29 @@ const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char
     return v;
 }
 
+int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allowed)
+{
+    lua_settop(L, 2);
+    if (lua_isfunction(L, 1)) {
+        lua_pushvalue(L, 1);
+        lua_replace(L, 2);
+        lua_pushnil(L);
+        lua_replace(L, 1);
+    }
+    if (lua_isnil(L, 1)) {
+        lua_newtable(L);
+        lua_replace(L, 1);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int fn = 0;
+    if (!lua_isnil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+        fn = 2;
+    }
+    nurs_check_options(L, 1, fname, allowed);
+    return fn;
+}
+
 void nurs_opt_path_table(lua_State *L, int idx)
 {
     if (lua_type(L, idx) != LUA_TSTRING)

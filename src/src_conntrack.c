@@ -353,13 +353,9 @@ static const struct nurs_resource_ops ct_ops = {
 
 static int start_channel(struct nurs_ct_source *s, struct channel *c, char *err, size_t errlen)
 {
-    if (uv_poll_init(s->res.host->loop, &c->poll, c->nl.fd) < 0) {
-        snprintf(err, errlen, "cannot watch the netlink socket");
+    if (nurs_source_poll(&s->res, &c->poll, c->nl.fd, on_readable, s, err, errlen) < 0)
         return -1;
-    }
-    c->poll.data = s;
     c->polling = true;
-    uv_poll_start(&c->poll, UV_READABLE, on_readable);
     return 0;
 }
 
@@ -402,9 +398,7 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
             return -1;
         }
     }
-    s->events.nl.rcvbuf_max = o->rcvbuf_max;
-    if (nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf) < 0)
-        nurs_warn("%s: cannot set the receive buffer to %d bytes", s->res.name, o->rcvbuf);
+    nurs_source_rcvbuf(&s->res, &s->events.nl, o->rcvbuf, o->rcvbuf_max);
     return 0;
 }
 
