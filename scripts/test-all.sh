@@ -11,12 +11,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=$(nproc)
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 passed=0
 failed=0
 failures=()
 
-step() { echo; echo "=== $*"; }
+START=$SECONDS
+# Each step says when it began, so a slow CI run shows where its time went.
+step() { echo; echo "=== $* (at $((SECONDS - START)) s)"; }
 count() { # count NAME EXIT_CODE
     if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
 }
@@ -104,5 +106,6 @@ fi
 echo
 if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi
 echo "logs in $LOGS"
+echo "whole run: $((SECONDS - START)) s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
