@@ -130,3 +130,13 @@ void nurs_idtable_del(struct nurs_idtable *t, uint32_t id)
         t->deleted++;
     }
 }
+
+void *nurs_idtable_next(const struct nurs_idtable *t, size_t *pos)
+{
+    while (*pos < t->cap) {
+        struct nurs_idtable_head *h = slot(t, (*pos)++);
+        if (h->used == USED)
+            return h;
+    }
+    return NULL;
+}

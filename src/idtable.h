@@ -41,5 +41,8 @@ void *nurs_idtable_put(struct nurs_idtable *t, uint32_t id, uint64_t now_ns);
 /* Removes the entry, without calling `drop` (the caller has its hands on
  * it). */
 void nurs_idtable_del(struct nurs_idtable *t, uint32_t id);
+/* Iteration: start with *pos = 0; NULL at the end. Deleting the entry just
+ * returned is allowed; putting is not. */
+void *nurs_idtable_next(const struct nurs_idtable *t, size_t *pos);
 
 #endif
