@@ -13,7 +13,7 @@ struct nurs_exporter_ct {
     uint64_t records;     /* data records made (each sent to every collector) */
     uint64_t no_template; /* flows of a family no template takes */
     uint64_t no_counters; /* entries without counters: accounting is off */
-    bool warned_template[2], warned_counters, warned_times;
+    bool warned_template[2], warned_counters, warned_times, warned_process;
 };
 
 struct nurs_exporter_ct *nurs_exporter_ct_state(struct nurs_exporter *e);

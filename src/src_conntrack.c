@@ -47,9 +47,13 @@ struct nurs_ct_source {
     struct nurs_ct_filter filter;
     uint64_t filtered;
     bool dump_at_exit, zero_at_exit;
+    struct nurs_attribution *attr;
+    bool process; /* every connection, from its NEW event */
+    struct nurs_attribution_opts process_opts;
     /* What a loading script asked for, applied when it is adopted. */
     struct nurs_ct_filter pending_filter;
-    bool pending_dump_at_exit, pending_zero_at_exit;
+    bool pending_dump_at_exit, pending_zero_at_exit, pending_process;
+    struct nurs_attribution_opts pending_process_opts;
 };
 
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
@@ -66,7 +70,25 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     const struct nurs_ct_source *s = (const struct nurs_ct_source *)r;
     out[0] = (struct nurs_extra_counter){"rcvbuf", (uint64_t)s->events.nl.rcvbuf};
     out[1] = (struct nurs_extra_counter){"filtered", s->filtered};
-    return 2;
+    return 2 + (s->attr ? nurs_attribution_counters(s->attr, out + 2) : 0);
+}
+
+struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *s, char *err,
+                                                    size_t errlen)
+{
+    if (!s->attr && !s->res.host->check_only)
+        s->attr = nurs_attribution_new(s->res.host->loop, s->netns, &s->process_opts, s->res.name,
+                                       err, errlen);
+    else if (!s->attr)
+        snprintf(err, errlen, "not under --check");
+    return s->attr;
+}
+
+/* What the live source's records go through. */
+static struct nurs_ct_delivery delivery(struct nurs_ct_source *s, bool final)
+{
+    return (struct nurs_ct_delivery){.filter = &s->filter, .attr = s->attr,
+                                     .begin = s->process && !final, .rl = &s->malformed_rl};
 }
 
 static void count_malformed(struct nurs_resource *r, struct nurs_ratelimit *rl, const char *why)
@@ -94,39 +116,45 @@ static bool filtered_out(const struct nurs_ct_msg *m, const struct nurs_ct_filte
 }
 
 bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                     const struct nlmsghdr *nlh, unsigned flags,
-                     const struct nurs_ct_filter *filter, struct nurs_ratelimit *rl)
+                     const struct nlmsghdr *nlh, unsigned flags, const struct nurs_ct_delivery *d)
 {
     const char *why;
     r->counters.in++;
     if (nurs_ct_msg_parse(scratch, nlh, flags & NURS_CT_FROM_DUMP, &why) < 0) {
-        count_malformed(r, rl, why);
+        count_malformed(r, d->rl, why);
         return true;
     }
-    if (filtered_out(scratch, filter))
+    if (filtered_out(scratch, d->filter))
         return false;
     scratch->final = flags & NURS_CT_FINAL;
     if (r->cb.n == 0) {
         r->counters.dropped++;
+        if (d->attr)
+            nurs_attribution_after(d->attr, scratch);
         return true;
     }
+    if (d->attr)
+        nurs_attribution_before(d->attr, scratch, d->begin);
     lua_State *L = r->cb.L;
     struct nurs_record *rec = nurs_record_push(L, scratch);
     nurs_resource_dispatch(r);
     nurs_record_expire(rec);
     lua_pop(L, 1);
+    /* A callback may have closed the source, and its attribution with it. */
+    if (d->attr && !r->closing)
+        nurs_attribution_after(d->attr, scratch);
     return true;
 }
 
 bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                              const void *data, size_t len, struct nurs_ratelimit *rl)
+                              const void *data, size_t len, const struct nurs_ct_delivery *d)
 {
     size_t left = len;
     const struct nlmsghdr *nlh = data;
     for (; nurs_nlmsg_ok(nlh, left) && !r->closing; nlh = nurs_nlmsg_next(nlh, &left))
         if (nurs_ct_msg_is_entry(nlh))
             nurs_ct_deliver(r, scratch, nlh, nlh->nlmsg_flags & NLM_F_MULTI ? NURS_CT_FROM_DUMP : 0,
-                            NULL, rl);
+                            d);
     return left == 0 || r->closing;
 }
 
@@ -172,9 +200,9 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
         if (from_dump && (nlh->nlmsg_flags & NLM_F_DUMP_INTR))
             nurs_warn("%s: the table changed during the dump; some entries may be missing",
                       s->res.name);
+        struct nurs_ct_delivery d = delivery(s, false);
         if (nurs_ct_msg_is_entry(nlh) &&
-            !nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &s->filter,
-                             &s->malformed_rl))
+            !nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &d))
             s->filtered++;
     }
     if (left > 0 && !s->res.closing)
@@ -244,6 +272,7 @@ static void on_readable(uv_poll_t *poll, int status, int events)
 
 static void free_source(struct nurs_ct_source *s)
 {
+    nurs_attribution_free(s->attr);
     nurs_recorder_put(s->res.host, s->recorder);
     nurs_nl_batch_free(&s->batch);
     free(s->netns);
@@ -301,8 +330,8 @@ static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_
         }
         if (!nurs_ct_msg_is_entry(nlh))
             continue;
-        if (nurs_ct_deliver(&s->res, &s->msg, nlh, NURS_CT_FROM_DUMP | NURS_CT_FINAL, &s->filter,
-                            &s->malformed_rl))
+        struct nurs_ct_delivery d = delivery(s, true);
+        if (nurs_ct_deliver(&s->res, &s->msg, nlh, NURS_CT_FROM_DUMP | NURS_CT_FINAL, &d))
             (*entries)++;
         else
             s->filtered++;
@@ -372,6 +401,18 @@ static void claim_end(struct nurs_resource *r, bool adopted)
     s->filter = s->pending_filter;
     s->dump_at_exit = s->pending_dump_at_exit;
     s->zero_at_exit = s->pending_zero_at_exit;
+    /* What is known of live connections stays; the old script's waiting
+     * callbacks go with its Lua state. A running engine keeps the settings
+     * it started with. */
+    s->process = s->pending_process;
+    if (s->attr) {
+        nurs_attribution_unwatch_all(s->attr);
+    } else if (s->process) {
+        s->process_opts = s->pending_process_opts;
+        char err[256];
+        if (!nurs_ct_source_attribution(s, err, sizeof err))
+            nurs_err("%s: process attribution: %s", r->name, err);
+    }
 }
 
 static const struct nurs_resource_ops ct_ops = {
@@ -476,6 +517,8 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         s->pending_filter = o->filter;
         s->pending_dump_at_exit = o->dump_at_exit;
         s->pending_zero_at_exit = o->zero_at_exit;
+        s->pending_process = o->process;
+        s->pending_process_opts = o->process_opts;
         /* On failure the load fails and gives the source back as it was. */
         return set_recorder(s, o, err, errlen) < 0 ? NULL : s;
     }
@@ -492,6 +535,8 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     s->filter = o->filter;
     s->dump_at_exit = o->dump_at_exit;
     s->zero_at_exit = o->zero_at_exit;
+    s->process = o->process;
+    s->process_opts = o->process_opts;
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key) < 0) {
@@ -506,7 +551,9 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         return NULL;
     }
     bool any = o->ev_new || o->ev_update || o->ev_destroy;
-    if (any && (open_events(s, o, err, errlen) < 0 || start_channel(s, &s->events, err, errlen) < 0)) {
+    if ((any && (open_events(s, o, err, errlen) < 0 ||
+                 start_channel(s, &s->events, err, errlen) < 0)) ||
+        (o->process && !nurs_ct_source_attribution(s, err, errlen))) {
         nurs_resource_destroy(&s->res);
         return NULL;
     }

@@ -39,6 +39,7 @@ struct nurs_replay {
     struct nurs_ct_msg msg;
     uint8_t *scratch; /* aligned copy of the datagram being delivered */
     struct nurs_ratelimit malformed_rl;
+    struct nurs_attribution *attr;
 };
 
 struct nurs_resource *nurs_replay_resource(struct nurs_replay *rp) { return &rp->res; }
@@ -114,7 +115,10 @@ static void deliver_next(struct nurs_replay *rp)
     memcpy(rp->scratch, p->data, p->len);
     if (rp->decode_only)
         decode_only(rp, rp->scratch, p->len);
-    else if (!nurs_ct_deliver_datagram(&rp->res, &rp->msg, rp->scratch, p->len, &rp->malformed_rl))
+    else if (!nurs_ct_deliver_datagram(&rp->res, &rp->msg, rp->scratch, p->len,
+                                       &(struct nurs_ct_delivery){.attr = rp->attr,
+                                                                  .begin = true,
+                                                                  .rl = &rp->malformed_rl}))
         rp->res.counters.malformed++;
 }
 
@@ -159,14 +163,23 @@ static void on_closed(uv_handle_t *h)
 static void destroy(struct nurs_resource *r)
 {
     struct nurs_replay *rp = (struct nurs_replay *)r;
+    nurs_attribution_free(rp->attr);
+    rp->attr = NULL;
     rp->pending_closes = 2;
     uv_close((uv_handle_t *)&rp->idle, on_closed);
     uv_close((uv_handle_t *)&rp->timer, on_closed);
 }
 
+static int extra_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
+{
+    const struct nurs_replay *rp = (const struct nurs_replay *)r;
+    return rp->attr ? nurs_attribution_counters(rp->attr, out) : 0;
+}
+
 static const struct nurs_resource_ops replay_ops = {
     .kind = "replay",
     .destroy = destroy,
+    .extra_counters = extra_counters,
 };
 
 static int map_file(struct nurs_replay *rp, const char *path, char *err, size_t errlen)
@@ -237,6 +250,11 @@ struct nurs_replay *nurs_replay_get(struct nurs_script *s, const struct nurs_rep
     }
     if (s->host->check_only)
         return rp;
+    if (o->process && !(rp->attr = nurs_attribution_new(s->host->loop, NULL, &o->process_opts,
+                                                        rp->res.name, err, errlen))) {
+        nurs_resource_destroy(&rp->res);
+        return NULL;
+    }
     if (rp->speed > 0)
         uv_timer_start(&rp->timer, on_timer, 0, 0);
     else
