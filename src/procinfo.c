@@ -75,6 +75,31 @@ static const char *next_line(const char **p, const char *end)
     return line;
 }
 
+bool nurs_proc_status_euid(const char *text, size_t len, uint32_t *uid)
+{
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *line = next_line(&p, end);
+        if ((size_t)(p - line) < 4 || memcmp(line, "Uid:", 4) != 0)
+            continue;
+        /* "Uid:\treal\teffective\tsaved\tfs" */
+        const char *q = line + 4;
+        for (int field = 0; field < 2; field++) {
+            while (q < p && (*q == '\t' || *q == ' '))
+                q++;
+            uint64_t v = 0;
+            const char *digits = q;
+            while (q < p && *q >= '0' && *q <= '9' && v <= 0xffffffffu)
+                v = v * 10 + (uint64_t)(*q++ - '0');
+            if (q == digits || v > 0xffffffffu)
+                return false;
+            *uid = (uint32_t)v;
+        }
+        return true;
+    }
+    return false;
+}
+
 static bool copy_path(const char *s, size_t n, char *out, size_t cap)
 {
     if (n == 0 || n >= cap || memchr(s, '\0', n))

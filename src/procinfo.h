@@ -16,7 +16,9 @@
 struct nurs_proc {
     atomic_int refs;
     uint32_t pid; /* 0: the socket was found but no process holds it any more */
-    uint32_t uid; /* the socket's owner (ss -e shows it) */
+    /* The process's effective uid; when no process holds the socket any
+     * more, the socket's owner (who created it; ss -e shows it). */
+    uint32_t uid;
     int32_t fd;   /* the socket's descriptor in that process, -1 if unknown */
     /* NUL-terminated, valid UTF-8 without control characters; NULL when
      * unknown. They live in the same allocation. */
@@ -50,6 +52,10 @@ void nurs_proc_unref(struct nurs_proc *p);
  * trailing ones go), other control characters and bytes that are not UTF-8
  * become '?', and a cut falls between characters. Returns the length. */
 size_t nurs_proc_clean_text(char *out, size_t cap, const char *in, size_t len);
+
+/* The effective uid in the text of /proc/PID/status ("Uid:" line, second
+ * field); false if there is none. */
+bool nurs_proc_status_euid(const char *text, size_t len, uint32_t *uid);
 
 /* The cgroup path in the text of /proc/PID/cgroup: the unified (v2) one,
  * unless it is the root and systemd's v1 hierarchy says more. False if

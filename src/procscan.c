@@ -326,7 +326,7 @@ static struct nurs_proc *details(struct nurs_procscan *ps, uint32_t pid, uint64_
         return nurs_proc_ref(p->info);
     char raw[4096], name[64], cgroup[1024], unit[256], container[256];
     size_t n = read_file(ps, pid, "comm", raw, 63);
-    struct nurs_proc_fields f = {.pid = pid, .fd = -1};
+    struct nurs_proc_fields f = {.pid = pid, .uid = NURS_UID_UNKNOWN, .fd = -1};
     if (n && nurs_proc_clean_text(name, sizeof name, raw, raw[n - 1] == '\n' ? n - 1 : n))
         f.name = name;
     if (ps->cmdline_max) {
@@ -334,6 +334,9 @@ static struct nurs_proc *details(struct nurs_procscan *ps, uint32_t pid, uint64_
         if (n && nurs_proc_clean_text(ps->cmdline_buf, ps->cmdline_max + 1, raw, n))
             f.cmdline = ps->cmdline_buf;
     }
+    n = read_file(ps, pid, "status", raw, sizeof raw);
+    if (n)
+        nurs_proc_status_euid(raw, n, &f.uid);
     n = read_file(ps, pid, "cgroup", raw, sizeof raw);
     if (n && nurs_cgroup_path(raw, n, cgroup, sizeof cgroup)) {
         f.cgroup = cgroup;
@@ -380,7 +383,8 @@ static struct nurs_proc *result(struct nurs_procscan *ps, const struct missing *
         info = details(ps, m->pid, now);
     }
     if (info)
-        f = (struct nurs_proc_fields){.pid = m->pid, .uid = m->w->uid, .fd = m->fd,
+        f = (struct nurs_proc_fields){.pid = m->pid, .fd = m->fd,
+                                      .uid = info->uid != NURS_UID_UNKNOWN ? info->uid : m->w->uid,
                                       .name = info->name, .cmdline = info->cmdline,
                                       .cgroup = info->cgroup, .unit = info->unit,
                                       .container = info->container};

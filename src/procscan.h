@@ -2,7 +2,8 @@
  * -> what the process is (name, command line, cgroup, user). Runs on a
  * worker thread, never on the event loop: nothing here touches it.
  *
- * Kept fresh cheaply: every fd directory read feeds a cache of socket
+ * What a process is (name, command line, effective uid, cgroup) is read
+ * again when older than a second, so an exec shows. Kept fresh cheaply: every fd directory read feeds a cache of socket
  * inodes (checked with one readlink before it is believed, so a reused pid
  * or inode is never taken for the old one). A socket not in the cache is
  * looked for in the processes most likely to have just opened it: those

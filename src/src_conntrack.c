@@ -49,6 +49,8 @@ struct nurs_ct_source {
     bool dump_at_exit, zero_at_exit;
     struct nurs_attribution *attr;
     bool process; /* every connection, from its NEW event */
+    bool deliver_new; /* the script asked for NEW events (else they only start attribution) */
+    bool joined_new;  /* member of the NEW events group */
     struct nurs_attribution_opts process_opts;
     /* What a loading script asked for, applied when it is adopted. */
     struct nurs_ct_filter pending_filter;
@@ -170,6 +172,19 @@ static void finish_dump(struct nurs_ct_source *s, const char *failure)
     stop_channel(s, &s->dump);
 }
 
+/* A NEW event the script did not ask for: it only starts attribution. */
+static bool attribute_only(struct nurs_ct_source *s, const struct nlmsghdr *nlh, bool from_dump)
+{
+    if (s->deliver_new || from_dump || NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_NEW ||
+        !(nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)))
+        return false;
+    const char *why;
+    if (s->attr && s->process && nurs_ct_msg_parse(&s->msg, nlh, false, &why) == 0 &&
+        !filtered_out(&s->msg, &s->filter))
+        nurs_attribution_begin(s->attr, &s->msg);
+    return true;
+}
+
 /* Walks the netlink messages of one datagram. */
 static void process_datagram(struct nurs_ct_source *s, const void *data, long len,
                              bool from_dump)
@@ -201,7 +216,7 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
             nurs_warn("%s: the table changed during the dump; some entries may be missing",
                       s->res.name);
         struct nurs_ct_delivery d = delivery(s, false);
-        if (nurs_ct_msg_is_entry(nlh) &&
+        if (nurs_ct_msg_is_entry(nlh) && !attribute_only(s, nlh, from_dump) &&
             !nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &d))
             s->filtered++;
     }
@@ -393,6 +408,8 @@ static void finish(struct nurs_resource *r)
     nurs_info("%s: exit dump: %llu entries", r->name, (unsigned long long)entries);
 }
 
+static int join_new(struct nurs_ct_source *s, bool on, char *err, size_t errlen);
+
 static void claim_end(struct nurs_resource *r, bool adopted)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
@@ -405,11 +422,13 @@ static void claim_end(struct nurs_resource *r, bool adopted)
      * callbacks go with its Lua state. A running engine keeps the settings
      * it started with. */
     s->process = s->pending_process;
+    char err[256];
+    if (join_new(s, s->process, err, sizeof err) < 0)
+        nurs_err("%s: process attribution: NEW events: %s", r->name, err);
     if (s->attr) {
         nurs_attribution_unwatch_all(s->attr);
     } else if (s->process) {
         s->process_opts = s->pending_process_opts;
-        char err[256];
         if (!nurs_ct_source_attribution(s, err, sizeof err))
             nurs_err("%s: process attribution: %s", r->name, err);
     }
@@ -452,6 +471,24 @@ static const char *explain_join_error(int err)
     }
 }
 
+/* Attribution starts at NEW events: listen to them when it is on, even if
+ * the script did not ask for them (they then reach no callback). */
+static int join_new(struct nurs_ct_source *s, bool on, char *err, size_t errlen)
+{
+    bool want = on || s->deliver_new;
+    if (want == s->joined_new || s->events.nl.fd < 0)
+        return 0;
+    unsigned group = NFNLGRP_CONNTRACK_NEW;
+    if (setsockopt(s->events.nl.fd, SOL_NETLINK,
+                   want ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &group,
+                   sizeof group) < 0) {
+        snprintf(err, errlen, "%s", explain_join_error(errno));
+        return -1;
+    }
+    s->joined_new = want;
+    return 0;
+}
+
 static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
                        size_t errlen)
 {
@@ -461,7 +498,7 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
         bool on;
         unsigned group;
     } groups[] = {
-        {o->ev_new, NFNLGRP_CONNTRACK_NEW},
+        {o->ev_new || o->process, NFNLGRP_CONNTRACK_NEW},
         {o->ev_update, NFNLGRP_CONNTRACK_UPDATE},
         {o->ev_destroy, NFNLGRP_CONNTRACK_DESTROY},
     };
@@ -474,6 +511,7 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
             return -1;
         }
     }
+    s->joined_new = o->ev_new || o->process;
     s->events.nl.rcvbuf_max = o->rcvbuf_max;
     if (nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf) < 0)
         nurs_warn("%s: cannot set the receive buffer to %d bytes", s->res.name, o->rcvbuf);
@@ -537,6 +575,7 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     s->zero_at_exit = o->zero_at_exit;
     s->process = o->process;
     s->process_opts = o->process_opts;
+    s->deliver_new = o->ev_new;
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key) < 0) {
@@ -558,9 +597,11 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         return NULL;
     }
     if (any) {
-        char list[32] = "";
-        const char *names[] = {o->ev_new ? "new" : NULL, o->ev_update ? "update" : NULL,
-                               o->ev_destroy ? "destroy" : NULL};
+        char list[80] = "";
+        const char *names[] = {o->ev_new       ? "new"
+                               : o->process ? "new (for process attribution only)"
+                                            : NULL,
+                               o->ev_update ? "update" : NULL, o->ev_destroy ? "destroy" : NULL};
         for (int i = 0; i < 3; i++)
             if (names[i])
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",

@@ -57,10 +57,11 @@ M.process = {
 }
 
 -- The same for NetFlow v9, which has no variable-length fields: strings are
--- cut to these lengths and padded with zeros (a record stays under 600
--- bytes, two to a 1500-byte MTU).
+-- cut to these lengths and padded with zeros (a unit fits a container
+-- runtime's scope name; a record stays under 700 bytes, two to a 1500-byte
+-- MTU).
 M.process_netflow9 = {}
-local v9_length = { Name = 16, CommandLine = 64, UserName = 32, Unit = 64, ContainerId = 64 }
+local v9_length = { Name = 16, CommandLine = 64, UserName = 32, Unit = 96, ContainerId = 64 }
 for _, name in ipairs(M.process) do
   local what = name:match("^%l+Process(%u%a*)$")
   local len = name == "userName" and 32 or v9_length[what]

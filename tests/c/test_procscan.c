@@ -50,6 +50,13 @@ static void mkproc(unsigned pid, const char *comm, const char *cmdline, size_t c
     put(path, cgroup, strlen(cgroup));
 }
 
+static void put_status(unsigned pid, const char *status)
+{
+    char path[64];
+    snprintf(path, sizeof path, "%u/status", pid);
+    put(path, status, strlen(status));
+}
+
 static void fake_tree(void)
 {
     snprintf(root, sizeof root, "/tmp/nurs-procscan.XXXXXX");
@@ -63,6 +70,7 @@ static void fake_tree(void)
     link_fd(100, 4, "pipe:[5001]");
     mkproc(200, "other\n", "", 0, "0::/user.slice/user-1000.slice/user@1000.service/app.slice/x.service\n");
     link_fd(200, 7, "socket:[6000]");
+    put_status(200, "Name:\tother\nUid:\t0\t65534\t65534\t65534\nGid:\t0\t0\t0\t0\n");
     /* not processes */
     put("self", "", 0);
     char path[256];
@@ -86,8 +94,11 @@ static void test_fake(void)
     tap_is_str(a ? a->unit : NULL, "docker-" HEX64 ".scope", "unit");
     tap_is_str(a ? a->container : NULL, HEX64, "container id");
     tap_ok(w[3].result && w[3].result->pid == 100, "two ends asking for one socket both get it");
-    tap_ok(b && b->pid == 200 && b->fd == 7 && b->uid == 1000 && !b->cmdline,
+    tap_ok(b && b->pid == 200 && b->fd == 7 && !b->cmdline,
            "socket 6000: pid 200, empty command line is nil");
+    tap_ok(b && b->uid == 65534 && b->user && strcmp(b->user, "nobody") == 0,
+           "the process's effective uid, not the socket's");
+    tap_ok(a && a->uid == 0, "no status: the socket's uid");
     tap_is_str(b ? b->unit : NULL, "x.service", "innermost unit (a user unit)");
     tap_ok(b && !b->container, "no container");
     tap_ok(gone && gone->pid == 0 && gone->uid == 0 && gone->user && !gone->name,
@@ -167,6 +178,11 @@ static void test_text(void)
     tap_ok(nurs_cgroup_path(root_only, sizeof root_only - 1, p, sizeof p) && strcmp(p, "/") == 0, "root, no newline");
     const char v1[] = "3:cpu:/a\n";
     tap_ok(!nurs_cgroup_path(v1, sizeof v1 - 1, p, sizeof p), "no v2 nor systemd line: none");
+    uint32_t uid = 7;
+    const char st[] = "Name:\tx\nUid:\t1000\t0\t0\t0\n";
+    tap_ok(nurs_proc_status_euid(st, sizeof st - 1, &uid) && uid == 0, "effective uid");
+    tap_ok(!nurs_proc_status_euid("Uid:\t12", 7, &uid) && !nurs_proc_status_euid("Gid: 1 2", 8, &uid),
+           "no effective uid: none");
     tap_ok(nurs_cgroup_unit("/system.slice/nginx.service", p, sizeof p) && strcmp(p, "nginx.service") == 0, "unit");
     tap_ok(nurs_cgroup_unit("/user.slice/user-1000.slice/session-3.scope", p, sizeof p) && strcmp(p, "session-3.scope") == 0, "session scope");
     tap_ok(!nurs_cgroup_unit("/user.slice", p, sizeof p), "a slice is no unit");
