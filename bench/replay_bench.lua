@@ -3,6 +3,8 @@
 --   trivial a Lua callback that counts
 --   fields  a callback reading 6 fields and filtering
 --   json    the JSON sink to /dev/null
+--   process a Lua callback that counts, with process attribution on (give a
+--           file of local connections: ct-synth N FILE SEED local)
 -- and prints one line of figures.
 local nurs = require "nurs"
 local path, case, loops = arg[1], arg[2], tonumber(arg[3] or "1")
@@ -21,8 +23,10 @@ local callbacks = {
   end,
   json = function(rec) n = n + 1; out:write(rec) end,
 }
+callbacks.process = callbacks.trivial
 
-local r = nurs.replay({ path = path, loops = loops, decode_only = case == "decode" }, callbacks[case])
+local r = nurs.replay({ path = path, loops = loops, decode_only = case == "decode",
+                        process = case == "process" }, callbacks[case])
 local t0, c0 = nurs.now(), os.clock()
 nurs.run()
 local wall, cpu = nurs.now() - t0, os.clock() - c0
@@ -30,5 +34,7 @@ if out then out:flush() end
 local records = r:counters().delivered
 local rss
 for line in io.lines("/proc/self/status") do rss = rss or tonumber(line:match("^VmHWM:%s+(%d+)")) end
-print(string.format("case=%s records=%d wall_s=%.3f cpu_s=%.3f rate=%.0f cpu_per_M=%.3f peak_rss_kib=%d",
-  case, records, wall, cpu, records / wall, cpu / records * 1e6, rss))
+local c = r:counters()
+print(string.format("case=%s records=%d wall_s=%.3f cpu_s=%.3f rate=%.0f cpu_per_M=%.3f peak_rss_kib=%d lookups=%d",
+  case, records, wall, cpu, records / wall, cpu / records * 1e6, rss,
+  (c.process_no_socket or 0) + (c.process_attributed or 0) + (c.process_gone or 0)))

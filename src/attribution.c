@@ -1,6 +1,7 @@
 #include "attribution.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -21,11 +22,11 @@
 #define SEND_BATCH 256      /* requests per datagram: their answers fit the buffer */
 #define MAX_LOOKUPS 65536   /* ends being looked up at once; sequence numbers hold the slot */
 #define WORK_BATCH 4096     /* sockets per trip to the worker */
-#define TICK_MS 10
+#define TICK_MS 2
 #define QUERY_TIMEOUT_MS 2000
 /* A TCP connection that is not accepted yet has no file: ask again after
- * 10, 20, 40... ms, then take the listener's process. */
-#define ACCEPT_RETRIES 6
+ * 2, 4, 8... 256 ms, then take the listener's process. */
+#define ACCEPT_RETRIES 8
 #define DIAG_RCVBUF (4 << 20)
 
 enum stage { S_FREE, S_QUERY, S_RETRY, S_WORKER };
@@ -57,7 +58,10 @@ struct work {
     struct nurs_procscan_want wants[WORK_BATCH];
     uint32_t idx[WORK_BATCH];
     uint16_t gen[WORK_BATCH];
+    struct nurs_sock_key keys[WORK_BATCH]; /* copies: the worker does not read the loop's */
+    bool swap[WORK_BATCH];
     struct nurs_procscan_stats stats;
+    uint64_t queued_ms, started_ms, done_ms;
 };
 
 struct watcher {
@@ -76,6 +80,7 @@ struct nurs_attribution {
     uv_loop_t *loop;
     char name[64];
     struct nurs_nl nl;
+    struct nurs_nl worker_nl; /* the worker's own, to ask whether a socket is still open */
     uv_poll_t poll;
     uv_timer_t timer;
     uv_check_t check; /* sends what a loop iteration queued */
@@ -278,11 +283,50 @@ static void queue_request(struct nurs_attribution *a, struct lookup *l)
 
 /* ---- the worker ---- */
 
+/* On the worker: is the socket still held by a file? Asked again by its
+ * addresses; when in doubt (no answer within 100 ms), yes. */
+static bool still_open(void *ctx, const struct nurs_procscan_want *want)
+{
+    struct work *w = ctx;
+    size_t i = (size_t)(want - w->wants);
+    int fd = w->a->worker_nl.fd;
+    unsigned char req[NURS_SOCKDIAG_REQ_LEN];
+    uint32_t seq = (uint32_t)i + 1;
+    size_t len = nurs_sockdiag_request(req, &w->keys[i], seq, w->swap[i]);
+    if (fd < 0 || send(fd, req, len, 0) < 0)
+        return true;
+    static _Thread_local unsigned char buf[8192] __attribute__((aligned(4)));
+    uint64_t deadline = nurs_monotonic_ms() + 100;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            uint64_t now = nurs_monotonic_ms();
+            if (now >= deadline)
+                return true;
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            poll(&pfd, 1, (int)(deadline - now));
+            continue;
+        }
+        if (n <= 0)
+            return true;
+        size_t left = (size_t)n;
+        for (const struct nlmsghdr *nlh = (const void *)buf; nurs_nlmsg_ok(nlh, left);
+             nlh = nurs_nlmsg_next(nlh, &left)) {
+            struct nurs_sockdiag_answer ans;
+            const char *why;
+            if (nurs_sockdiag_parse(nlh, left, &ans, &why) == 0 && ans.seq == seq)
+                return ans.error == 0 && ans.inode == want->inode;
+        }
+    }
+}
+
 static void work_cb(uv_work_t *req)
 {
     struct work *w = req->data;
-    nurs_procscan_resolve(w->a->scan, w->wants, w->n);
+    w->started_ms = nurs_monotonic_ms();
+    nurs_procscan_resolve(w->a->scan, w->wants, w->n, still_open, w);
     w->stats = *nurs_procscan_stats(w->a->scan);
+    w->done_ms = nurs_monotonic_ms();
 }
 
 static void maybe_start_work(struct nurs_attribution *a);
@@ -294,6 +338,12 @@ static void after_work(uv_work_t *req, int status)
     struct work *w = req->data;
     struct nurs_attribution *a = w->a;
     a->work = NULL;
+    nurs_debug("%s: /proc worker: %zu sockets, waited %llu ms, took %llu ms, back after %llu ms; "
+               "%llu fd dirs so far",
+               a->name, w->n, (unsigned long long)(w->started_ms - w->queued_ms),
+               (unsigned long long)(w->done_ms - w->started_ms),
+               (unsigned long long)(nurs_monotonic_ms() - w->done_ms),
+               (unsigned long long)w->stats.fd_dirs);
     a->scan_stats = w->stats;
     for (size_t i = 0; i < w->n; i++) {
         struct nurs_proc *p = w->wants[i].result;
@@ -323,12 +373,15 @@ static void maybe_start_work(struct nurs_attribution *a)
         return; /* tried again when the next socket waits */
     w->a = a;
     w->req.data = w;
+    w->queued_ms = nurs_monotonic_ms();
     w->n = a->wait_n < WORK_BATCH ? a->wait_n : WORK_BATCH;
     for (size_t i = 0; i < w->n; i++) {
         struct lookup *l = &a->lookups[a->wait[i]];
         w->idx[i] = a->wait[i];
         w->gen[i] = l->gen;
         w->wants[i] = (struct nurs_procscan_want){.inode = l->inode, .uid = l->uid};
+        w->keys[i] = l->key;
+        w->swap[i] = l->swap;
     }
     memmove(a->wait, a->wait + w->n, (a->wait_n - w->n) * sizeof *a->wait);
     a->wait_n -= w->n;
@@ -640,6 +693,7 @@ static void free_now(struct nurs_attribution *a)
     nurs_idtable_free(&a->conns);
     nurs_procscan_free(a->scan);
     nurs_nl_close(&a->nl);
+    nurs_nl_close(&a->worker_nl);
     free(a->lookups);
     free(a->sendbuf);
     free(a->timed);
@@ -687,7 +741,7 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
         return NULL;
     }
     a->loop = loop;
-    a->nl.fd = -1;
+    a->nl.fd = a->worker_nl.fd = -1;
     snprintf(a->name, sizeof a->name, "%s", name);
     a->rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     nurs_idtable_init(&a->conns, sizeof(struct conn), o->max_connections,
@@ -702,7 +756,8 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
     }
     for (uint32_t i = 0; i < MAX_LOOKUPS; i++)
         a->lookups[i].next_free = i + 1 < MAX_LOOKUPS ? i + 1 : UINT32_MAX;
-    if (nurs_nl_open(&a->nl, NETLINK_SOCK_DIAG, netns, err, errlen) < 0) {
+    if (nurs_nl_open(&a->nl, NETLINK_SOCK_DIAG, netns, err, errlen) < 0 ||
+        nurs_nl_open(&a->worker_nl, NETLINK_SOCK_DIAG, netns, err, errlen) < 0) {
         free_now(a);
         return NULL;
     }

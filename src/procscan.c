@@ -18,6 +18,7 @@
 #define MAX_USERS 4096u
 #define STALE_NS (600ull * 1000000000u)  /* cache entries untouched this long may go */
 #define HOT_NS (60ull * 1000000000u)     /* processes that opened sockets this recently */
+#define YOUNG_NS (2ull * 1000000000u)    /* processes this young are read first, every time */
 #define INFO_TTL_NS (1000000000ull)      /* a process's details are read again after this */
 #define USER_TTL_NS (300ull * 1000000000u)
 
@@ -32,6 +33,7 @@ struct pid_entry {
     uint64_t listed;               /* generation of the last listing that had it */
     uint64_t scanned;              /* generation of the last fd scan; 0: never */
     uint64_t owner_ns;             /* when a socket we asked for was found in it */
+    uint64_t first_ns;             /* when a listing first had it */
     uint64_t info_ns;
     uint32_t uid; /* the owner of /proc/PID: an ordering hint */
     struct nurs_proc *info;
@@ -50,6 +52,7 @@ struct nurs_procscan {
     char *cmdline_buf;
     struct nurs_idtable inodes, pids, users;
     uint64_t gen;
+    uint64_t young_ns;
     uint32_t *list;
     size_t list_n, list_cap;
     struct nurs_procscan_stats stats;
@@ -71,6 +74,7 @@ struct nurs_procscan *nurs_procscan_new(const char *proc, size_t cmdline_max)
         return NULL;
     ps->proc_fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ps->cmdline_max = cmdline_max;
+    ps->young_ns = YOUNG_NS;
     ps->cmdline_buf = malloc(cmdline_max + 1);
     if (ps->proc_fd < 0 || !ps->cmdline_buf) {
         nurs_procscan_free(ps);
@@ -95,6 +99,8 @@ void nurs_procscan_free(struct nurs_procscan *ps)
     free(ps->list);
     free(ps);
 }
+
+void nurs_procscan_set_young(struct nurs_procscan *ps, uint64_t ns) { ps->young_ns = ns; }
 
 const struct nurs_procscan_stats *nurs_procscan_stats(const struct nurs_procscan *ps)
 {
@@ -150,7 +156,6 @@ static bool parse_uint(const char *s, uint32_t *v)
 static void list_pids(struct nurs_procscan *ps, uint64_t now)
 {
     ps->stats.listings++;
-    ps->gen++;
     ps->list_n = 0;
     int fd = openat(ps->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -177,6 +182,7 @@ static void list_pids(struct nurs_procscan *ps, uint64_t now)
         if (!p)
             continue;
         if (!p->listed) {
+            p->first_ns = now;
             struct stat st;
             p->uid = fstatat(ps->proc_fd, de->d_name, &st, 0) == 0 ? st.st_uid : NURS_UID_UNKNOWN;
         }
@@ -196,6 +202,7 @@ struct missing {
     struct nurs_procscan_want *w;
     uint32_t pid;
     int32_t fd;
+    bool closed; /* the socket closed before it was found: not searched for */
 };
 
 static int cmp_missing(const void *a, const void *b)
@@ -241,7 +248,7 @@ static size_t scan_fds(struct nurs_procscan *ps, uint32_t pid, struct missing *m
         while (hit && hit > m && hit[-1].w->inode == inode)
             hit--;
         for (; hit && hit < m + n && hit->w->inode == inode; hit++) {
-            if (!hit->pid) {
+            if (!hit->pid && !hit->closed) {
                 hit->pid = pid;
                 hit->fd = (int32_t)num;
                 found++;
@@ -253,16 +260,18 @@ static size_t scan_fds(struct nurs_procscan *ps, uint32_t pid, struct missing *m
 }
 
 /* Which processes to read, in order, until everything is found. */
-enum tier { NEW, HOT, SAME_UID, REST };
+enum tier { NEW, HOT, YOUNG, SAME_UID, REST };
 
-static bool in_tier(const struct pid_entry *p, enum tier t, uint64_t now, const struct missing *m,
-                    size_t n)
+static bool in_tier(const struct nurs_procscan *ps, const struct pid_entry *p, enum tier t,
+                    uint64_t now, const struct missing *m, size_t n)
 {
     switch (t) {
-    case NEW:
+    case NEW: /* not read since it appeared */
         return p->scanned == 0;
-    case HOT:
+    case HOT: /* servers, browsers: they open sockets all the time */
         return p->owner_ns && now - p->owner_ns < HOT_NS;
+    case YOUNG: /* short-lived processes open their sockets young */
+        return now - p->first_ns < ps->young_ns;
     case SAME_UID:
         for (size_t i = 0; i < n; i++)
             if (!m[i].pid && m[i].w->uid == p->uid)
@@ -277,15 +286,29 @@ static bool in_tier(const struct pid_entry *p, enum tier t, uint64_t now, const 
 /* Looks for the `left` entries of m without a pid (those with one were
  * found in the cache). */
 static void search(struct nurs_procscan *ps, struct missing *m, size_t n, size_t left,
-                   uint64_t now)
+                   uint64_t now, nurs_procscan_open_fn still_open, void *ctx)
 {
     qsort(m, n, sizeof *m, cmp_missing);
+    ps->gen++;
     list_pids(ps, now);
     for (int t = NEW; t <= REST && left; t++) {
+        if (t == HOT && still_open) {
+            /* Not in a new process: before reading the others, drop the
+             * sockets whose process exited (they closed with it). */
+            for (size_t i = 0; i < n; i++) {
+                if (!m[i].pid && !still_open(ctx, m[i].w)) {
+                    m[i].closed = true;
+                    ps->stats.closed++;
+                    left--;
+                }
+            }
+            if (!left)
+                break;
+        }
         /* Newest pids first: /proc lists them in ascending order. */
         for (size_t i = ps->list_n; i-- > 0 && left;) {
             struct pid_entry *p = nurs_idtable_get(&ps->pids, ps->list[i]);
-            if (!p || p->scanned == ps->gen || !in_tier(p, (enum tier)t, now, m, n))
+            if (!p || p->scanned == ps->gen || !in_tier(ps, p, (enum tier)t, now, m, n))
                 continue;
             p->scanned = ps->gen;
             size_t f = scan_fds(ps, ps->list[i], m, n, now);
@@ -394,7 +417,8 @@ static struct nurs_proc *result(struct nurs_procscan *ps, const struct missing *
     return r;
 }
 
-void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *w, size_t n)
+void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *w, size_t n,
+                           nurs_procscan_open_fn still_open, void *ctx)
 {
     uint64_t now = now_ns();
     struct missing *m = calloc(n ? n : 1, sizeof *m);
@@ -419,7 +443,7 @@ void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *
         missing++;
     }
     if (missing)
-        search(ps, m, n, missing, now);
+        search(ps, m, n, missing, now, still_open, ctx);
     for (size_t i = 0; i < n; i++) {
         m[i].w->result = result(ps, &m[i], now);
         if (m[i].pid)

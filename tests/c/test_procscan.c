@@ -57,6 +57,13 @@ static void put_status(unsigned pid, const char *status)
     put(path, status, strlen(status));
 }
 
+static bool never_open(void *ctx, const struct nurs_procscan_want *w)
+{
+    (void)ctx;
+    (void)w;
+    return false;
+}
+
 static void fake_tree(void)
 {
     snprintf(root, sizeof root, "/tmp/nurs-procscan.XXXXXX");
@@ -83,9 +90,10 @@ static void test_fake(void)
     fake_tree();
     struct nurs_procscan *ps = nurs_procscan_new(root, 10);
     tap_ok(ps != NULL, "scanner on a fake /proc");
+    nurs_procscan_set_young(ps, 0); /* every process is old once read */
     struct nurs_procscan_want w[4] = {{5000, 0, NULL}, {6000, 1000, NULL}, {7000, 0, NULL},
                                       {5000, 0, NULL}};
-    nurs_procscan_resolve(ps, w, 4);
+    nurs_procscan_resolve(ps, w, 4, NULL, NULL);
     struct nurs_proc *a = w[0].result, *b = w[1].result, *gone = w[2].result;
     tap_ok(a && a->pid == 100 && a->fd == 3 && a->uid == 0, "socket 5000: pid 100, fd 3");
     tap_is_str(a ? a->name : NULL, "nurs-fake", "name from comm");
@@ -110,14 +118,14 @@ static void test_fake(void)
 
     /* Again: from the cache, checked by one readlink, no listing. */
     struct nurs_procscan_want again = {5000, 0, NULL};
-    nurs_procscan_resolve(ps, &again, 1);
+    nurs_procscan_resolve(ps, &again, 1, NULL, NULL);
     tap_ok(again.result && again.result->pid == 100 && st->cache_hits == 1 && st->listings == 1,
            "cached socket: found without listing /proc");
     nurs_proc_unref(again.result);
 
     /* The fd now holds another socket: the cache entry is not believed. */
     link_fd(100, 3, "socket:[5002]");
-    nurs_procscan_resolve(ps, &again, 1);
+    nurs_procscan_resolve(ps, &again, 1, NULL, NULL);
     tap_ok(again.result && again.result->pid == 0 && st->listings == 2,
            "a stale cache entry is checked, dropped, and the socket searched for");
     nurs_proc_unref(again.result);
@@ -127,11 +135,32 @@ static void test_fake(void)
     link_fd(300, 5, "socket:[8000]");
     uint64_t dirs = st->fd_dirs;
     struct nurs_procscan_want fresh = {8000, 0, NULL};
-    nurs_procscan_resolve(ps, &fresh, 1);
+    nurs_procscan_resolve(ps, &fresh, 1, NULL, NULL);
     tap_ok(fresh.result && fresh.result->pid == 300 && st->fd_dirs == dirs + 1,
            "a new process is read first (%llu fd dirs)", (unsigned long long)(st->fd_dirs - dirs));
     tap_ok(fresh.result && fresh.result->cgroup && !fresh.result->unit, "root cgroup: no unit");
     nurs_proc_unref(fresh.result);
+
+    /* An old process that never held a socket asked for. */
+    mkproc(400, "old\n", "o\0", 2, "0::/\n");
+    link_fd(400, 1, "socket:[9999]");
+    struct nurs_procscan_want nowhere = {7777, 0, NULL};
+    nurs_procscan_resolve(ps, &nowhere, 1, NULL, NULL);
+    nurs_proc_unref(nowhere.result);
+    /* A socket in no new process that has closed: not searched for in the
+     * old ones. */
+    dirs = st->fd_dirs;
+    struct nurs_procscan_want closed = {9000, 0, NULL};
+    nurs_procscan_resolve(ps, &closed, 1, never_open, NULL);
+    tap_ok(closed.result && closed.result->pid == 0 && st->fd_dirs == dirs && st->closed == 1,
+           "a closed socket is not searched for in the old processes (%llu fd dirs)",
+           (unsigned long long)(st->fd_dirs - dirs));
+    nurs_proc_unref(closed.result);
+    dirs = st->fd_dirs;
+    nurs_procscan_resolve(ps, &closed, 1, NULL, NULL);
+    tap_ok(st->fd_dirs == dirs + 4, "without the check, the old process is read too (%llu)",
+           (unsigned long long)(st->fd_dirs - dirs));
+    nurs_proc_unref(closed.result);
     nurs_procscan_free(ps);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
@@ -146,7 +175,7 @@ static void test_real(void)
     fstat(fd, &st);
     struct nurs_procscan *ps = nurs_procscan_new("/proc", 256);
     struct nurs_procscan_want w = {(uint32_t)st.st_ino, getuid(), NULL};
-    nurs_procscan_resolve(ps, &w, 1);
+    nurs_procscan_resolve(ps, &w, 1, NULL, NULL);
     tap_ok(w.result && w.result->pid == (uint32_t)getpid() && w.result->fd == fd,
            "real /proc: our own socket is ours (fd %d)", fd);
     tap_ok(w.result && w.result->cmdline && strstr(w.result->cmdline, "test_procscan"),
