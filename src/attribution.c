@@ -648,8 +648,9 @@ void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m)
     struct conn *c = nurs_idtable_get(&a->conns, id);
     if (!c)
         return;
+    /* Ended before its answer was complete: watchers get what is known. */
     if (c->pub.watched)
-        fire(a, id, NULL);
+        fire(a, id, &c->pub);
     drop_conn(c);
     nurs_idtable_del(&a->conns, id);
 }

@@ -82,9 +82,10 @@ const struct nurs_conn_attr *nurs_attribution_find(const struct nurs_attribution
 const struct nurs_proc *nurs_ct_process(const struct nurs_ct_msg *m, enum nurs_ct_dir dir);
 
 /* Calls fn(ctx, c) once the connection's attribution is complete (c the
- * answer), or fn(ctx, NULL) if it never will be (the connection ended
- * first, the engine goes away, nurs_attribution_unwatch_all). Returns -1
- * (fn not called) when the connection is unknown or out of memory. */
+ * answer; at its DESTROY, what is known if it ended first), or fn(ctx,
+ * NULL) if it never will be (the engine goes away,
+ * nurs_attribution_unwatch_all). Returns -1 (fn not called) when the
+ * connection is unknown or out of memory. */
 int nurs_attribution_watch(struct nurs_attribution *a, uint32_t id,
                            void (*fn)(void *ctx, const struct nurs_conn_attr *c), void *ctx);
 void nurs_attribution_unwatch_all(struct nurs_attribution *a);
