@@ -64,20 +64,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         built = true;
     }
     const char *text = (const char *)data;
-    char name[16], cmdline[300], cgroup[1024], unit[256], container[256];
+    char name[16], cmdline[300];
+    struct nurs_cgroup_text cg;
     struct nurs_proc_fields f = {.pid = 1, .uid = NURS_UID_UNKNOWN, .fd = 3};
     nurs_proc_status_euid(text, size, &f.uid);
     if (nurs_proc_clean_text(name, sizeof name, text, size))
         f.name = name;
     if (nurs_proc_clean_text(cmdline, sizeof cmdline, text, size))
         f.cmdline = f.user = cmdline;
-    if (nurs_cgroup_path(text, size, cgroup, sizeof cgroup)) {
-        f.cgroup = cgroup;
-        if (nurs_cgroup_unit(cgroup, unit, sizeof unit))
-            f.unit = unit;
-        if (nurs_cgroup_container(cgroup, container, sizeof container))
-            f.container = container;
-    }
+    nurs_proc_fields_cgroup(&f, text, size, &cg);
     struct nurs_proc *p = nurs_proc_new(&f);
     if (!p)
         return 0;

@@ -13,6 +13,7 @@
 #include <linux/netlink.h>
 #include <netinet/tcp.h>
 
+#include "grow.h"
 #include "localaddr.h"
 #include "log.h"
 #include "nl.h"
@@ -155,14 +156,8 @@ int nurs_attribution_watch(struct nurs_attribution *a, uint32_t id,
     struct conn *c = nurs_idtable_get(&a->conns, id);
     if (!c || a->closing)
         return -1;
-    if (a->n_watchers == a->cap_watchers) {
-        size_t cap = a->cap_watchers ? a->cap_watchers * 2 : 16;
-        struct watcher *w = realloc(a->watchers, cap * sizeof *w);
-        if (!w)
-            return -1;
-        a->watchers = w;
-        a->cap_watchers = cap;
-    }
+    if (!nurs_grow((void **)&a->watchers, &a->cap_watchers, a->n_watchers, sizeof *a->watchers, 16))
+        return -1;
     a->watchers[a->n_watchers++] = (struct watcher){id, fn, ctx};
     c->pub.watched = true;
     if (!c->pub.pending) {
@@ -225,14 +220,8 @@ static void lookup_free(struct nurs_attribution *a, struct lookup *l)
 
 static void add_timed(struct nurs_attribution *a, struct lookup *l)
 {
-    if (a->timed_n == a->timed_cap) {
-        size_t cap = a->timed_cap ? a->timed_cap * 2 : 256;
-        struct timed *t = realloc(a->timed, cap * sizeof *t);
-        if (!t)
-            return; /* it then waits for its answer without a deadline */
-        a->timed = t;
-        a->timed_cap = cap;
-    }
+    if (!nurs_grow((void **)&a->timed, &a->timed_cap, a->timed_n, sizeof *a->timed, 256))
+        return; /* it then waits for its answer without a deadline */
     a->timed[a->timed_n++] = (struct timed){(uint32_t)(l - a->lookups), l->gen};
     if (!uv_is_active((uv_handle_t *)&a->timer))
         uv_timer_start(&a->timer, on_tick, TICK_MS, TICK_MS);
@@ -396,15 +385,9 @@ static void maybe_start_work(struct nurs_attribution *a)
 
 static void to_worker(struct nurs_attribution *a, struct lookup *l, uint32_t inode, uint32_t uid)
 {
-    if (a->wait_n == a->wait_cap) {
-        size_t cap = a->wait_cap ? a->wait_cap * 2 : 256;
-        uint32_t *w = realloc(a->wait, cap * sizeof *w);
-        if (!w) {
-            fail(a, l, "out of memory");
-            return;
-        }
-        a->wait = w;
-        a->wait_cap = cap;
+    if (!nurs_grow((void **)&a->wait, &a->wait_cap, a->wait_n, sizeof *a->wait, 256)) {
+        fail(a, l, "out of memory");
+        return;
     }
     l->stage = S_WORKER;
     l->inode = inode;

@@ -10,6 +10,7 @@
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
+#include "grow.h"
 #include "log.h"
 
 /* The loopback device is the first of every network namespace. */
@@ -34,14 +35,8 @@ static int add(struct nurs_addrset *s, const struct nurs_addr_entry *e)
     for (size_t i = 0; i < s->n; i++)
         if (same(&s->a[i], e))
             return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        struct nurs_addr_entry *a = realloc(s->a, cap * sizeof *a);
-        if (!a)
-            return -1;
-        s->a = a;
-        s->cap = cap;
-    }
+    if (!nurs_grow((void **)&s->a, &s->cap, s->n, sizeof *s->a, 16))
+        return -1;
     s->a[s->n++] = *e;
     return 0;
 }

@@ -209,3 +209,15 @@ bool nurs_cgroup_container(const char *path, char *out, size_t cap)
     struct found f = {out, cap};
     return each_component(path, container_component, &f);
 }
+
+void nurs_proc_fields_cgroup(struct nurs_proc_fields *f, const char *text, size_t len,
+                             struct nurs_cgroup_text *buf)
+{
+    if (!nurs_cgroup_path(text, len, buf->path, sizeof buf->path))
+        return;
+    f->cgroup = buf->path;
+    if (nurs_cgroup_unit(buf->path, buf->unit, sizeof buf->unit))
+        f->unit = buf->unit;
+    if (nurs_cgroup_container(buf->path, buf->container, sizeof buf->container))
+        f->container = buf->container;
+}

@@ -61,6 +61,14 @@ bool nurs_proc_status_euid(const char *text, size_t len, uint32_t *uid);
  * unless it is the root and systemd's v1 hierarchy says more. False if
  * there is none. */
 bool nurs_cgroup_path(const char *text, size_t len, char *out, size_t cap);
+/* Room for what a cgroup says, and the three at once: f's cgroup, unit and
+ * container from the text of /proc/PID/cgroup (those it has; they point
+ * into buf). */
+struct nurs_cgroup_text {
+    char path[1024], unit[256], container[256];
+};
+void nurs_proc_fields_cgroup(struct nurs_proc_fields *f, const char *text, size_t len,
+                             struct nurs_cgroup_text *buf);
 /* The innermost systemd unit (a .service or .scope component) of a
  * cgroup path; false if none. */
 bool nurs_cgroup_unit(const char *path, char *out, size_t cap);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "idtable.h"
 
 #define MAX_INODES (1u << 18)
@@ -169,14 +170,8 @@ static void list_pids(struct nurs_procscan *ps, uint64_t now)
         uint32_t pid;
         if (!parse_uint(de->d_name, &pid) || pid == 0)
             continue;
-        if (ps->list_n == ps->list_cap) {
-            size_t cap = ps->list_cap ? ps->list_cap * 2 : 1024;
-            uint32_t *l = realloc(ps->list, cap * sizeof *l);
-            if (!l)
-                break;
-            ps->list = l;
-            ps->list_cap = cap;
-        }
+        if (!nurs_grow((void **)&ps->list, &ps->list_cap, ps->list_n, sizeof *ps->list, 1024))
+            break;
         ps->list[ps->list_n++] = pid;
         struct pid_entry *p = nurs_idtable_put(&ps->pids, pid, now);
         if (!p)
@@ -347,7 +342,8 @@ static struct nurs_proc *details(struct nurs_procscan *ps, uint32_t pid, uint64_
     struct pid_entry *p = nurs_idtable_put(&ps->pids, pid, now);
     if (p && p->info && now - p->info_ns < INFO_TTL_NS)
         return nurs_proc_ref(p->info);
-    char raw[4096], name[64], cgroup[1024], unit[256], container[256];
+    char raw[4096], name[64];
+    struct nurs_cgroup_text cg;
     size_t n = read_file(ps, pid, "comm", raw, 63);
     struct nurs_proc_fields f = {.pid = pid, .uid = NURS_UID_UNKNOWN, .fd = -1};
     if (n && nurs_proc_clean_text(name, sizeof name, raw, raw[n - 1] == '\n' ? n - 1 : n))
@@ -361,13 +357,7 @@ static struct nurs_proc *details(struct nurs_procscan *ps, uint32_t pid, uint64_
     if (n)
         nurs_proc_status_euid(raw, n, &f.uid);
     n = read_file(ps, pid, "cgroup", raw, sizeof raw);
-    if (n && nurs_cgroup_path(raw, n, cgroup, sizeof cgroup)) {
-        f.cgroup = cgroup;
-        if (nurs_cgroup_unit(cgroup, unit, sizeof unit))
-            f.unit = unit;
-        if (nurs_cgroup_container(cgroup, container, sizeof container))
-            f.container = container;
-    }
+    nurs_proc_fields_cgroup(&f, raw, n, &cg);
     struct nurs_proc *info = nurs_proc_new(&f);
     if (p && info) {
         nurs_proc_unref(p->info);

@@ -2,25 +2,10 @@
 -- fields, src:attribute(rec, fn) and the reasons counted when an end has no
 -- process. Against the real kernel in a private namespace (needs root).
 local nurs = require "nurs"
+local netns = dofile("tests/lua/netns.lua")
 
-local NS = "nurs-pspec-" .. tostring(math.random(1, 1e9))
-
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  assert(ok, "command failed: " .. cmd)
-end
-
-local function nsx(cmd) sh("ip netns exec " .. NS .. " " .. cmd) end
-
-local function run_until(pred, secs)
-  local deadline = nurs.now() + secs
-  local t = nurs.every(0.02, function()
-    if pred() or nurs.now() > deadline then nurs.stop() end
-  end)
-  nurs.run(secs + 1)
-  t:stop()
-  return pred()
-end
+local sh, run_until = netns.sh, netns.run_until
+local NS, nsx = netns.new("nurs-pspec-")
 
 local function tmpname()
   local p = os.tmpname()
@@ -55,18 +40,8 @@ local function read_pid(path)
 end
 
 describe("process attribution", function()
-  setup(function()
-    sh("modprobe nf_conntrack_netlink 2>/dev/null || true")
-    sh("ip netns add " .. NS)
-    nsx("ip link set lo up")
-    nsx("sysctl -qw net.netfilter.nf_conntrack_acct=1")
-    nsx("nft add table inet t")
-    nsx("nft add chain inet t o '{ type filter hook output priority 0; ct state new counter; }'")
-  end)
-
-  teardown(function()
-    os.execute("ip netns del " .. NS)
-  end)
+  setup(function() netns.make(NS) end)
+  teardown(function() netns.remove(NS) end)
 
   it("checks its option", function()
     local function fails(pattern, opts)
