@@ -14,18 +14,8 @@ BUILD=${BUILD:-$ROOT/build}
 N=${1:-200000}
 RCVBUF=$(( ${2:-4} << 20 ))
 [ "$N" -le 2000000 ] || { echo "N too large" >&2; exit 2; }
-NS=nurs-flood$$
-TMP=$(mktemp -d /tmp/nurs-flood.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    ip netns del $NS 2>/dev/null || true
-    [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-ip netns add $NS
-ip -n $NS link set lo up
+. "$ROOT/bench/lib-ns.sh"
+bench_netns flood
 PLUG=/usr/lib/x86_64-linux-gnu/ulogd
 
 cat >"$TMP/ulogd.conf" <<CONF
@@ -60,7 +50,6 @@ for ((i = 0; i < 50; i++)); do grep -q listening "$TMP/nurs.log" && break; sleep
 sleep 1
 kill -0 $ULOGD_PID || { echo "ulogd2 did not start:"; cat "$TMP/ulogd.stderr" "$TMP/ulogd.log"; exit 1; }
 
-cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
 n0=$(cpu $NURS_PID); u0=$(cpu $ULOGD_PID)
 gen=$(ip netns exec $NS "$BUILD/tools/ct-gen" "$N")
 echo "generator: $gen"
@@ -87,5 +76,5 @@ printf '%-10s %10s %10s %10s %8s %16s\n' daemon received lost overruns cpu_s rec
 printf '%-10s %10d %10d %10s %8.2f %16.0f\n' nurs-lua "$nrec" $((N - nrec)) "${novr:-?}" "$ncpu" \
     "$(echo "$nrec / ($ncpu + 0.001)" | bc -l)"
 printf '%-10s %10d %10d %10s %8.2f %16.0f\n' ulogd2 "$urec" $((N - urec)) \
-    "$(grep -ci 'enobufs\|lost' "$TMP/ulogd.log" || true)" "$ucpu" "$(echo "$urec / ($ucpu + 0.001)" | bc -l)"
+    "$(grep -ci 'losing events\|enobufs' "$TMP/ulogd.log" || true)" "$ucpu" "$(echo "$urec / ($ucpu + 0.001)" | bc -l)"
 echo "nurs-lua records per CPU second / ulogd2's: $(echo "($nrec / ($ncpu + 0.001)) / ($urec / ($ucpu + 0.001) + 0.001)" | bc -l | xargs printf '%.2f')"

@@ -3,6 +3,8 @@
 --   trivial a Lua callback that counts
 --   fields  a callback reading 6 fields and filtering
 --   json    the JSON sink to /dev/null
+--   ctflow9 scripts/examples/ctflow9.lua itself (path arg[4]), exporting NetFlow
+--           v9 to the collector arg[5], the replay standing in for nurs.conntrack
 --   process a Lua callback that counts, with process attribution on (give a
 --           file of local connections: ct-synth N FILE SEED local)
 -- and prints one line of figures.
@@ -25,8 +27,20 @@ local callbacks = {
 }
 callbacks.process = callbacks.trivial
 
-local r = nurs.replay({ path = path, loops = loops, decode_only = case == "decode",
-                        process = case == "process" }, callbacks[case])
+local r
+if case == "ctflow9" then
+  local conntrack = nurs.conntrack
+  nurs.conntrack = function(_, callback)
+    r = nurs.replay({ path = path, loops = loops }, callback)
+    return { dumping = function() return true end } -- no active timeout within the run
+  end
+  arg = { [0] = arg[4], arg[5] }
+  dofile(arg[0])
+  nurs.conntrack = conntrack
+else
+  r = nurs.replay({ path = path, loops = loops, decode_only = case == "decode",
+                    process = case == "process" }, callbacks[case])
+end
 local t0, c0 = nurs.now(), os.clock()
 nurs.run()
 local wall, cpu = nurs.now() - t0, os.clock() - c0
@@ -34,7 +48,8 @@ if out then out:flush() end
 local records = r:counters().delivered
 local rss
 for line in io.lines("/proc/self/status") do rss = rss or tonumber(line:match("^VmHWM:%s+(%d+)")) end
+local flows = (nurs.counters().netflow9 or {}).records or 0
 local c = r:counters()
-print(string.format("case=%s records=%d wall_s=%.3f cpu_s=%.3f rate=%.0f cpu_per_M=%.3f peak_rss_kib=%d lookups=%d",
-  case, records, wall, cpu, records / wall, cpu / records * 1e6, rss,
-  (c.process_no_socket or 0) + (c.process_attributed or 0) + (c.process_gone or 0)))
+local lookups = (c.process_no_socket or 0) + (c.process_attributed or 0) + (c.process_gone or 0)
+print(string.format("case=%s records=%d wall_s=%.3f cpu_s=%.3f rate=%.0f cpu_per_M=%.3f peak_rss_kib=%d flows=%d lookups=%d",
+  case, records, wall, cpu, records / wall, cpu / records * 1e6, rss, flows, lookups))

@@ -89,28 +89,49 @@ static void counted(struct nurs_collector *c, size_t len, uint32_t data_records)
     c->stats.records += data_records;
 }
 
-static void send_datagram(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t n)
+void nurs_collector_send_batch(struct nurs_collector *c)
 {
-    if (c->fd < 0) {
-        nurs_collector_lost(c, n, 0, "not open");
+    if (!c->batched)
         return;
-    }
-    nurs_collector_stamp(c, msg, n);
-    for (;;) {
-        ssize_t rc = send(c->fd, msg, len, MSG_DONTWAIT);
-        if (rc == (ssize_t)len) {
-            counted(c, len, n);
-            return;
-        }
+    int done = 0;
+    while (done < c->batched) {
+        int rc = c->fd < 0 ? -1 : sendmmsg(c->fd, c->mmsg + done, (unsigned)(c->batched - done),
+                                           MSG_DONTWAIT);
         if (rc < 0 && errno == EINTR)
             continue;
-        /* A sent sequence number is spent even when the datagram is not:
-         * the collector must see the gap. */
-        nurs_collector_lost(c, n, rc < 0 ? errno : EMSGSIZE,
-                            rc < 0 && errno == ECONNREFUSED ? "collector refused (not listening?)"
-                                                            : "send failed");
-        return;
+        if (rc <= 0) {
+            /* A sent sequence number is spent even when the datagram is
+             * not: the collector must see the gap. */
+            int err = c->fd < 0 ? EBADF : rc < 0 ? errno : EIO;
+            nurs_collector_lost(c, c->batch_records[done], err,
+                                err == ECONNREFUSED ? "collector refused (not listening?)"
+                                                    : "send failed");
+            done++;
+            continue;
+        }
+        for (int i = done; i < done + rc; i++)
+            counted(c, c->iov[i].iov_len, c->batch_records[i]);
+        done += rc;
     }
+    c->batched = 0;
+    /* The message being filled sits in the slot after the batch: it moves
+     * to the first, where the next batch starts. */
+    if (c->open && c->enc.buf != c->slots) {
+        memmove(c->slots, c->enc.buf, c->enc.len);
+        c->enc.buf = c->slots;
+    }
+    c->buf = c->slots;
+}
+
+static void send_datagram(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t n)
+{
+    nurs_collector_stamp(c, msg, n);
+    c->iov[c->batched] = (struct iovec){.iov_base = msg, .iov_len = len};
+    c->batch_records[c->batched] = n;
+    if (++c->batched == UDP_BATCH)
+        nurs_collector_send_batch(c);
+    else
+        c->buf = c->slots + (size_t)c->batched * c->cap;
 }
 
 static void write_file(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t n)
@@ -172,7 +193,7 @@ static void ship(struct nurs_collector *c)
         return;
     size_t len;
     finish(c, &c->enc, &len);
-    put_on_wire(c, c->buf, len, c->enc.data_records);
+    put_on_wire(c, c->enc.buf, len, c->enc.data_records);
 }
 
 static void begin(struct nurs_collector *c)
@@ -184,6 +205,12 @@ static void begin(struct nurs_collector *c)
 static void stats_values(struct nurs_collector *c, const struct nurs_template *t,
                          struct nurs_fvalue *vals)
 {
+    /* Messages waiting for the batch's sendmmsg went before this one. */
+    uint64_t bytes = c->stats.bytes, records = c->stats.records;
+    for (int i = 0; i < c->batched; i++) {
+        bytes += c->iov[i].iov_len;
+        records += c->batch_records[i];
+    }
     for (int i = 0; i < t->n; i++) {
         uint64_t v = 0;
         switch (t->f[i].ie.id) {
@@ -191,9 +218,9 @@ static void stats_values(struct nurs_collector *c, const struct nurs_template *t
         case 149: /* observationDomainId */
             v = c->conf->domain;
             break;
-        case 40: v = c->stats.bytes; break;
-        case 41: v = c->stats.messages; break;
-        case 42: v = c->stats.records; break;
+        case 40: v = bytes; break;
+        case 41: v = c->stats.messages + (uint64_t)c->batched; break;
+        case 42: v = records; break;
         case 166: v = c->stats.lost_records; break;
         case 167: v = c->stats.lost_messages; break;
         }
@@ -312,12 +339,13 @@ bool nurs_collector_add(struct nurs_collector *c, const struct nurs_template *t,
 void nurs_collector_flush(struct nurs_collector *c)
 {
     ship(c);
+    nurs_collector_send_batch(c);
 }
 
 void nurs_collector_templates_changed(struct nurs_collector *c, const uint16_t *withdrawn,
                                       int n_withdrawn)
 {
-    ship(c);
+    nurs_collector_flush(c);
     for (int i = 0; i < n_withdrawn && c->n_withdraw < (int)(sizeof c->withdraw / sizeof *c->withdraw); i++)
         c->withdraw[c->n_withdraw++] = withdrawn[i];
     c->templates_due = true;
@@ -468,7 +496,7 @@ static int resolve(struct nurs_collector *c, const char *host, const char *port,
 
 static void free_collector(struct nurs_collector *c)
 {
-    free(c->buf);
+    free(c->slots);
     free(c->spec);
     free(c->path);
     free(c);
@@ -505,6 +533,10 @@ struct nurs_collector *nurs_collector_new(uv_loop_t *loop, const char *spec,
     c->conf = conf;
     c->fd = -1;
     c->error_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
+    for (int i = 0; i < UDP_BATCH; i++) {
+        c->mmsg[i].msg_hdr.msg_iov = &c->iov[i];
+        c->mmsg[i].msg_hdr.msg_iovlen = 1;
+    }
     c->templates_due = c->stats_due = true;
     char host[256], port[16];
     if (parse_spec(c, spec, host, sizeof host, port, sizeof port, err, errlen) < 0)
@@ -521,7 +553,8 @@ struct nurs_collector *nurs_collector_new(uv_loop_t *loop, const char *spec,
     if (c->transport != NURS_TRANSPORT_FILE && resolve(c, host, port, err, errlen) < 0)
         goto fail;
     c->cap = message_size(c);
-    if (!(c->buf = malloc(c->cap))) {
+    int slots = c->transport == NURS_TRANSPORT_UDP ? UDP_BATCH : 1;
+    if (!(c->buf = c->slots = malloc((size_t)slots * c->cap))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -559,7 +592,7 @@ void nurs_collector_release(struct nurs_collector *c)
 
 void nurs_collector_close(struct nurs_collector *c, void (*done)(void *arg), void *arg)
 {
-    ship(c);
+    nurs_collector_flush(c);
     c->closing = true;
     c->done = done;
     c->done_arg = arg;

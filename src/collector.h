@@ -66,8 +66,12 @@ size_t nurs_collector_queued_bytes(const struct nurs_collector *c);
 bool nurs_collector_add(struct nurs_collector *c, const struct nurs_template *t,
                         const struct nurs_flow *fwd, const struct nurs_flow *rev,
                         const struct nurs_fvalue *vals);
-/* Sends the message being filled, if it holds anything. */
+/* Sends the message being filled, if it holds anything, and every
+ * finished one. */
 void nurs_collector_flush(struct nurs_collector *c);
+/* Sends the finished UDP messages that wait for a batch (the loop calls it
+ * once per turn, so none waits longer). */
+void nurs_collector_send_batch(struct nurs_collector *c);
 /* Templates changed: send the new set before the next record (and, on TCP
  * and files, withdraw the ids no longer used). */
 void nurs_collector_templates_changed(struct nurs_collector *c, const uint16_t *withdrawn,

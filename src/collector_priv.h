@@ -7,6 +7,10 @@
 
 #include "collector.h"
 
+/* Finished UDP messages wait for one sendmmsg until this many are ready or
+ * the loop has handled what woke it up. */
+#define UDP_BATCH 32
+
 /* A finished message waiting for (or being written to) a TCP collector. */
 struct nurs_qmsg {
     struct nurs_qmsg *next;
@@ -46,8 +50,13 @@ struct nurs_collector {
     int fd; /* UDP socket or file */
     struct nurs_tcp tcp;
 
-    uint8_t *buf;
+    uint8_t *slots; /* UDP: UDP_BATCH message buffers, sent with one sendmmsg */
+    uint8_t *buf;   /* the slot of the message being filled */
     size_t cap;
+    struct mmsghdr mmsg[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    uint32_t batch_records[UDP_BATCH];
+    int batched;
     struct nurs_enc enc;
     bool open; /* a message is being filled */
     uint32_t sequence;

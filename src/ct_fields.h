@@ -19,6 +19,8 @@ struct nurs_emit {
     void (*array_end)(void *ctx);
     void (*integer)(void *ctx, const char *key, long long v);
     void (*string)(void *ctx, const char *key, const char *s, size_t len);
+    /* May be NULL (then booleans arrive as the integers 0 and 1). */
+    void (*boolean)(void *ctx, const char *key, bool v);
 };
 
 enum nurs_ct_field {

@@ -8,6 +8,8 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "addr.h"
+
 /* The checks libmnl's mnl_attr_validate makes for the types we use, done
  * inline: the attribute walk is most of a record's decoding cost. */
 static bool attr_valid(const struct nlattr *a, int type)
@@ -276,34 +278,12 @@ size_t nurs_ct_addr_raw(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst,
     return 0;
 }
 
-/* glibc's inet_ntop formats IPv4 with sprintf, a tenth of the JSON sink's
- * time; dotted quads are simple enough to write by hand. */
-static void format_ipv4(const uint8_t *a, char *out)
-{
-    for (int i = 0; i < 4; i++) {
-        unsigned v = a[i];
-        if (v >= 100)
-            *out++ = (char)('0' + v / 100);
-        if (v >= 10)
-            *out++ = (char)('0' + v / 10 % 10);
-        *out++ = (char)('0' + v % 10);
-        *out++ = i < 3 ? '.' : '\0';
-    }
-}
-
 bool nurs_ct_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, char *buf,
                   size_t len)
 {
     const void *raw;
     size_t n = nurs_ct_addr_raw(m, dir, dst, &raw);
-    if (n == 0)
-        return false;
-    if (n == 4 && len >= 16) {
-        format_ipv4(raw, buf);
-        return true;
-    }
-    /* The attribute payload is only 4-byte aligned; inet_ntop reads bytes. */
-    return inet_ntop(n == 4 ? AF_INET : AF_INET6, raw, buf, (socklen_t)len) != NULL;
+    return n != 0 && nurs_addr_text(raw, n, buf, len);
 }
 
 bool nurs_ct_port(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, uint16_t *v)

@@ -1,6 +1,6 @@
 /* Conntrack entries to flow records: which events make records, their
- * times and end reasons. NEW events only note a start time (for kernels
- * without conntrack timestamps); a table dump is an active timeout: what
+ * times and end reasons. NEW events only note a start time (until a
+ * DESTROY shows that the kernel stamps entries itself); a table dump is an active timeout: what
  * the connection did since it was last exported (the counter-zeroing dump
  * makes these deltas); DESTROY ends the flow with the last counters. */
 #include <stdio.h>
@@ -47,7 +47,6 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
     struct nurs_exporter_ct *ct = nurs_exporter_ct_state(e);
     struct nurs_resource *r = nurs_exporter_resource(e);
     r->counters.in++;
-    uint64_t now = realtime_ns();
     uint32_t id = 0;
     bool has_id = nurs_ct_u32(m, CTA_ID, &id);
     uint64_t ts_start = 0, ts_stop = 0;
@@ -55,7 +54,8 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
     bool has_stop = nurs_ct_timestamp(m, true, &ts_stop) && ts_stop;
 
     if (m->event == NURS_CT_EVENT_NEW || m->event == NURS_CT_EVENT_UPDATE) {
-        if (m->event == NURS_CT_EVENT_NEW && !has_start && has_id) {
+        if (m->event == NURS_CT_EVENT_NEW && !ct->kernel_timestamps && has_id) {
+            uint64_t now = realtime_ns();
             struct nurs_conn_state *cs = nurs_flow_state_put(&ct->state, id, now);
             if (cs && !cs->start_ns)
                 cs->start_ns = now;
@@ -64,12 +64,17 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
         return 0;
     }
 
+    ct->kernel_timestamps |= has_start;
     struct nurs_conn_state *cs = has_id ? nurs_flow_state_get(&ct->state, id) : NULL;
+    /* The clock only when the kernel's timestamps do not tell. */
+    bool dump = m->event == NURS_CT_EVENT_DUMP;
+    bool start_known = has_start || (cs && (cs->last_export_ns || cs->start_ns));
+    uint64_t now = dump || !has_stop || !start_known ? realtime_ns() : 0;
     bool known;
     uint64_t start = start_of(cs, has_start, ts_start, now, &known);
     uint64_t end;
     uint8_t reason;
-    if (m->event == NURS_CT_EVENT_DUMP && !m->final) {
+    if (dump && !m->final) {
         end = now;
         reason = NURS_END_ACTIVE;
         if (has_id && (cs = nurs_flow_state_put(&ct->state, id, now)))

@@ -23,6 +23,17 @@ static void put32(uint8_t *p, uint32_t v)
 /* The low `len` bytes of v, big-endian; a value too large for a reduced-size
  * field is sent as the largest it can hold rather than wrapped. The usual
  * widths are single stores: this runs for every field of every record. */
+/* put_uint for the fields of a record, where STORE_SLACK bytes after the
+ * field may be written: one shift, one byte swap, one store. */
+static inline __attribute__((always_inline)) void put_number(uint8_t *out, uint64_t v,
+                                                             unsigned len)
+{
+    if (len < 8 && v >> (len * 8))
+        v = (1ull << (len * 8)) - 1;
+    uint64_t be = htobe64(v << (64 - 8 * len));
+    memcpy(out, &be, 8);
+}
+
 static inline __attribute__((always_inline)) void put_uint(uint8_t *out, uint64_t v,
                                                            unsigned len)
 {
@@ -100,13 +111,18 @@ static void close_set(struct nurs_enc *e)
     e->set_start = 0;
 }
 
-/* Makes sure a set with `id` is open and `need` more bytes fit, with the
- * worst-case padding after them. */
+/* Numbers are written with 8-byte stores that may run past their field
+ * (the next field, or the padding, overwrites the excess): a record needs
+ * this much room after it. */
+#define STORE_SLACK 8
+
+/* Makes sure a set with `id` is open and `need` more bytes fit, with room
+ * for the wide stores and the worst-case padding after them. */
 static bool room(struct nurs_enc *e, uint16_t id, size_t need)
 {
     bool reuse = e->set_start && e->set_id == id;
     size_t open_cost = reuse ? 0 : 3 + SET_HEADER; /* padding of the set being closed */
-    if (e->len + open_cost + need + 3 > e->cap)
+    if (e->len + open_cost + need + STORE_SLACK > e->cap)
         return false;
     if (!reuse) {
         close_set(e);
@@ -268,30 +284,75 @@ static const char *flow_string(const struct nurs_tfield *tf, const struct nurs_f
 }
 
 /* The integer a flow gives a field; *addr set instead for addresses. */
-static inline __attribute__((always_inline)) uint64_t
-flow_value(const struct nurs_enc *e, const struct nurs_tfield *tf,
-                           const struct nurs_flow *f, const uint8_t **addr)
+void nurs_enc_plan_field(struct nurs_tfield *tf)
 {
     const struct nurs_ie *ie = &tf->ie;
-    bool family_ok = !ie->ip_version || ie->ip_version == f->ip_version;
+    bool bytes = ie->type == IE_T_STRING || ie->type == IE_T_OCTETS || ie->type == IE_T_MAC;
+    tf->flow_off = 0;
+    if (nurs_ie_is_process_string(ie) && (ie->type == IE_T_STRING || ie->type == IE_T_OCTETS)) {
+        tf->kind = NURS_TF_STRING;
+        return;
+    }
+    if (ie->length == NURS_IE_VARLEN) {
+        tf->kind = NURS_TF_EMPTY;
+        return;
+    }
+    if (ie->source == FS_NONE || bytes) {
+        tf->kind = NURS_TF_ZERO;
+        return;
+    }
+    static const struct {
+        uint8_t source;
+        uint8_t kind;
+        uint16_t off;
+    } direct[] = {
+#define AT(src, kind, field) {src, kind, offsetof(struct nurs_flow, field)}
+        AT(FS_SRC_ADDR, NURS_TF_ADDRESS, src),
+        AT(FS_DST_ADDR, NURS_TF_ADDRESS, dst),
+        AT(FS_POST_SRC_ADDR, NURS_TF_ADDRESS, post_src),
+        AT(FS_POST_DST_ADDR, NURS_TF_ADDRESS, post_dst),
+        AT(FS_SPORT, NURS_TF_NUMBER, sport),
+        AT(FS_POST_SPORT, NURS_TF_NUMBER, post_sport),
+        AT(FS_POST_DPORT, NURS_TF_NUMBER, post_dport),
+        AT(FS_PROTO, NURS_TF_NUMBER, proto),
+        AT(FS_IP_VERSION, NURS_TF_NUMBER, ip_version),
+        AT(FS_OCTETS, NURS_TF_NUMBER, octets),
+        AT(FS_PACKETS, NURS_TF_NUMBER, packets),
+        AT(FS_END_REASON, NURS_TF_NUMBER, end_reason),
+        AT(FS_DIRECTION, NURS_TF_NUMBER, direction),
+        AT(FS_BIFLOW_DIRECTION, NURS_TF_NUMBER, biflow_direction),
+        AT(FS_FLOW_ID, NURS_TF_NUMBER, flow_id),
+        AT(FS_IN_IF, NURS_TF_NUMBER, in_if),
+        AT(FS_OUT_IF, NURS_TF_NUMBER, out_if),
+        AT(FS_INITIATOR_OCTETS, NURS_TF_NUMBER, initiator_octets),
+        AT(FS_RESPONDER_OCTETS, NURS_TF_NUMBER, responder_octets),
+        AT(FS_INITIATOR_PACKETS, NURS_TF_NUMBER, initiator_packets),
+        AT(FS_RESPONDER_PACKETS, NURS_TF_NUMBER, responder_packets),
+        AT(FS_MARK, NURS_TF_NUMBER, mark),
+#undef AT
+    };
+    for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {
+        if (direct[i].source == ie->source) {
+            tf->kind = direct[i].kind;
+            tf->flow_off = direct[i].off;
+            return;
+        }
+    }
+    tf->kind = NURS_TF_COMPUTED;
+}
+
+/* The values that are not a field of the flow as they stand. */
+static uint64_t computed_value(const struct nurs_enc *e, const struct nurs_tfield *tf,
+                               const struct nurs_flow *f)
+{
+    const struct nurs_ie *ie = &tf->ie;
+    bool family_icmp = is_icmp(f) && (!ie->ip_version || ie->ip_version == f->ip_version);
     switch ((enum nurs_ie_source)ie->source) {
-    case FS_NONE: return 0;
-    case FS_SRC_ADDR: *addr = family_ok ? f->src : NULL; return 0;
-    case FS_DST_ADDR: *addr = family_ok ? f->dst : NULL; return 0;
-    case FS_POST_SRC_ADDR: *addr = family_ok && f->nat ? f->post_src : NULL; return 0;
-    case FS_POST_DST_ADDR: *addr = family_ok && f->nat ? f->post_dst : NULL; return 0;
-    case FS_SPORT: return f->sport;
     case FS_DPORT:
         /* NetFlow v9 collectors read ICMP type and code from the port. */
         if (is_icmp(f))
             return e->version == NURS_NETFLOW9 ? (uint64_t)(f->icmp_type << 8 | f->icmp_code) : 0;
         return f->dport;
-    case FS_POST_SPORT: return f->nat ? f->post_sport : 0;
-    case FS_POST_DPORT: return f->nat ? f->post_dport : 0;
-    case FS_PROTO: return f->proto;
-    case FS_IP_VERSION: return f->ip_version;
-    case FS_OCTETS: return f->octets;
-    case FS_PACKETS: return f->packets;
     case FS_START: return time_value(ie->type, f->start_ns);
     case FS_END: return time_value(ie->type, f->end_ns);
     case FS_START_UPTIME: return uptime(e, f->start_ns);
@@ -299,20 +360,9 @@ flow_value(const struct nurs_enc *e, const struct nurs_tfield *tf,
     case FS_DURATION_MS: return f->end_ns > f->start_ns ? (f->end_ns - f->start_ns) / 1000000u : 0;
     case FS_DURATION_US: return f->end_ns > f->start_ns ? (f->end_ns - f->start_ns) / 1000u : 0;
     case FS_ICMP_TYPE_CODE:
-        return family_ok && is_icmp(f) ? (uint64_t)(f->icmp_type << 8 | f->icmp_code) : 0;
-    case FS_ICMP_TYPE: return family_ok && is_icmp(f) ? f->icmp_type : 0;
-    case FS_ICMP_CODE: return family_ok && is_icmp(f) ? f->icmp_code : 0;
-    case FS_END_REASON: return f->end_reason;
-    case FS_DIRECTION: return f->direction;
-    case FS_BIFLOW_DIRECTION: return f->biflow_direction;
-    case FS_FLOW_ID: return f->flow_id;
-    case FS_IN_IF: return f->in_if;
-    case FS_OUT_IF: return f->out_if;
-    case FS_INITIATOR_OCTETS: return f->initiator_octets;
-    case FS_RESPONDER_OCTETS: return f->responder_octets;
-    case FS_INITIATOR_PACKETS: return f->initiator_packets;
-    case FS_RESPONDER_PACKETS: return f->responder_packets;
-    case FS_MARK: return f->mark;
+        return family_icmp ? (uint64_t)(f->icmp_type << 8 | f->icmp_code) : 0;
+    case FS_ICMP_TYPE: return family_icmp ? f->icmp_type : 0;
+    case FS_ICMP_CODE: return family_icmp ? f->icmp_code : 0;
     case FS_PROC_PID: {
         const struct nurs_proc *p = proc_of(ie, f);
         return p ? p->pid : 0;
@@ -321,11 +371,8 @@ flow_value(const struct nurs_enc *e, const struct nurs_tfield *tf,
         const struct nurs_proc *p = proc_of(ie, f);
         return p ? p->uid : NURS_UID_UNKNOWN;
     }
-    case FS_PROC_NAME: case FS_PROC_CMDLINE: case FS_PROC_USER: case FS_PROC_CGROUP:
-    case FS_PROC_UNIT: case FS_PROC_CONTAINER:
-        return 0; /* strings: flow_string() */
+    default: return 0;
     }
-    return 0;
 }
 
 static size_t varlen_prefix(size_t n) { return n < 255 ? 1 : 3; }
@@ -464,7 +511,6 @@ bool nurs_enc_add_record(struct nurs_enc *e, const struct nurs_template *t,
         }
         const struct nurs_flow *f = tf->reverse ? rev : fwd;
         unsigned len = tf->ie.length;
-        const uint8_t *addr = NULL;
         size_t n;
         const char *str;
         switch (f ? tf->kind : len == NURS_IE_VARLEN ? NURS_TF_EMPTY : NURS_TF_ZERO) {
@@ -482,15 +528,24 @@ bool nurs_enc_add_record(struct nurs_enc *e, const struct nurs_template *t,
         case NURS_TF_ZERO:
             memset(out, 0, len);
             break;
-        case NURS_TF_ADDRESS:
-            flow_value(e, tf, f, &addr);
-            if (addr)
-                memcpy(out, addr, len);
-            else
+        case NURS_TF_ADDRESS: {
+            const uint8_t *addr = (const uint8_t *)f + tf->flow_off;
+            if (tf->ie.ip_version != f->ip_version)
                 memset(out, 0, len);
+            else if (len == 4)
+                memcpy(out, addr, 4);
+            else
+                memcpy(out, addr, 16);
             break;
-        case NURS_TF_INTEGER:
-            put_uint(out, flow_value(e, tf, f, &addr), len);
+        }
+        case NURS_TF_NUMBER: {
+            uint64_t v;
+            memcpy(&v, (const uint8_t *)f + tf->flow_off, sizeof v);
+            put_number(out, v, len);
+            break;
+        }
+        case NURS_TF_COMPUTED:
+            put_number(out, computed_value(e, tf, f), len);
             break;
         }
         out += len;

@@ -47,6 +47,10 @@ struct nurs_enc_header {
     uint32_t domain;        /* v9 source id / IPFIX observation domain */
 };
 
+/* Decides once how the encoder fills the field from a flow (its kind and,
+ * for direct values, where they are in struct nurs_flow). */
+void nurs_enc_plan_field(struct nurs_tfield *f);
+
 void nurs_enc_begin(struct nurs_enc *e, enum nurs_flow_version v, uint8_t *buf, size_t cap,
                     uint64_t uptime_base_ms);
 /* A template (scope_n == 0) or options template. False if it does not fit. */

@@ -14,7 +14,7 @@
 
 /* Template definitions ever sent by this exporter, so that a definition
  * keeps its id across reloads and a changed one gets a new id. */
-#define REGISTRY_MAX 256
+#define REGISTRY_MAX 64
 
 struct registered {
     struct nurs_template def;
@@ -43,6 +43,7 @@ struct nurs_exporter {
     struct nurs_collector *collectors[NURS_EXPORTER_MAX_COLLECTORS];
     int n_collectors;
     uv_timer_t flush_timer;
+    uv_check_t batch_check; /* sends batched datagrams once per loop turn */
     int pending_closes;
     struct nurs_exporter_ct ct;
 };
@@ -154,7 +155,8 @@ static void install_templates(struct nurs_exporter *e, const struct nurs_templat
         changed |= !kept || i >= n || t[i].id != e->templates[i].id;
     }
     /* Records of the old set go out under the old set. */
-    nurs_exporter_flush(e);
+    if (changed)
+        nurs_exporter_flush(e);
     memcpy(e->templates, t, sizeof *t * (size_t)n);
     e->n_templates = n;
     e->conf.templates = e->templates;
@@ -186,6 +188,13 @@ static void build_stats_template(struct nurs_exporter *e)
 /* ---- settings ---- */
 
 static void on_flush_timer(uv_timer_t *t) { nurs_exporter_flush(t->data); }
+
+static void on_loop_turn(uv_check_t *check)
+{
+    struct nurs_exporter *e = check->data;
+    for (int i = 0; i < e->n_collectors; i++)
+        nurs_collector_send_batch(e->collectors[i]);
+}
 
 static void apply_settings(struct nurs_exporter *e, double flush_s, unsigned refresh_packets,
                            double refresh_s, size_t queue_max)
@@ -223,6 +232,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
         sum.bytes += s->bytes;
         sum.lost_records += s->lost_records;
         sum.send_errors += s->send_errors;
+        sum.connects += s->connects;
     }
     int n = 0;
     out[n++] = (struct nurs_extra_counter){"records", e->ct.records};
@@ -230,6 +240,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     out[n++] = (struct nurs_extra_counter){"bytes", sum.bytes};
     out[n++] = (struct nurs_extra_counter){"lost", sum.lost_records};
     out[n++] = (struct nurs_extra_counter){"send_errors", sum.send_errors};
+    out[n++] = (struct nurs_extra_counter){"connects", sum.connects};
     out[n++] = (struct nurs_extra_counter){"no_template", e->ct.no_template};
     out[n++] = (struct nurs_extra_counter){"no_counters", e->ct.no_counters};
     out[n++] = (struct nurs_extra_counter){"connections", e->ct.state.t.count};
@@ -265,10 +276,11 @@ static void on_timer_closed(uv_handle_t *h) { release(h->data); }
 static void destroy(struct nurs_resource *r)
 {
     struct nurs_exporter *e = (struct nurs_exporter *)r;
-    /* One for the timer, one per collector, one for us while we start
-     * the closes (some finish at once). */
-    e->pending_closes = e->n_collectors + 2;
+    /* One per handle, one per collector, one for us while we start the
+     * closes (some finish at once). */
+    e->pending_closes = e->n_collectors + 3;
     uv_close((uv_handle_t *)&e->flush_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&e->batch_check, on_timer_closed);
     for (int i = 0; i < e->n_collectors; i++)
         nurs_collector_close(e->collectors[i], release, e);
     e->n_collectors = 0;
@@ -352,6 +364,11 @@ struct nurs_exporter *nurs_exporter_get(struct nurs_script *s, const struct nurs
     uv_timer_init(s->host->loop, &e->flush_timer);
     e->flush_timer.data = e;
     uv_unref((uv_handle_t *)&e->flush_timer);
+    uv_check_init(s->host->loop, &e->batch_check);
+    e->batch_check.data = e;
+    uv_unref((uv_handle_t *)&e->batch_check);
+    if (!s->host->check_only)
+        uv_check_start(&e->batch_check, on_loop_turn);
     bool check = s->host->check_only;
     for (int i = 0; i < o->n_collectors; i++) {
         struct nurs_collector *c =

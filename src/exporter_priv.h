@@ -13,6 +13,9 @@ struct nurs_exporter_ct {
     uint64_t records;     /* data records made (each sent to every collector) */
     uint64_t no_template; /* flows of a family no template takes */
     uint64_t no_counters; /* entries without counters: accounting is off */
+    /* A DESTROY or dump carried a start timestamp: the kernel stamps
+     * entries, so NEW events (which never carry one) need not be noted. */
+    bool kernel_timestamps;
     bool warned_template[2], warned_counters, warned_times, warned_process;
 };
 

@@ -8,14 +8,13 @@
 
 #include "attribution.h"
 
-static bool copy_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, uint8_t out[16])
+/* out is zeroed by the caller */
+static void copy_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, uint8_t out[16])
 {
     const void *raw;
     size_t n = nurs_ct_addr_raw(m, dir, dst, &raw);
-    memset(out, 0, 16);
     if (n)
         memcpy(out, raw, n);
-    return n != 0;
 }
 
 enum nurs_end_reason nurs_ct_end_reason(struct nurs_ct_msg *m)
@@ -35,21 +34,30 @@ enum nurs_end_reason nurs_ct_end_reason(struct nurs_ct_msg *m)
     }
 }
 
+static uint64_t port(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst)
+{
+    uint16_t v = 0;
+    nurs_ct_port(m, dir, dst, &v);
+    return v;
+}
+
 static void fill_direction(struct nurs_ct_msg *m, enum nurs_ct_dir dir, struct nurs_flow *f)
 {
     enum nurs_ct_dir other = dir == NURS_CT_ORIG ? NURS_CT_REPLY : NURS_CT_ORIG;
     copy_addr(m, dir, false, f->src);
     copy_addr(m, dir, true, f->dst);
-    nurs_ct_port(m, dir, false, &f->sport);
-    nurs_ct_port(m, dir, true, &f->dport);
+    f->sport = port(m, dir, false);
+    f->dport = port(m, dir, true);
     uint16_t icmp_id;
     f->icmp = nurs_ct_icmp(m, dir, &f->icmp_type, &f->icmp_code, &icmp_id);
-    /* A packet of this direction leaves the box with the addresses that
-     * the other direction's tuple expects to answer, swapped. */
-    copy_addr(m, other, true, f->post_src);
-    copy_addr(m, other, false, f->post_dst);
-    nurs_ct_port(m, other, true, &f->post_sport);
-    nurs_ct_port(m, other, false, &f->post_dport);
+    if (f->nat) {
+        /* A packet of this direction leaves the box with the addresses that
+         * the other direction's tuple expects to answer, swapped. */
+        copy_addr(m, other, true, f->post_src);
+        copy_addr(m, other, false, f->post_dst);
+        f->post_sport = port(m, other, true);
+        f->post_dport = port(m, other, false);
+    }
     f->counted = nurs_ct_counters(m, dir, &f->packets, &f->octets);
     if (!f->counted)
         f->packets = f->octets = 0;

@@ -17,20 +17,22 @@ enum nurs_end_reason {
     NURS_END_FORCED = 4,
 };
 
+/* Every number is a uint64_t, so that the encoder loads any of them the
+ * same way (see nurs_enc_plan_field). */
 struct nurs_flow {
-    uint8_t ip_version; /* 4 or 6 */
-    uint8_t proto;
-    bool nat;     /* post-NAT fields differ from the pre-NAT ones */
+    bool nat;     /* post-NAT fields are set (zero otherwise) */
     bool icmp;    /* icmp_type/code are known */
     bool counted; /* the kernel reported counters for this direction */
     uint8_t icmp_type, icmp_code;
-    uint8_t end_reason;
-    uint8_t direction;        /* flowDirection: 0 ingress, 1 egress */
-    uint8_t biflow_direction; /* 1 initiator (orig), 2 reverse initiator (reply) */
     uint8_t src[16], dst[16], post_src[16], post_dst[16];
-    uint16_t sport, dport, post_sport, post_dport;
-    uint32_t in_if, out_if;
-    uint32_t mark;
+    uint64_t ip_version; /* 4 or 6 */
+    uint64_t proto;
+    uint64_t sport, dport, post_sport, post_dport;
+    uint64_t end_reason;
+    uint64_t direction;        /* flowDirection: 0 ingress, 1 egress */
+    uint64_t biflow_direction; /* 1 initiator (orig), 2 reverse initiator (reply) */
+    uint64_t in_if, out_if;
+    uint64_t mark;
     uint64_t flow_id;
     uint64_t octets, packets;
     /* The whole connection's counters, for initiator/responder elements. */
@@ -43,8 +45,9 @@ struct nurs_flow {
 };
 
 /* Fills f[0] (original direction) and f[1] (reply) from the entry: addresses,
- * ports, ICMP type/code, post-NAT addresses, counters, id, mark, and the
- * processes at both ends when the record carries an attribution. Times,
+ * ports, ICMP type/code, post-NAT addresses and ports (when the entry was
+ * NATed; zero otherwise), counters, id, mark, and the processes at both
+ * ends when the record carries an attribution. Times,
  * end reason and interfaces are left for the caller. False if the entry
  * lacks its protocol or either tuple. */
 bool nurs_flows_from_ct(struct nurs_ct_msg *m, struct nurs_flow f[2]);

@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "budget.h"
 #include "l_nurs.h"
 #include "l_timer.h"
 #include "recorder.h"
@@ -102,6 +103,8 @@ static struct nurs_script *script_new(struct nurs_host *h)
      * built for exactly that. */
     lua_gc(s->L, LUA_GCGEN, 0, 0);
     luaL_openlibs(s->L);
+    /* So that a queue's time budget can stop loops in coroutines too. */
+    nurs_budget_open(s->L);
     set_package_path(s->L, h->lua_dir, h->script_path);
     return s;
 }
@@ -173,6 +176,9 @@ static void commit(struct nurs_host *h, struct nurs_script *s)
     h->current = s;
     if (old)
         script_destroy(h, old);
+    for (struct nurs_resource *r = h->resources; r; r = r->next)
+        if (r->owner == s && r->ops->committed)
+            r->ops->committed(r);
 }
 
 static void abort_load(struct nurs_host *h, struct nurs_script *s)

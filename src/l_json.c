@@ -6,6 +6,7 @@
 #include "l_nurs.h"
 #include "l_util.h"
 #include "out_json.h"
+#include "pkt_record.h"
 #include "record.h"
 
 #define JSON_MT "nurs.json"
@@ -21,12 +22,20 @@ static struct nurs_json_sink *check_sink(lua_State *L)
 static int write_userdata(struct jsonw *w, lua_State *L, int idx, const char *key)
 {
     struct nurs_record *r = luaL_testudata(L, idx, NURS_CT_RECORD_MT);
-    if (!r || !r->msg)
-        return -1;
-    jsonw_object_begin(w, key);
-    nurs_ct_emit_record(r->msg, &nurs_jsonw_emitter, w);
-    jsonw_object_end(w);
-    return 0;
+    struct nurs_pkt_record *p = r ? NULL : nurs_pkt_record_to(L, idx);
+    if (r && r->msg) {
+        jsonw_object_begin(w, key);
+        nurs_ct_emit_record(r->msg, &nurs_jsonw_emitter, w);
+        jsonw_object_end(w);
+        return 0;
+    }
+    if (p && nurs_pkt_record_live(p)) {
+        jsonw_object_begin(w, key);
+        nurs_pkt_record_emit(p, &nurs_jsonw_emitter, w);
+        jsonw_object_end(w);
+        return 0;
+    }
+    return -1;
 }
 
 /* nurs.json([path | opts]) */
@@ -61,6 +70,16 @@ static int json_write(lua_State *L)
     struct nurs_ct_msg *m = nurs_record_test(L, 2);
     if (m) {
         nurs_json_sink_write_ct(sink, m);
+        return 0;
+    }
+    struct nurs_pkt_record *p = nurs_pkt_record_to(L, 2);
+    if (p) {
+        nurs_pkt_record_check(L, 2); /* an expired one raises */
+        struct jsonw *w = nurs_json_sink_begin(sink);
+        jsonw_object_begin(w, NULL);
+        nurs_pkt_record_emit(p, &nurs_jsonw_emitter, w);
+        jsonw_object_end(w);
+        nurs_json_sink_end(sink, 1);
         return 0;
     }
     char err[256];

@@ -116,12 +116,19 @@ bool nurs_nl_grow_rcvbuf(struct nurs_nl *nl)
 
 int nurs_nl_batch_init(struct nurs_nl_batch *b)
 {
-    b->buf = malloc((size_t)NURS_NL_SLOTS * NURS_NL_SLOT_SIZE);
+    return nurs_nl_batch_init_size(b, NURS_NL_SLOT_SIZE);
+}
+
+int nurs_nl_batch_init_size(struct nurs_nl_batch *b, size_t slot_size)
+{
+    slot_size = NLMSG_ALIGN(slot_size);
+    b->buf = malloc((size_t)NURS_NL_SLOTS * slot_size);
     if (!b->buf)
         return -1;
+    b->slot_size = slot_size;
     for (int i = 0; i < NURS_NL_SLOTS; i++) {
-        b->iov[i].iov_base = b->buf + (size_t)i * NURS_NL_SLOT_SIZE;
-        b->iov[i].iov_len = NURS_NL_SLOT_SIZE;
+        b->iov[i].iov_base = b->buf + (size_t)i * slot_size;
+        b->iov[i].iov_len = slot_size;
         memset(&b->msgs[i], 0, sizeof b->msgs[i]);
         b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
         b->msgs[i].msg_hdr.msg_iovlen = 1;
@@ -193,7 +200,9 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
     req->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
     req->nlmsg_seq = next_seq++;
     if (send(nl->fd, req, req->nlmsg_len, 0) < 0) {
-        snprintf(err, errlen, "%s", strerror(errno));
+        int e = errno;
+        snprintf(err, errlen, "%s", strerror(e));
+        errno = e;
         return -1;
     }
     /* Answers are small, but a subscribed socket may get full events. */
@@ -210,6 +219,7 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
             uint64_t now = nurs_monotonic_ms();
             if (now >= deadline) {
                 snprintf(err, errlen, "no answer from the kernel within %d ms", timeout_ms);
+                errno = ETIMEDOUT;
                 return -1;
             }
             struct pollfd pfd = {.fd = nl->fd, .events = POLLIN};
@@ -217,7 +227,9 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
             continue;
         }
         if (n < 0 && errno != ENOBUFS) {
-            snprintf(err, errlen, "%s", strerror(errno));
+            int e = errno;
+            snprintf(err, errlen, "%s", strerror(e));
+            errno = e;
             return -1;
         }
         if (n <= 0 || from.nl_pid != 0)
@@ -227,6 +239,7 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
             return 0;
         if (rc < 0) {
             snprintf(err, errlen, "%s", strerror(-rc));
+            errno = -rc;
             return -1;
         }
         if (other)

@@ -34,7 +34,8 @@ bool nurs_nl_grow_rcvbuf(struct nurs_nl *nl);
  * arrive meanwhile and are not that answer (events of a subscribed group)
  * go to `other` when given, so that nothing is dropped unseen; without it
  * they are skipped. Returns 0 when the kernel acknowledged, else -1 with
- * the kernel's refusal (or the timeout) in err. */
+ * the kernel's refusal (or the timeout) in err and its error number in
+ * errno (ETIMEDOUT for the timeout). */
 int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
                     void (*other)(void *ctx, const void *data, size_t len), void *ctx, char *err,
                     size_t errlen);
@@ -48,6 +49,7 @@ struct nurs_nl_batch {
     struct iovec iov[NURS_NL_SLOTS];
     struct sockaddr_nl from[NURS_NL_SLOTS];
     unsigned char *buf;
+    size_t slot_size;
 };
 
 /* Datagram i of the last receive, if the kernel sent it whole: another
@@ -57,6 +59,9 @@ long nurs_nl_datagram(const struct nurs_nl_batch *b, int i, const void **data,
                       const char **why);
 
 int nurs_nl_batch_init(struct nurs_nl_batch *b);
+/* Slots of slot_size bytes: for datagrams larger than the default (NFLOG
+ * batches a packet of up to 64 KiB with its attributes). */
+int nurs_nl_batch_init_size(struct nurs_nl_batch *b, size_t slot_size);
 void nurs_nl_batch_free(struct nurs_nl_batch *b);
 /* Receives up to NURS_NL_SLOTS datagrams; returns their count, 0 when
  * nothing is waiting, or -errno (-ENOBUFS on overrun). */

@@ -36,6 +36,8 @@ static void emit_str(void *ctx, const char *key, const char *s, size_t len)
     jsonw_string(ctx, key, s, len);
 }
 
+static void emit_bool(void *ctx, const char *key, bool v) { jsonw_bool(ctx, key, v); }
+
 const struct nurs_emit nurs_jsonw_emitter = {
     .object_begin = emit_begin,
     .object_end = emit_end,
@@ -43,6 +45,7 @@ const struct nurs_emit nurs_jsonw_emitter = {
     .array_end = emit_aend,
     .integer = emit_int,
     .string = emit_str,
+    .boolean = emit_bool,
 };
 
 struct nurs_resource *nurs_json_sink_resource(struct nurs_json_sink *j) { return &j->res; }

@@ -7,7 +7,7 @@
 
 #define DIR_MT "nurs.ct_record.direction"
 
-static const char expired_msg[] =
+const char nurs_record_expired_msg[] =
     "record used after its callback; call :totable() to keep it";
 
 /* A direction (rec.orig, rec.reply, rec.master) borrows from its record;
@@ -59,6 +59,13 @@ static void lua_emit_string(void *ctx, const char *key, const char *s, size_t le
     lua_emit_store(c, key);
 }
 
+static void lua_emit_boolean(void *ctx, const char *key, bool v)
+{
+    struct nurs_lua_emit *c = ctx;
+    lua_pushboolean(c->L, v);
+    lua_emit_store(c, key);
+}
+
 const struct nurs_emit nurs_lua_emitter = {
     .object_begin = lua_emit_begin,
     .object_end = lua_emit_end,
@@ -66,6 +73,7 @@ const struct nurs_emit nurs_lua_emitter = {
     .array_end = lua_emit_end,
     .integer = lua_emit_integer,
     .string = lua_emit_string,
+    .boolean = lua_emit_boolean,
 };
 
 /* ---- the record ---- */
@@ -87,7 +95,7 @@ static struct nurs_ct_msg *check_live(lua_State *L, int idx)
     if (!r)
         luaL_typeerror(L, idx, "conntrack record");
     if (!r->msg)
-        luaL_error(L, "%s", expired_msg);
+        luaL_error(L, "%s", nurs_record_expired_msg);
     return r->msg;
 }
 
@@ -97,7 +105,7 @@ struct nurs_ct_msg *nurs_record_test(lua_State *L, int idx)
     if (!r)
         return NULL;
     if (!r->msg)
-        luaL_error(L, "%s", expired_msg);
+        luaL_error(L, "%s", nurs_record_expired_msg);
     return r->msg;
 }
 
@@ -198,7 +206,7 @@ static struct nurs_ct_msg *dir_check(lua_State *L, struct nurs_record_dir **out)
 {
     struct nurs_record_dir *d = luaL_checkudata(L, 1, DIR_MT);
     if (!d->rec->msg)
-        luaL_error(L, "%s", expired_msg);
+        luaL_error(L, "%s", nurs_record_expired_msg);
     *out = d;
     return d->rec->msg;
 }

@@ -22,6 +22,9 @@ struct nurs_record {
     struct nurs_ct_msg *msg; /* NULL once expired */
 };
 
+/* What every expired record (of any kind) raises. */
+extern const char nurs_record_expired_msg[];
+
 void nurs_record_open(lua_State *L);
 /* Pushes a record borrowing m; the caller expires it when done. */
 struct nurs_record *nurs_record_push(lua_State *L, struct nurs_ct_msg *m);

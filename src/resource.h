@@ -54,6 +54,9 @@ struct nurs_resource_ops {
      * (at most NURS_MAX_EXTRA_COUNTERS). Lua tables and the SIGUSR1 log
      * show them after the common ones. */
     int (*extra_counters)(const struct nurs_resource *r, struct nurs_extra_counter *out);
+    /* Optional: the script that declared (or adopted) r has loaded and is
+     * now the running one. */
+    void (*committed)(struct nurs_resource *r);
     /* Optional: a script that claimed r while loading either adopted it
      * (its load succeeded) or gave it back; settings the new script asked
      * for apply, or are forgotten, here. */

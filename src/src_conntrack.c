@@ -19,6 +19,7 @@
 #include "nl.h"
 #include "record.h"
 #include "recorder.h"
+#include "source.h"
 
 /* A wakeup reads at most this many batches, so one busy source cannot
  * starve timers and other sources. */
@@ -93,18 +94,9 @@ static struct nurs_ct_delivery delivery(struct nurs_ct_source *s, bool final)
                                      .begin = s->process && !final, .rl = &s->malformed_rl};
 }
 
-static void count_malformed(struct nurs_resource *r, struct nurs_ratelimit *rl, const char *why)
-{
-    r->counters.malformed++;
-    long long suppressed = nurs_ratelimit_check(rl);
-    if (suppressed >= 0)
-        nurs_warn("%s: skipped a malformed message: %s (%llu so far)", r->name, why,
-                  (unsigned long long)r->counters.malformed);
-}
-
 static void log_malformed(struct nurs_ct_source *s, const char *why)
 {
-    count_malformed(&s->res, &s->malformed_rl, why);
+    nurs_source_malformed(&s->res, &s->malformed_rl, why);
 }
 
 static bool filtered_out(const struct nurs_ct_msg *m, const struct nurs_ct_filter *f)
@@ -123,7 +115,7 @@ bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
     const char *why;
     r->counters.in++;
     if (nurs_ct_msg_parse(scratch, nlh, flags & NURS_CT_FROM_DUMP, &why) < 0) {
-        count_malformed(r, d->rl, why);
+        nurs_source_malformed(r, d->rl, why);
         return true;
     }
     if (filtered_out(scratch, d->filter))
@@ -226,18 +218,7 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
 
 static void on_overrun(struct nurs_ct_source *s, struct channel *c)
 {
-    s->res.counters.overruns++;
-    int before = c->nl.rcvbuf;
-    bool grew = nurs_nl_grow_rcvbuf(&c->nl);
-    long long suppressed = nurs_ratelimit_check(&s->overrun_rl);
-    if (suppressed >= 0)
-        nurs_warn("%s: kernel receive buffer overrun, events were lost (%llu overruns so far); "
-                  "buffer %s %d bytes%s",
-                  s->res.name, (unsigned long long)s->res.counters.overruns,
-                  grew ? "grown from" : "stays at", grew ? before : c->nl.rcvbuf,
-                  grew ? "" : " (rcvbuf_max reached)");
-    if (grew)
-        nurs_info("%s: receive buffer now %d bytes", s->res.name, c->nl.rcvbuf);
+    nurs_source_overrun(&s->res, &c->nl, &s->overrun_rl);
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events)
@@ -518,19 +499,10 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
     return 0;
 }
 
-/* The source's own record file, else the --record one, else none. */
 static int set_recorder(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
                         size_t errlen)
 {
-    struct nurs_host *h = s->res.host;
-    const char *path = o->record ? o->record : h->record_path;
-    if (s->recorder && path && strcmp(s->recorder->path, path) == 0)
-        return 0;
-    nurs_recorder_put(h, s->recorder);
-    s->recorder = NULL;
-    if (path && !(s->recorder = nurs_recorder_get(h, path, err, errlen)))
-        return -1;
-    return 0;
+    return nurs_source_set_recorder(&s->res, &s->recorder, o->record, err, errlen);
 }
 
 static void make_key(const struct nurs_ct_source_opts *o, char *key, size_t len)

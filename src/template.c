@@ -1,5 +1,7 @@
 #include "template.h"
 
+#include "enc_flow.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -36,16 +38,7 @@ static int append(struct nurs_template *t, const struct nurs_ie *ie, unsigned le
     snprintf(f->name, sizeof f->name, "%s", ie->name);
     f->ie.name = NULL;
     f->reverse = ie->pen == NURS_PEN_REVERSE;
-    bool address = ie->type == IE_T_IPV4 || ie->type == IE_T_IPV6;
-    bool bytes = ie->type == IE_T_STRING || ie->type == IE_T_OCTETS || ie->type == IE_T_MAC;
-    if (nurs_ie_is_process_string(ie) && (ie->type == IE_T_STRING || ie->type == IE_T_OCTETS))
-        f->kind = NURS_TF_STRING;
-    else if (len == NURS_IE_VARLEN)
-        f->kind = NURS_TF_EMPTY;
-    else if (ie->source == FS_NONE || bytes)
-        f->kind = NURS_TF_ZERO;
-    else
-        f->kind = address ? NURS_TF_ADDRESS : NURS_TF_INTEGER;
+    nurs_enc_plan_field(f);
     if (len == NURS_IE_VARLEN) {
         t->varlen = true;
         t->min_record_len += 1;

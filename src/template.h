@@ -13,13 +13,15 @@
 #define NURS_TEMPLATE_MAX 64
 #define NURS_TEMPLATE_NAME_MAX 32
 
-/* How the encoder fills a field from a flow, decided once per template. */
+/* How the encoder fills a field from a flow, decided once per template
+ * (nurs_enc_plan_field). */
 enum nurs_tfield_kind {
-    NURS_TF_ZERO,      /* nothing a flow knows: zeros */
-    NURS_TF_EMPTY,     /* variable length, nothing known: an empty value */
-    NURS_TF_ADDRESS,   /* an address of the flow */
-    NURS_TF_INTEGER,   /* a number of the flow, big-endian in ie.length bytes */
-    NURS_TF_STRING,    /* a string of the flow: padded to a fixed length, or variable */
+    NURS_TF_ZERO,     /* nothing a flow knows: zeros */
+    NURS_TF_EMPTY,    /* variable length, nothing known: an empty value */
+    NURS_TF_ADDRESS,  /* the address at flow_off, if the flow is of its family */
+    NURS_TF_NUMBER,   /* the number at flow_off, big-endian in ie.length bytes */
+    NURS_TF_COMPUTED, /* times, ICMP, ports that depend on the protocol, processes' ids */
+    NURS_TF_STRING,   /* a string of the flow (a process's): padded to a fixed length, or variable */
 };
 
 struct nurs_tfield {
@@ -27,6 +29,7 @@ struct nurs_tfield {
     char name[64];
     bool reverse; /* an RFC 5103 reverse element: the value of the reply */
     uint8_t kind; /* enum nurs_tfield_kind */
+    uint16_t flow_off; /* ADDRESS and NUMBER: where in struct nurs_flow */
 };
 
 struct nurs_template {

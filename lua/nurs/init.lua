@@ -32,4 +32,14 @@ M.log = setmetatable({
   end,
 })
 
+-- nurs.sysctl("net.netfilter.nf_conntrack_timestamp") -> 1: a kernel setting
+-- of our network namespace, as a number when it is one; nil if unreadable.
+function M.sysctl(name)
+  local f = io.open("/proc/sys/" .. name:gsub("%.", "/"))
+  if not f then return nil end
+  local v = f:read("l")
+  f:close()
+  return tonumber(v) or v
+end
+
 return M

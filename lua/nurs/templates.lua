@@ -8,7 +8,7 @@ local function family(v)
   return {
     "source" .. ip .. "Address", "destination" .. ip .. "Address",
     "sourceTransportPort", "destinationTransportPort", "protocolIdentifier",
-    "icmpTypeCode" .. ip,
+    "icmpTypeCode" .. ip, "icmpType" .. ip, "icmpCode" .. ip,
     "postNATSource" .. ip .. "Address", "postNATDestination" .. ip .. "Address",
     "postNAPTSourceTransportPort", "postNAPTDestinationTransportPort",
     "ingressInterface", "egressInterface", "flowDirection",

@@ -31,7 +31,7 @@ local templates = {   -- IANA element names; one template per address family
            "flowStartSysUpTime", "flowEndSysUpTime", "flowEndReason" },
   ipv6 = { "sourceIPv6Address", "destinationIPv6Address",
            "sourceTransportPort", "destinationTransportPort", "protocolIdentifier",
-           "icmpTypeCodeIPv6",
+           "icmpTypeCodeIPv6", "icmpTypeIPv6", "icmpCodeIPv6",   -- nfdump reads the last two
            "postNATSourceIPv6Address", "postNATDestinationIPv6Address",
            "postNAPTSourceTransportPort", "postNAPTDestinationTransportPort",
            "octetDeltaCount", "packetDeltaCount",
@@ -41,8 +41,11 @@ if process then templates = presets.with(templates, presets.process_netflow9) en
 
 local exporter = nurs.netflow9 { collector = collector, templates = templates }
 
+-- Start times come from conntrack's timestamps; without them, from NEW events.
+local stamped = nurs.sysctl "net.netfilter.nf_conntrack_timestamp" == 1
+
 local conntrack = nurs.conntrack({
-  events = { "new", "destroy" },
+  events = stamped and { "destroy" } or { "new", "destroy" },
   mark = mark and tonumber(mark), mark_mask = mask and tonumber(mask),
   dump_at_exit = "zero",   -- at exit, export what live connections did since the last time
   process = process,       -- which process owns each local end (sock_diag, /proc)

@@ -21,9 +21,14 @@ if flags.process then templates = presets.with(templates, presets.process) end
 
 local exporter = nurs.ipfix { collector = arg[1] or "127.0.0.1:4739", templates = templates }
 
-local conntrack = nurs.conntrack({ events = { "new", "destroy" }, dump_at_exit = "zero",
-                                   process = flags.process },
-  function(rec) exporter:export(rec) end)
+-- Start times come from conntrack's timestamps; without them, from NEW events.
+local stamped = nurs.sysctl "net.netfilter.nf_conntrack_timestamp" == 1
+
+local conntrack = nurs.conntrack({
+  events = stamped and { "destroy" } or { "new", "destroy" },
+  dump_at_exit = "zero",
+  process = flags.process,
+}, function(rec) exporter:export(rec) end)
 
 -- Active timeout: every 60 s, what live connections did since the last time.
 nurs.every(60, function()

@@ -65,7 +65,7 @@ static void f_str(void *ctx, const char *key, const char *s, size_t len)
     snprintf(text, sizeof text, "%.*s", (int)len, s);
     flat_set(ctx, key, text);
 }
-static const struct nurs_emit flat_emitter = {f_obegin, f_oend, f_abegin, f_aend, f_int, f_str};
+static const struct nurs_emit flat_emitter = {f_obegin, f_oend, f_abegin, f_aend, f_int, f_str, NULL};
 
 static const char *flat_get(const struct flat *f, const char *key)
 {
@@ -82,7 +82,7 @@ static void flatten(struct nurs_ct_msg *m, struct flat *f)
     nurs_ct_emit_record(m, &flat_emitter, f);
 }
 
-static unsigned char *read_file(const char *name, size_t *len)
+unsigned char *fixture_read(const char *name, size_t *len)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", NURS_FIXTURES, name);
@@ -162,7 +162,7 @@ static int compare(const struct expected *e, const struct flat *f)
 static void test_dump(const struct expected *e, int n_expected)
 {
     size_t len;
-    unsigned char *data = read_file("ct_dump.bin", &len);
+    unsigned char *data = fixture_read("ct_dump.bin", &len);
     if (!tap_ok(data != NULL, "ct_dump.bin readable"))
         return;
     int entries = 0, matched = 0, mismatches = 0;
@@ -213,7 +213,7 @@ static void test_dump(const struct expected *e, int n_expected)
 static void test_events(const struct expected *e, int n_expected)
 {
     size_t len;
-    unsigned char *data = read_file("ct_events.bin", &len);
+    unsigned char *data = fixture_read("ct_events.bin", &len);
     if (!tap_ok(data != NULL, "ct_events.bin readable"))
         return;
     int count[4] = {0};

@@ -30,7 +30,7 @@ static void c_str(void *ctx, const char *key, const char *s, size_t len)
         touched ^= s[i];
     ++*(int *)ctx;
 }
-static const struct nurs_emit counting = {c_begin, c_end, c_begin, c_end, c_int, c_str};
+static const struct nurs_emit counting = {c_begin, c_end, c_begin, c_end, c_int, c_str, NULL};
 
 static int walk(struct nurs_ct_msg *m)
 {

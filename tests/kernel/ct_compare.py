@@ -35,6 +35,8 @@ def table_entries(path):
             else:
                 e["id"] = int(meta.findtext("id"))
                 e["mark"] = meta.findtext("mark")
+                start = meta.findtext("timestamp/start")  # with -o ktimestamp
+                e["start"] = int(start) if start else None
         entries[e["id"]] = e
     return entries
 

@@ -1,0 +1,47 @@
+/* libFuzzer target: arbitrary bytes as a packet from NFLOG or NFQUEUE,
+ * parsed under every network-layer hint, every field read through the
+ * walker the JSON sink and Lua use, and the payload touched byte by byte. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "out_json.h"
+#include "pkt.h"
+#include "pkt_fields.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* An exact-size heap copy: ASan flags any read past it. */
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf)
+        return 0;
+    memcpy(buf, data, size);
+    struct jsonw w;
+    jsonw_init(&w);
+    static const enum nurs_pkt_l3 hints[] = {NURS_PKT_L3_ANY, NURS_PKT_L3_IPV4, NURS_PKT_L3_IPV6,
+                                             NURS_PKT_L3_NONE};
+    for (size_t h = 0; h < sizeof hints / sizeof *hints; h++) {
+        struct nurs_pkt p;
+        nurs_pkt_parse(&p, buf, size, hints[h]);
+        jsonw_object_begin(&w, NULL);
+        for (int f = 0; f < NURS_PKTF_COUNT; f++)
+            nurs_pkt_emit_field(&p, (enum nurs_pkt_field)f, &nurs_jsonw_emitter, &w);
+        jsonw_object_end(&w);
+        jsonw_clear(&w);
+        const uint8_t *bytes;
+        size_t len;
+        unsigned sum = 0;
+        if (nurs_pkt_payload(&p, &bytes, &len))
+            for (size_t i = 0; i < len; i++)
+                sum += bytes[i];
+        if (sum == 0xffffffffu)
+            abort(); /* keeps the reads from being optimized away */
+    }
+    jsonw_free(&w);
+    free(buf);
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* What every netlink source does the same way: counting and logging
+ * malformed messages and kernel overruns, and choosing its record file. */
+#ifndef NURS_SOURCE_H
+#define NURS_SOURCE_H
+
+#include <stddef.h>
+
+#include "log.h"
+#include "nl.h"
+#include "resource.h"
+
+struct nurs_pcap_writer;
+
+/* Counts a skipped message in r's `malformed`, logs it rate-limited. */
+void nurs_source_malformed(struct nurs_resource *r, struct nurs_ratelimit *rl, const char *why);
+/* After ENOBUFS: counts it in `overruns`, grows the receive buffer up to
+ * its limit, logs both (rate-limited). */
+void nurs_source_overrun(struct nurs_resource *r, struct nurs_nl *nl, struct nurs_ratelimit *rl);
+/* Points *recorder at the source's own record file (path), else the
+ * --record one, else none; keeps it when unchanged. -1 with err when the
+ * file cannot be opened. */
+int nurs_source_set_recorder(struct nurs_resource *r, struct nurs_pcap_writer **recorder,
+                             const char *path, char *err, size_t errlen);
+
+#endif
