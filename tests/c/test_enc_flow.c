@@ -375,7 +375,7 @@ static void test_process(void)
     nurs_proc_unref(curl);
 
     struct nurs_proc *cut = nurs_proc_new(&(struct nurs_proc_fields){.pid = 1, .name = "abc\xc3\xa9\xc3\xa9"});
-    f.src_proc = cut;
+    f.src_proc = f.local_proc = cut;
     nurs_enc_begin(&e, NURS_NETFLOW9, buf, sizeof buf, 0);
     nurs_enc_add_record(&e, &v9, &f, NULL, NULL);
     len = nurs_enc_finish(&e, &(struct nurs_enc_header){0});

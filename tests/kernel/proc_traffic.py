@@ -2,7 +2,7 @@
 """Connections made by processes with distinctive names, for the process
 attribution test (run inside the test's namespace, as root).
 
-  proc_traffic.py CGROUP_DIR PORT_BASE
+  proc_traffic.py CGROUP_DIR PORT_BASE [RELOAD_PID]
 
 Two servers, each its own process: "nurs-tcp-srv" (root, in cgroup
 CGROUP_DIR/nurs-web.service) and "nurs-udp-srv" (in cgroup
@@ -10,8 +10,9 @@ CGROUP_DIR/docker-<64 hex>.scope, binding as root, then running as uid
 65534), listening on 127.0.0.1 and ::1. Eight clients, each
 its own process named after its flow ("nurs-c-tcp4-0"...), half of them as
 uid 65534, make one TCP connection or UDP exchange each and report what they
-did. The "early" half exit before the connections end; then conntrack -F
-ends every connection while the others still run. Prints, as JSON, every
+did. The "early" half exit before the connections end; RELOAD_PID (a
+daemon) gets a SIGHUP, so that what it knows must outlive a reload; then
+conntrack -F ends every connection while the others still run. Prints, as JSON, every
 flow with the pid, name, uid and user of the process at each end and the
 server's cgroup.
 """
@@ -20,6 +21,7 @@ import os
 import pwd
 import secrets
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -114,7 +116,7 @@ def spawn(*args):
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def driver(cgroup_dir, port_base):
+def driver(cgroup_dir, port_base, reload_pid):
     web = os.path.join(cgroup_dir, "nurs-web.service")
     container = secrets.token_hex(32)
     box = os.path.join(cgroup_dir, "docker-%s.scope" % container)
@@ -141,6 +143,9 @@ def driver(cgroup_dir, port_base):
     for p, f in zip(clients, flows):
         if f["early"]:
             p.wait(timeout=10)
+    if reload_pid:
+        os.kill(reload_pid, signal.SIGHUP)
+        time.sleep(1)
     # Every connection ends now; the early clients are gone already.
     subprocess.run(["conntrack", "-F"], stderr=subprocess.DEVNULL, check=False)
     time.sleep(0.2)
@@ -158,7 +163,7 @@ def main():
     elif role == "client":
         client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1")
     else:
-        driver(sys.argv[1], int(sys.argv[2]))
+        driver(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)
 
 
 if __name__ == "__main__":
