@@ -82,7 +82,7 @@ struct nurs_attribution {
     char name[64];
     struct nurs_nl nl;
     struct nurs_nl worker_nl; /* the worker's own, to ask whether a socket is still open */
-    uv_poll_t poll;
+    struct nurs_nl_batch batch;
     uv_timer_t timer;
     uv_check_t check; /* sends what a loop iteration queued */
     struct nurs_localaddr local;
@@ -262,7 +262,7 @@ static void queue_request(struct nurs_attribution *a, struct lookup *l)
         flush(a);
     uint32_t idx = (uint32_t)(l - a->lookups);
     l->stage = S_QUERY;
-    l->due_ms = nurs_monotonic_ms() + QUERY_TIMEOUT_MS;
+    l->due_ms = 0; /* set if the answer is not in right after the send */
     a->send_len += nurs_sockdiag_request(a->sendbuf + a->send_len, &l->key,
                                          (uint32_t)l->gen << 16 | idx, l->swap);
     a->send_idx[a->send_n++] = idx;
@@ -445,28 +445,35 @@ static void on_answer(struct nurs_attribution *a, const struct nurs_sockdiag_ans
     }
 }
 
+/* Reads every answer waiting. The kernel answers a sock_diag request
+ * while it takes it, so after a send they are all here: the socket is not
+ * watched by the loop (a wakeup per answer would cost more than the
+ * answers); the timer reads it again before giving up on a query. */
 static void drain(struct nurs_attribution *a)
 {
-    static unsigned char buf[65536] __attribute__((aligned(4)));
     for (;;) {
-        ssize_t n = recv(a->nl.fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == ENOBUFS) {
-            /* Answers were lost: their lookups time out. */
+        int n = nurs_nl_recv(&a->nl, &a->batch);
+        if (n == -ENOBUFS) {
+            /* Answers were lost: their queries time out. */
             nurs_warn("%s: process attribution: sock_diag answers lost", a->name);
             continue;
         }
         if (n <= 0)
             return;
-        size_t left = (size_t)n;
-        for (const struct nlmsghdr *nlh = (const void *)buf; nurs_nlmsg_ok(nlh, left);
-             nlh = nurs_nlmsg_next(nlh, &left)) {
-            struct nurs_sockdiag_answer ans;
+        for (int i = 0; i < n; i++) {
+            const void *data;
             const char *why;
-            if (nurs_sockdiag_parse(nlh, left, &ans, &why) == 0)
-                on_answer(a, &ans);
+            long len = nurs_nl_datagram(&a->batch, i, &data, &why);
+            size_t left = len > 0 ? (size_t)len : 0;
+            for (const struct nlmsghdr *nlh = data; left && nurs_nlmsg_ok(nlh, left);
+                 nlh = nurs_nlmsg_next(nlh, &left)) {
+                struct nurs_sockdiag_answer ans;
+                if (nurs_sockdiag_parse(nlh, left, &ans, &why) == 0)
+                    on_answer(a, &ans);
+            }
         }
+        if (n < NURS_NL_SLOTS)
+            return;
     }
 }
 
@@ -489,11 +496,16 @@ static void flush(struct nurs_attribution *a)
         return;
     }
     /* The kernel answers while it takes the request: they are here now.
-     * Queries left without one wait for the poll, or time out. */
+     * Queries left without one are looked at again by the timer. */
     drain(a);
-    for (uint32_t i = 0; i < n; i++)
-        if (a->lookups[idx[i]].stage == S_QUERY)
-            add_timed(a, &a->lookups[idx[i]]);
+    uint64_t due = nurs_monotonic_ms() + QUERY_TIMEOUT_MS;
+    for (uint32_t i = 0; i < n; i++) {
+        struct lookup *l = &a->lookups[idx[i]];
+        if (l->stage == S_QUERY && l->due_ms == 0) {
+            l->due_ms = due;
+            add_timed(a, l);
+        }
+    }
 }
 
 void nurs_attribution_flush(struct nurs_attribution *a)
@@ -507,16 +519,10 @@ void nurs_attribution_flush(struct nurs_attribution *a)
 
 static void on_check(uv_check_t *c) { nurs_attribution_flush(c->data); }
 
-static void on_readable(uv_poll_t *p, int status, int events)
-{
-    (void)status;
-    (void)events;
-    drain(p->data);
-}
-
 static void on_tick(uv_timer_t *t)
 {
     struct nurs_attribution *a = t->data;
+    drain(a);
     uint64_t now = nurs_monotonic_ms();
     size_t keep = 0;
     /* Requeued retries go to the end of the list: walk what was there. */
@@ -525,7 +531,7 @@ static void on_tick(uv_timer_t *t)
         struct timed tm = a->timed[i];
         struct lookup *l = &a->lookups[tm.idx];
         bool live = l->gen == tm.gen && (l->stage == S_QUERY || l->stage == S_RETRY);
-        if (live && now >= l->due_ms) {
+        if (live && l->due_ms && now >= l->due_ms) {
             if (l->stage == S_RETRY)
                 queue_request(a, l);
             else
@@ -577,6 +583,10 @@ static void begin_end(struct nurs_attribution *a, struct conn *c, struct nurs_ct
     if (!l) {
         a->count[NURS_WHY_FAILED]++;
         c->pub.why[dir] = NURS_WHY_FAILED;
+        if (nurs_ratelimit_check(&a->rl) >= 0)
+            nurs_warn("%s: process attribution: %d connection ends are being looked up "
+                      "already; this one is not",
+                      a->name, MAX_LOOKUPS);
         return;
     }
     l->id = c->pub.head.id;
@@ -679,6 +689,7 @@ static void free_now(struct nurs_attribution *a)
     nurs_nl_close(&a->nl);
     nurs_nl_close(&a->worker_nl);
     free(a->lookups);
+    nurs_nl_batch_free(&a->batch);
     free(a->sendbuf);
     free(a->timed);
     free(a->wait);
@@ -706,8 +717,7 @@ void nurs_attribution_free(struct nurs_attribution *a)
     nurs_attribution_unwatch_all(a);
     /* One for us while the closes start, one per handle, one for a
      * worker trip in flight. */
-    a->pending_closes = 1 + 3 + (a->local_open ? 1 : 0) + (a->work ? 1 : 0);
-    uv_close((uv_handle_t *)&a->poll, on_closed);
+    a->pending_closes = 1 + 2 + (a->local_open ? 1 : 0) + (a->work ? 1 : 0);
     uv_close((uv_handle_t *)&a->timer, on_closed);
     uv_close((uv_handle_t *)&a->check, on_closed);
     if (a->local_open)
@@ -733,7 +743,7 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
     a->lookups = calloc(MAX_LOOKUPS, sizeof *a->lookups);
     a->sendbuf = malloc(SEND_BATCH * NURS_SOCKDIAG_REQ_LEN);
     a->scan = nurs_procscan_new("/proc", o->cmdline_max);
-    if (!a->lookups || !a->sendbuf || !a->scan) {
+    if (!a->lookups || !a->sendbuf || !a->scan || nurs_nl_batch_init(&a->batch) < 0) {
         snprintf(err, errlen, a->scan ? "out of memory" : "cannot read /proc");
         free_now(a);
         return NULL;
@@ -746,6 +756,14 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
         return NULL;
     }
     nurs_nl_set_rcvbuf(&a->nl, DIAG_RCVBUF);
+    /* "No such socket" is the usual answer: without the request echoed in
+     * it, nor extended details, it costs less to make and to read. */
+    int one = 1, zero = 0;
+    const int fds[] = {a->nl.fd, a->worker_nl.fd};
+    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
+        setsockopt(fds[i], SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+        setsockopt(fds[i], SOL_NETLINK, NETLINK_EXT_ACK, &zero, sizeof zero);
+    }
     char why[256];
     if (nurs_localaddr_open(&a->local, loop, netns, why, sizeof why) == 0) {
         a->local_open = true;
@@ -754,13 +772,10 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
         nurs_warn("%s: local addresses unknown (%s): every connection end is looked up", name,
                   why);
     }
-    uv_poll_init(loop, &a->poll, a->nl.fd);
     uv_timer_init(loop, &a->timer);
     uv_check_init(loop, &a->check);
-    a->poll.data = a->timer.data = a->check.data = a;
-    uv_poll_start(&a->poll, UV_READABLE, on_readable);
+    a->timer.data = a->check.data = a;
     /* Attribution follows its source: it does not keep the loop alive. */
-    uv_unref((uv_handle_t *)&a->poll);
     uv_unref((uv_handle_t *)&a->timer);
     uv_unref((uv_handle_t *)&a->check);
     return a;
