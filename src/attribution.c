@@ -461,7 +461,7 @@ static void drain(struct nurs_attribution *a)
         if (n <= 0)
             return;
         for (int i = 0; i < n; i++) {
-            const void *data;
+            const void *data = NULL;
             const char *why;
             long len = nurs_nl_datagram(&a->batch, i, &data, &why);
             size_t left = len > 0 ? (size_t)len : 0;
