@@ -63,7 +63,7 @@ start_receiver() { # start_receiver NAME MODE WINDOW OUT [timed]
 
 throughput() { # throughput NAME MODE -> "rate cpu_s offered"
     start_receiver "$1" "$2" "$WINDOW" "$TMP/rx.out" timed
-    nsx timeout 60 "$BUILD/tools/udp-blast" 7777 "$(echo "$WINDOW + 1.5" | bc)" >"$TMP/tx.out"
+    nsx timeout 60 "$BUILD/tools/udp-blast" -t "$(echo "$WINDOW + 1.5" | bc)" 7777 >"$TMP/tx.out"
     timeout 30 tail --pid=$RX -f /dev/null || { kill $RX; echo "receiver hung" >&2; exit 1; }
     local rate cpu offered
     rate=$(awk '/^packets/ {print $6}' "$TMP/rx.out")

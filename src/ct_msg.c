@@ -128,6 +128,27 @@ int nurs_ct_msg_parse(struct nurs_ct_msg *m, const struct nlmsghdr *nlh,
     return 0;
 }
 
+int nurs_ct_msg_parse_nest(struct nurs_ct_msg *m, const struct nlattr *nest, uint8_t family,
+                           const char **why)
+{
+    memset(m, 0, offsetof(struct nurs_ct_msg, tuple));
+    m->event = NURS_CT_EVENT_DUMP;
+    m->family = family;
+    if (family != AF_INET && family != AF_INET6) {
+        *why = "unknown address family";
+        return -1;
+    }
+    if (!walk_nested(nest, m->tb, CTA_MAX, top_types)) {
+        *why = "malformed conntrack attribute";
+        return -1;
+    }
+    if (!m->tb[CTA_TUPLE_ORIG]) {
+        *why = "conntrack attributes without an original tuple";
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- lazily parsed nested tables ---- */
 
 /* Parses `nest` into tb[0..max] once; a malformed nest reads as absent. */

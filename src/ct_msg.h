@@ -73,6 +73,12 @@ bool nurs_ct_msg_is_entry(const struct nlmsghdr *nlh);
 int nurs_ct_msg_parse(struct nurs_ct_msg *m, const struct nlmsghdr *nlh,
                       bool from_dump, const char **why);
 
+/* Parses conntrack attributes nested in another message (NFLOG's and
+ * NFQUEUE's NFULA_CT/NFQA_CT), the nest already validated as one. The
+ * message has no event of its own (reads as "dump"); nlh is NULL. */
+int nurs_ct_msg_parse_nest(struct nurs_ct_msg *m, const struct nlattr *nest, uint8_t family,
+                           const char **why);
+
 /* Accessors: return false when the attribute is absent or malformed. */
 bool nurs_ct_u32(const struct nurs_ct_msg *m, int cta, uint32_t *v);
 bool nurs_ct_zone(const struct nurs_ct_msg *m, uint16_t *v);

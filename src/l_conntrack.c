@@ -96,24 +96,7 @@ static int l_conntrack(lua_State *L)
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
                                           "dump_at_exit", "process", NULL};
-    lua_settop(L, 2);
-    if (lua_isfunction(L, 1)) {
-        lua_pushvalue(L, 1);
-        lua_replace(L, 2);
-        lua_pushnil(L);
-        lua_replace(L, 1);
-    }
-    if (lua_isnil(L, 1)) {
-        lua_newtable(L);
-        lua_replace(L, 1);
-    }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    int fn = 0;
-    if (!lua_isnil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TFUNCTION);
-        fn = 2;
-    }
-    nurs_check_options(L, 1, FNAME, allowed);
+    int fn = nurs_l_source_args(L, FNAME, allowed);
 
     struct nurs_ct_source_opts o = {0};
     read_events(L, 1, &o);
@@ -124,12 +107,8 @@ static int l_conntrack(lua_State *L)
     read_filter(L, 1, &o.filter);
     read_dump_at_exit(L, 1, &o);
     o.process = nurs_l_process_option(L, 1, FNAME, &o.process_opts);
-    o.rcvbuf = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf", NURS_CT_DEFAULT_RCVBUF, 4096, 1 << 30);
-    o.rcvbuf_max = (int)nurs_opt_int(L, 1, FNAME, "rcvbuf_max",
-                                     o.rcvbuf > NURS_CT_DEFAULT_RCVBUF_MAX
-                                         ? o.rcvbuf
-                                         : NURS_CT_DEFAULT_RCVBUF_MAX,
-                                     o.rcvbuf, 1 << 30);
+    nurs_opt_rcvbuf(L, 1, FNAME, NURS_CT_DEFAULT_RCVBUF, NURS_CT_DEFAULT_RCVBUF_MAX, &o.rcvbuf,
+                    &o.rcvbuf_max);
 
     char err[512];
     bool adopted;

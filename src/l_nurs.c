@@ -143,6 +143,8 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_conntrack_open(L);
     nurs_l_json_open(L);
     nurs_l_replay_open(L);
+    nurs_l_nflog_open(L);
+    nurs_l_pcap_open(L);
     nurs_l_nfqueue_open(L);
     nurs_l_exporter_open(L);
     return 1;

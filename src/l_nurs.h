@@ -12,6 +12,8 @@ int luaopen_nurs_core(lua_State *L);
 void nurs_l_conntrack_open(lua_State *L);
 void nurs_l_json_open(lua_State *L);
 void nurs_l_replay_open(lua_State *L);
+void nurs_l_nflog_open(lua_State *L);
+void nurs_l_pcap_open(lua_State *L);
 void nurs_l_nfqueue_open(lua_State *L);
 void nurs_l_exporter_open(lua_State *L);
 

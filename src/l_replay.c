@@ -18,12 +18,7 @@ static int l_replay(lua_State *L)
     static const char *const allowed[] = {"path", "speed", "loops", "at_end", "decode_only",
                                           "name", "process", NULL};
     lua_settop(L, 2);
-    if (lua_type(L, 1) == LUA_TSTRING) {
-        lua_createtable(L, 0, 1);
-        lua_pushvalue(L, 1);
-        lua_setfield(L, -2, "path");
-        lua_replace(L, 1);
-    }
+    nurs_opt_path_table(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
     nurs_check_options(L, 1, FNAME, allowed);
     struct nurs_replay_opts o = {0};

@@ -85,6 +85,48 @@ const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char
     return v;
 }
 
+int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allowed)
+{
+    lua_settop(L, 2);
+    if (lua_isfunction(L, 1)) {
+        lua_pushvalue(L, 1);
+        lua_replace(L, 2);
+        lua_pushnil(L);
+        lua_replace(L, 1);
+    }
+    if (lua_isnil(L, 1)) {
+        lua_newtable(L);
+        lua_replace(L, 1);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int fn = 0;
+    if (!lua_isnil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+        fn = 2;
+    }
+    nurs_check_options(L, 1, fname, allowed);
+    return fn;
+}
+
+void nurs_opt_path_table(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return;
+    idx = lua_absindex(L, idx);
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "path");
+    lua_replace(L, idx);
+}
+
+void nurs_opt_rcvbuf(lua_State *L, int idx, const char *fname, int def, int def_max, int *rcvbuf,
+                     int *rcvbuf_max)
+{
+    *rcvbuf = (int)nurs_opt_int(L, idx, fname, "rcvbuf", def, 4096, 1 << 30);
+    *rcvbuf_max = (int)nurs_opt_int(L, idx, fname, "rcvbuf_max",
+                                    *rcvbuf > def_max ? *rcvbuf : def_max, *rcvbuf, 1 << 30);
+}
+
 void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
                       lua_CFunction tostring)
 {

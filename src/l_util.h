@@ -17,6 +17,18 @@ lua_Integer nurs_opt_int(lua_State *L, int idx, const char *fname, const char *k
                          lua_Integer def, lua_Integer min, lua_Integer max);
 lua_Number nurs_opt_number(lua_State *L, int idx, const char *fname, const char *key,
                            lua_Number def, lua_Number min, lua_Number max);
+/* The arguments of a source constructor, `nurs.x([opts] [, callback])`:
+ * leaves the options table at 1 (an empty one when none was given, the
+ * callback possibly first), checks its names against allowed, and returns
+ * the stack index of the callback, or 0. */
+int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allowed);
+/* Options given as one string mean {path = string}: the value at idx is
+ * replaced by such a table. */
+void nurs_opt_path_table(lua_State *L, int idx);
+/* rcvbuf (default def) and rcvbuf_max (default the larger of def_max and
+ * rcvbuf), as every netlink source takes them. */
+void nurs_opt_rcvbuf(lua_State *L, int idx, const char *fname, int def, int def_max, int *rcvbuf,
+                     int *rcvbuf_max);
 /* The string stays valid while the options table is on the stack. */
 const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char *key,
                             const char *def);

@@ -92,6 +92,17 @@ int nurs_nfq_msg_parse(struct nurs_nfq_msg *m, const struct nlmsghdr *nlh, bool 
     /* The id comes first so that a packet with a bad attribute further on
      * still gets a verdict instead of waiting in the kernel. */
     int rc = mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, m->tb);
+    /* libmnl lets the last attribute run into the alignment padding after
+     * nlmsg_len (the kernel leaves the payload unpadded), which may lie past
+     * the datagram: such an attribute is malformed (a heap overread found
+     * by fuzz_nfq_msg). */
+    const char *end = (const char *)nlh + nlh->nlmsg_len;
+    for (int t = 0; t <= NFQA_MAX; t++) {
+        if (m->tb[t] && (const char *)m->tb[t] + m->tb[t]->nla_len > end) {
+            m->tb[t] = NULL;
+            rc = MNL_CB_ERROR;
+        }
+    }
     if (m->tb[NFQA_PACKET_HDR]) {
         const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(m->tb[NFQA_PACKET_HDR]);
         m->id = ntohl(ph->packet_id);

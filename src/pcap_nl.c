@@ -5,20 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAGIC_US 0xa1b2c3d4u
-#define MAGIC_NS 0xa1b23c4du
+#include "pcap_fmt.h"
+
 #define ARPHRD_NETLINK 824
-
-struct file_header {
-    uint32_t magic;
-    uint16_t major, minor;
-    int32_t thiszone;
-    uint32_t sigfigs, snaplen, linktype;
-};
-
-struct record_header {
-    uint32_t sec, frac, caplen, len;
-};
 
 int nurs_pcap_writer_open(struct nurs_pcap_writer *w, const char *path, char *err, size_t errlen)
 {
@@ -30,8 +19,10 @@ int nurs_pcap_writer_open(struct nurs_pcap_writer *w, const char *path, char *er
     }
     w->path = strdup(path);
     setvbuf(w->fp, NULL, _IOFBF, 1 << 18);
-    struct file_header h = {MAGIC_NS, 2, 4, 0, 0, NURS_PCAP_SNAPLEN, NURS_LINKTYPE_NETLINK};
-    if (fwrite(&h, sizeof h, 1, w->fp) != 1) {
+    const struct nurs_pcap_format fmt = {.linktype = NURS_LINKTYPE_NETLINK, .nanos = true};
+    uint8_t h[NURS_PCAP_FILE_HDR];
+    nurs_pcap_file_header(&fmt, h);
+    if (fwrite(h, sizeof h, 1, w->fp) != 1) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         nurs_pcap_writer_close(w);
         return -1;
@@ -47,9 +38,9 @@ int nurs_pcap_writer_put(struct nurs_pcap_writer *w, uint64_t ts_ns, uint16_t nl
         return -1;
     size_t cap = len > NURS_PCAP_SNAPLEN - NURS_PCAP_NL_HDRLEN ? NURS_PCAP_SNAPLEN - NURS_PCAP_NL_HDRLEN
                                                                   : len;
-    struct record_header rh = {(uint32_t)(ts_ns / 1000000000u), (uint32_t)(ts_ns % 1000000000u),
-                               (uint32_t)(cap + NURS_PCAP_NL_HDRLEN),
-                               (uint32_t)(len + NURS_PCAP_NL_HDRLEN)};
+    struct nurs_pcap_record_header rh = {
+        (uint32_t)(ts_ns / 1000000000u), (uint32_t)(ts_ns % 1000000000u),
+        (uint32_t)(cap + NURS_PCAP_NL_HDRLEN), (uint32_t)(len + NURS_PCAP_NL_HDRLEN)};
     /* The cooked header, big-endian: packet type (4: from the kernel to
      * us), ARPHRD_NETLINK, no link-layer address, the netlink family. */
     uint8_t cooked[NURS_PCAP_NL_HDRLEN] = {0};
@@ -93,17 +84,18 @@ int nurs_pcap_reader_init(struct nurs_pcap_reader *r, const void *data, size_t s
     memset(r, 0, sizeof *r);
     r->data = data;
     r->size = size;
-    if (size < sizeof(struct file_header)) {
+    if (size < sizeof(struct nurs_pcap_file_header)) {
         snprintf(err, errlen, "truncated pcap file header at offset 0 (%zu bytes)", size);
         return -1;
     }
     uint32_t magic;
     memcpy(&magic, data, 4);
-    if (magic == MAGIC_US || magic == MAGIC_NS) {
-        r->nanos = magic == MAGIC_NS;
-    } else if (__builtin_bswap32(magic) == MAGIC_US || __builtin_bswap32(magic) == MAGIC_NS) {
+    if (magic == NURS_PCAP_MAGIC_US || magic == NURS_PCAP_MAGIC_NS) {
+        r->nanos = magic == NURS_PCAP_MAGIC_NS;
+    } else if (__builtin_bswap32(magic) == NURS_PCAP_MAGIC_US ||
+               __builtin_bswap32(magic) == NURS_PCAP_MAGIC_NS) {
         r->swapped = true;
-        r->nanos = __builtin_bswap32(magic) == MAGIC_NS;
+        r->nanos = __builtin_bswap32(magic) == NURS_PCAP_MAGIC_NS;
     } else {
         snprintf(err, errlen, "not a pcap file (magic 0x%08x at offset 0)", magic);
         return -1;
@@ -114,7 +106,7 @@ int nurs_pcap_reader_init(struct nurs_pcap_reader *r, const void *data, size_t s
                  NURS_LINKTYPE_NETLINK);
         return -1;
     }
-    r->off = sizeof(struct file_header);
+    r->off = sizeof(struct nurs_pcap_file_header);
     return 0;
 }
 
@@ -124,7 +116,7 @@ int nurs_pcap_reader_next(struct nurs_pcap_reader *r, struct nurs_pcap_packet *p
     if (r->off == r->size)
         return 0;
     size_t left = r->size - r->off;
-    if (left < sizeof(struct record_header)) {
+    if (left < sizeof(struct nurs_pcap_record_header)) {
         snprintf(err, errlen, "truncated packet header at offset %zu", r->off);
         return -1;
     }
@@ -135,16 +127,16 @@ int nurs_pcap_reader_next(struct nurs_pcap_reader *r, struct nurs_pcap_packet *p
                  NURS_PCAP_SNAPLEN);
         return -1;
     }
-    if (caplen > left - sizeof(struct record_header)) {
+    if (caplen > left - sizeof(struct nurs_pcap_record_header)) {
         snprintf(err, errlen, "truncated packet at offset %zu (%u bytes, %zu in the file)", r->off,
-                 caplen, left - sizeof(struct record_header));
+                 caplen, left - sizeof(struct nurs_pcap_record_header));
         return -1;
     }
     if (caplen < NURS_PCAP_NL_HDRLEN) {
         snprintf(err, errlen, "packet at offset %zu is shorter than the netlink header", r->off);
         return -1;
     }
-    const uint8_t *cooked = h + sizeof(struct record_header);
+    const uint8_t *cooked = h + sizeof(struct nurs_pcap_record_header);
     uint16_t family;
     memcpy(&family, cooked + 14, 2);
     p->offset = r->off;
@@ -152,6 +144,6 @@ int nurs_pcap_reader_next(struct nurs_pcap_reader *r, struct nurs_pcap_packet *p
     p->nl_family = ntohs(family);
     p->data = cooked + NURS_PCAP_NL_HDRLEN;
     p->len = caplen - NURS_PCAP_NL_HDRLEN;
-    r->off += sizeof(struct record_header) + caplen;
+    r->off += sizeof(struct nurs_pcap_record_header) + caplen;
     return 1;
 }

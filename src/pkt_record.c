@@ -64,7 +64,10 @@ struct nurs_pkt_record *nurs_pkt_record_push(lua_State *L, const struct nurs_pkt
     r->len = data ? len : 0;
     r->hint = hint;
     r->parsed = false;
-    luaL_setmetatable(L, cls->mt);
+    /* By the class's address: luaL_setmetatable's name lookup costs a
+     * string comparison per record. */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, cls);
+    lua_setmetatable(L, -2);
     return r;
 }
 
@@ -233,6 +236,8 @@ void nurs_pkt_record_class(lua_State *L, const struct nurs_pkt_class *cls,
     luaL_newmetatable(L, cls->mt);
     lua_pushboolean(L, 1);
     lua_rawsetp(L, -2, &class_marker);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, cls);
 
     lua_createtable(L, 0, NURS_PKTF_COUNT + m->count + 8);
     for (int f = 0; f < NURS_PKTF_COUNT; f++)

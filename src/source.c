@@ -1,5 +1,6 @@
 #include "source.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "host.h"
@@ -28,6 +29,25 @@ void nurs_source_overrun(struct nurs_resource *r, struct nurs_nl *nl, struct nur
                   grew ? "" : " (rcvbuf_max reached)");
     if (grew)
         nurs_info("%s: receive buffer now %d bytes", r->name, nl->rcvbuf);
+}
+
+void nurs_source_rcvbuf(struct nurs_resource *r, struct nurs_nl *nl, int rcvbuf, int rcvbuf_max)
+{
+    nl->rcvbuf_max = rcvbuf_max;
+    if (nurs_nl_set_rcvbuf(nl, rcvbuf) < 0)
+        nurs_warn("%s: cannot set the receive buffer to %d bytes", r->name, rcvbuf);
+}
+
+int nurs_source_poll(struct nurs_resource *r, uv_poll_t *poll, int fd, uv_poll_cb cb, void *data,
+                     char *err, size_t errlen)
+{
+    if (uv_poll_init(r->host->loop, poll, fd) < 0) {
+        snprintf(err, errlen, "cannot watch the netlink socket");
+        return -1;
+    }
+    poll->data = data;
+    uv_poll_start(poll, UV_READABLE, cb);
+    return 0;
 }
 
 int nurs_source_set_recorder(struct nurs_resource *r, struct nurs_pcap_writer **recorder,

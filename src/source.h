@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <uv.h>
+
 #include "log.h"
 #include "nl.h"
 #include "resource.h"
@@ -16,6 +18,12 @@ void nurs_source_malformed(struct nurs_resource *r, struct nurs_ratelimit *rl, c
 /* After ENOBUFS: counts it in `overruns`, grows the receive buffer up to
  * its limit, logs both (rate-limited). */
 void nurs_source_overrun(struct nurs_resource *r, struct nurs_nl *nl, struct nurs_ratelimit *rl);
+/* Sets a new socket's receive buffer and its growth limit, warning when
+ * the kernel refuses the size. */
+void nurs_source_rcvbuf(struct nurs_resource *r, struct nurs_nl *nl, int rcvbuf, int rcvbuf_max);
+/* Starts watching the socket for reading (poll->data = data); -1 with err. */
+int nurs_source_poll(struct nurs_resource *r, uv_poll_t *poll, int fd, uv_poll_cb cb, void *data,
+                     char *err, size_t errlen);
 /* Points *recorder at the source's own record file (path), else the
  * --record one, else none; keeps it when unchanged. -1 with err when the
  * file cannot be opened. */

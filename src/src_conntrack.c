@@ -140,18 +140,6 @@ bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
     return true;
 }
 
-bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                              const void *data, size_t len, const struct nurs_ct_delivery *d)
-{
-    size_t left = len;
-    const struct nlmsghdr *nlh = data;
-    for (; nurs_nlmsg_ok(nlh, left) && !r->closing; nlh = nurs_nlmsg_next(nlh, &left))
-        if (nurs_ct_msg_is_entry(nlh))
-            nurs_ct_deliver(r, scratch, nlh, nlh->nlmsg_flags & NLM_F_MULTI ? NURS_CT_FROM_DUMP : 0,
-                            d);
-    return left == 0 || r->closing;
-}
-
 static void stop_channel(struct nurs_ct_source *s, struct channel *c);
 
 static void finish_dump(struct nurs_ct_source *s, const char *failure)
@@ -425,13 +413,9 @@ static const struct nurs_resource_ops ct_ops = {
 
 static int start_channel(struct nurs_ct_source *s, struct channel *c, char *err, size_t errlen)
 {
-    if (uv_poll_init(s->res.host->loop, &c->poll, c->nl.fd) < 0) {
-        snprintf(err, errlen, "cannot watch the netlink socket");
+    if (nurs_source_poll(&s->res, &c->poll, c->nl.fd, on_readable, s, err, errlen) < 0)
         return -1;
-    }
-    c->poll.data = s;
     c->polling = true;
-    uv_poll_start(&c->poll, UV_READABLE, on_readable);
     return 0;
 }
 
@@ -493,9 +477,7 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
         }
     }
     s->joined_new = o->ev_new || o->process;
-    s->events.nl.rcvbuf_max = o->rcvbuf_max;
-    if (nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf) < 0)
-        nurs_warn("%s: cannot set the receive buffer to %d bytes", s->res.name, o->rcvbuf);
+    nurs_source_rcvbuf(&s->res, &s->events.nl, o->rcvbuf, o->rcvbuf_max);
     return 0;
 }
 

@@ -76,8 +76,5 @@ struct nurs_ct_delivery {
  * filter left it out. */
 bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
                      const struct nlmsghdr *nlh, unsigned flags, const struct nurs_ct_delivery *d);
-/* Walks the messages of a datagram; returns false if bytes were left over. */
-bool nurs_ct_deliver_datagram(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                              const void *data, size_t len, const struct nurs_ct_delivery *d);
 
 #endif

@@ -487,18 +487,12 @@ static int open_socket(struct nurs_nfq_source *s, const struct nurs_nfq_opts *o,
         if (o->netns)
             nurs_netns_leave(saved);
     }
-    s->nl.rcvbuf_max = o->rcvbuf_max;
-    if (nurs_nl_set_rcvbuf(&s->nl, o->rcvbuf) < 0)
-        nurs_warn("%s: cannot set the receive buffer to %d bytes", s->res.name, o->rcvbuf);
+    nurs_source_rcvbuf(&s->res, &s->nl, o->rcvbuf, o->rcvbuf_max);
     if (bind_queues(s, err, errlen) < 0)
         return -1;
-    if (uv_poll_init(s->res.host->loop, &s->poll, s->nl.fd) < 0) {
-        snprintf(err, errlen, "cannot watch the netlink socket");
+    if (nurs_source_poll(&s->res, &s->poll, s->nl.fd, on_readable, s, err, errlen) < 0)
         return -1;
-    }
-    s->poll.data = s;
     s->polling = true;
-    uv_poll_start(&s->poll, UV_READABLE, on_readable);
     return 0;
 }
 

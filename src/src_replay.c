@@ -16,7 +16,9 @@
 #include "host.h"
 #include "nl.h"
 #include "pcap_nl.h"
+#include "source.h"
 #include "src_conntrack.h"
+#include "src_nflog.h"
 
 /* Datagrams per loop iteration at full speed: big enough to amortize the
  * loop, small enough that timers and signals are not kept waiting. */
@@ -37,6 +39,7 @@ struct nurs_replay {
     uv_timer_t timer;
     int pending_closes;
     struct nurs_ct_msg msg;
+    struct nurs_nflog_msg nflog;
     uint8_t *scratch; /* aligned copy of the datagram being delivered */
     struct nurs_ratelimit malformed_rl;
     struct nurs_attribution *attr;
@@ -93,16 +96,51 @@ static void decode_only(struct nurs_replay *rp, const void *data, size_t len)
     size_t left = len;
     for (const struct nlmsghdr *nlh = data; nurs_nlmsg_ok(nlh, left);
          nlh = nurs_nlmsg_next(nlh, &left)) {
-        if (!nurs_ct_msg_is_entry(nlh))
-            continue;
         const char *why;
-        rp->res.counters.in++;
-        if (nurs_ct_msg_parse(&rp->msg, nlh, nlh->nlmsg_flags & NLM_F_MULTI, &why) < 0) {
-            rp->res.counters.malformed++;
+        int rc;
+        if (nurs_ct_msg_is_entry(nlh))
+            rc = nurs_ct_msg_parse(&rp->msg, nlh, nlh->nlmsg_flags & NLM_F_MULTI, &why);
+        else if (nurs_nflog_msg_is_packet(nlh))
+            rc = nurs_nflog_msg_parse(&rp->nflog, nlh, &why);
+        else
             continue;
-        }
-        rp->res.counters.delivered++;
+        rp->res.counters.in++;
+        if (rc < 0)
+            rp->res.counters.malformed++;
+        else
+            rp->res.counters.delivered++;
     }
+}
+
+/* An NFLOG packet as the live source delivers it; interface names are
+ * those of the recording host, so they are left out. */
+static void deliver_nflog(struct nurs_replay *rp, const struct nlmsghdr *nlh, uint64_t ts_ns)
+{
+    const char *why;
+    rp->res.counters.in++;
+    if (nurs_nflog_msg_parse(&rp->nflog, nlh, &why) < 0) {
+        nurs_source_malformed(&rp->res, &rp->malformed_rl, why);
+        return;
+    }
+    rp->nflog.recv_ns = ts_ns;
+    nurs_nflog_dispatch(&rp->res, &rp->nflog);
+}
+
+/* Conntrack and NFLOG messages, in the order they were recorded. */
+static bool deliver_datagram(struct nurs_replay *rp, const void *data, size_t len, uint64_t ts_ns)
+{
+    size_t left = len;
+    const struct nlmsghdr *nlh = data;
+    for (; nurs_nlmsg_ok(nlh, left) && !rp->res.closing; nlh = nurs_nlmsg_next(nlh, &left)) {
+        if (nurs_ct_msg_is_entry(nlh))
+            nurs_ct_deliver(&rp->res, &rp->msg, nlh,
+                            nlh->nlmsg_flags & NLM_F_MULTI ? NURS_CT_FROM_DUMP : 0,
+                            &(struct nurs_ct_delivery){.attr = rp->attr, .begin = true,
+                                                       .rl = &rp->malformed_rl});
+        else if (nurs_nflog_msg_is_packet(nlh))
+            deliver_nflog(rp, nlh, ts_ns);
+    }
+    return left == 0 || rp->res.closing;
 }
 
 static void deliver_next(struct nurs_replay *rp)
@@ -115,10 +153,7 @@ static void deliver_next(struct nurs_replay *rp)
     memcpy(rp->scratch, p->data, p->len);
     if (rp->decode_only)
         decode_only(rp, rp->scratch, p->len);
-    else if (!nurs_ct_deliver_datagram(&rp->res, &rp->msg, rp->scratch, p->len,
-                                       &(struct nurs_ct_delivery){.attr = rp->attr,
-                                                                  .begin = true,
-                                                                  .rl = &rp->malformed_rl}))
+    else if (!deliver_datagram(rp, rp->scratch, p->len, p->ts_ns))
         rp->res.counters.malformed++;
 }
 

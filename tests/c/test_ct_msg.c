@@ -180,6 +180,35 @@ static void test_ipv4_text(void)
     }
 }
 
+/* A datagram cut three bytes short of its last attribute, nlmsg_len
+ * saying so: libmnl accepted the attribute (it measured up to the aligned
+ * length) and read past the datagram, where the sanitizers could not see
+ * it. The attribute must be left out, nothing read past the end. */
+static void test_unaligned_length(void)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct ct_build_opts o = {
+        .family = AF_INET, .msg_type = IPCTNL_MSG_CT_NEW, .proto = 17, .src = "10.0.0.1",
+        .dst = "10.0.0.2", .sport = 1, .dport = 2, .id = 77,
+    };
+    struct nlmsghdr *full = ct_build(buf, &o);
+    uint32_t cut = full->nlmsg_len - 3;
+    unsigned char *copy = malloc(cut);
+    memcpy(copy, buf, cut);
+    ((struct nlmsghdr *)copy)->nlmsg_len = cut;
+    struct nurs_ct_msg m;
+    const char *why = NULL;
+    uint32_t id = 0;
+    bool parsed = nurs_nlmsg_ok((struct nlmsghdr *)copy, cut) &&
+                  nurs_ct_msg_parse(&m, (struct nlmsghdr *)copy, false, &why) == 0;
+    if (parsed)
+        walk(&m);
+    tap_ok(!parsed || !nurs_ct_u32(&m, CTA_ID, &id),
+           "an attribute cut by the end of an unaligned message is not read (%s)",
+           parsed ? "parsed without it" : why);
+    free(copy);
+}
+
 static void test_not_conntrack(void)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -197,6 +226,7 @@ int main(void)
     test_truncations();
     test_corrupt_nests();
     test_not_conntrack();
+    test_unaligned_length();
     test_huge_length();
     test_ipv4_text();
     test_kernel_fixtures();

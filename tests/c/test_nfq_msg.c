@@ -173,6 +173,22 @@ static void test_malformed(void)
            "a packet message without a header is refused");
     nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8);
     tap_ok(!nurs_nfq_msg_is_packet(nlh), "a conntrack message is not a packet");
+
+    /* A datagram three bytes short of its packet header's end, nlmsg_len
+     * saying so: libmnl took the header (it measures to the aligned
+     * length) and the decoder read past the datagram. */
+    memset(buf, 0, sizeof buf);
+    nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET;
+    mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
+    mnl_attr_put(nlh, NFQA_PACKET_HDR, sizeof ph, &ph);
+    uint32_t cut = nlh->nlmsg_len - 3;
+    unsigned char *copy = malloc(cut);
+    memcpy(copy, buf, cut);
+    ((struct nlmsghdr *)copy)->nlmsg_len = cut;
+    tap_ok(nurs_nfq_msg_parse(&m, (struct nlmsghdr *)copy, &has_id, &why) < 0 && !has_id,
+           "a message whose last attribute runs past its length is refused, nothing read past it");
+    free(copy);
 }
 
 /* Reads the attributes of a message we built. */

@@ -1,0 +1,69 @@
+/* libFuzzer target: arbitrary bytes as a netlink datagram from NFLOG,
+ * walked and decoded the way the NFLOG source does, every field of each
+ * record (metadata, conntrack nest, packet views) read through the walker
+ * JSON and Lua use, and each packet encoded as a pcap record of both link
+ * types. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "nflog_fields.h"
+#include "nflog_msg.h"
+#include "nl.h"
+#include "out_json.h"
+#include "pcap_fmt.h"
+#include "pkt_record.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uint8_t out[NURS_PCAP_REC_HDR + NURS_PCAP_MAX_RECORD];
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* An exact-size, aligned heap copy: ASan flags any read past it. */
+    void *buf = malloc(size ? size : 1);
+    if (!buf)
+        return 0;
+    memcpy(buf, data, size);
+    struct jsonw w;
+    jsonw_init(&w);
+    static struct nurs_nflog_msg m; /* large: the conntrack nest's tables */
+    size_t left = size;
+    for (const struct nlmsghdr *nlh = buf; nurs_nlmsg_ok(nlh, left);
+         nlh = nurs_nlmsg_next(nlh, &left)) {
+        const char *why;
+        if (!nurs_nflog_msg_is_packet(nlh) || nurs_nflog_msg_parse(&m, nlh, &why) < 0)
+            continue;
+        size_t len;
+        const uint8_t *pkt = nurs_nflog_payload(&m, &len);
+        struct nurs_pkt_record r = {
+            .cls = &nurs_nflog_record_class,
+            .meta = &m,
+            .data = pkt,
+            .len = len,
+            .hint = nurs_nflog_l3_hint(&m),
+        };
+        jsonw_object_begin(&w, NULL);
+        nurs_pkt_record_emit(&r, &nurs_jsonw_emitter, &w);
+        for (int f = 0; f < r.cls->meta->count; f++)
+            r.cls->meta->emit(&m, f, &nurs_jsonw_emitter, &w);
+        jsonw_object_end(&w);
+        jsonw_clear(&w);
+
+        struct nurs_pcap_in in = {.ts_ns = r.cls->meta->timestamp_ns(&m), .pkt = pkt, .len = len,
+                                  .origlen = len};
+        const void *attrs;
+        r.cls->meta->nflog_attrs(&m, &in.family, &in.group, &attrs, &in.attrs_len);
+        in.attrs = attrs;
+        for (uint32_t lt = 0; lt < 2; lt++) {
+            struct nurs_pcap_format fmt = {lt ? NURS_LINKTYPE_NFLOG : NURS_LINKTYPE_RAW,
+                                           (uint32_t)(size % 70000) + 1, lt};
+            nurs_pcap_encode(&fmt, &in, out, sizeof out);
+        }
+    }
+    jsonw_free(&w);
+    free(buf);
+    return 0;
+}
