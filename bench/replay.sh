@@ -11,6 +11,10 @@
 #       which counts what arrives; a flow rate below the exporter's means loss)
 # Prints records/s, CPU seconds per million records, peak RSS, and each
 # rate as a ratio to (a) measured in the same run (best of ROUNDS).
+# Then the cost of process attribution: N local connections (loopback
+# addresses, a NEW and a DESTROY each), LOOPS times, through a trivial
+# callback without and with `process = true` (two sock_diag lookups per NEW;
+# no socket matches, so this is the loop's share, the /proc worker idle).
 #   bench/replay.sh [RECORDS_PER_FILE] [LOOPS] [ROUNDS] [CASES]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,14 +25,15 @@ ROUNDS=${3:-3}
 CASES=${4:-decode trivial fields json ctflow9}
 FILE=$(mktemp /tmp/nurs-bench.XXXXXX.pcap)
 SINK=$(mktemp /tmp/nurs-sink.XXXXXX)
-trap 'rm -f "$FILE" "$SINK" "$SINK.err"' EXIT
+LOCAL=$(mktemp /tmp/nurs-bench.XXXXXX.pcap)
+trap 'rm -f "$FILE" "$SINK" "$SINK.err" "$LOCAL"' EXIT
 "$BUILD/tools/ct-synth" "$N" "$FILE" 2>/dev/null
 echo "$((N * LOOPS)) records ($N in a $(($(stat -c %s "$FILE") / 1024)) KiB file, $LOOPS loops); $(nproc) cores; $(uname -r)"
 printf '%-10s %12s %10s %14s %13s %8s\n' case records/s wall_s cpu_s/M_rec peak_RSS_MiB x_decode
 # One run of case $1; for ctflow9, with a sink that counts what arrives.
 run_case() {
     if [ "$1" != ctflow9 ]; then
-        "$BUILD/nurs-lua" -l warn "$ROOT/bench/replay_bench.lua" "$FILE" "$1" "$LOOPS"
+        "$BUILD/nurs-lua" -l warn "$ROOT/bench/replay_bench.lua" "${2:-$FILE}" "$1" "$LOOPS"
         return
     fi
     rm -f "$SINK" "$SINK.err"
@@ -64,4 +69,21 @@ for c in $CASES; do
             "the sink got $(get sink_records) flow records in $(get sink_datagrams) datagrams" \
             "(it dropped $(get sink_dropped))"
     fi
+done
+
+"$BUILD/tools/ct-synth" "$N" "$LOCAL" 1 local 2>/dev/null
+echo
+echo "process attribution: $N local connections (NEW + DESTROY each), $LOOPS loops"
+printf '%-10s %12s %10s %14s %10s %10s %15s\n' case records/s wall_s cpu_s/M_rec lookups x_trivial cpu_us/connection
+for c in trivial process; do
+    best=""
+    for ((r = 0; r < ROUNDS; r++)); do
+        line=$(run_case $c "$LOCAL")
+        rate=$(sed -E 's/.*rate=([0-9]+).*/\1/' <<<"$line")
+        if [ -z "$best" ] || [ "$rate" -gt "$(sed -E 's/.*rate=([0-9]+).*/\1/' <<<"$best")" ]; then best=$line; fi
+    done
+    if [ $c = trivial ]; then lbase=$(get rate); lcpu=$(get cpu_s); fi
+    printf '%-10s %12s %10s %14s %10s %10.2f %15.2f\n' "$c" "$(get rate)" "$(get wall_s)" "$(get cpu_per_M)" \
+        "$(get lookups)" "$(echo "$(get rate) / $lbase" | bc -l)" \
+        "$(echo "($(get cpu_s) - $lcpu) * 1000000 / ($N * $LOOPS)" | bc -l)"
 done

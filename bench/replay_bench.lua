@@ -5,6 +5,8 @@
 --   json    the JSON sink to /dev/null
 --   ctflow9 scripts/examples/ctflow9.lua itself (path arg[4]), exporting NetFlow
 --           v9 to the collector arg[5], the replay standing in for nurs.conntrack
+--   process a Lua callback that counts, with process attribution on (give a
+--           file of local connections: ct-synth N FILE SEED local)
 -- and prints one line of figures.
 local nurs = require "nurs"
 local path, case, loops = arg[1], arg[2], tonumber(arg[3] or "1")
@@ -23,6 +25,7 @@ local callbacks = {
   end,
   json = function(rec) n = n + 1; out:write(rec) end,
 }
+callbacks.process = callbacks.trivial
 
 local r
 if case == "ctflow9" then
@@ -35,7 +38,8 @@ if case == "ctflow9" then
   dofile(arg[0])
   nurs.conntrack = conntrack
 else
-  r = nurs.replay({ path = path, loops = loops, decode_only = case == "decode" }, callbacks[case])
+  r = nurs.replay({ path = path, loops = loops, decode_only = case == "decode",
+                    process = case == "process" }, callbacks[case])
 end
 local t0, c0 = nurs.now(), os.clock()
 nurs.run()
@@ -45,5 +49,7 @@ local records = r:counters().delivered
 local rss
 for line in io.lines("/proc/self/status") do rss = rss or tonumber(line:match("^VmHWM:%s+(%d+)")) end
 local flows = (nurs.counters().netflow9 or {}).records or 0
-print(string.format("case=%s records=%d wall_s=%.3f cpu_s=%.3f rate=%.0f cpu_per_M=%.3f peak_rss_kib=%d flows=%d",
-  case, records, wall, cpu, records / wall, cpu / records * 1e6, rss, flows))
+local c = r:counters()
+local lookups = (c.process_no_socket or 0) + (c.process_attributed or 0) + (c.process_gone or 0)
+print(string.format("case=%s records=%d wall_s=%.3f cpu_s=%.3f rate=%.0f cpu_per_M=%.3f peak_rss_kib=%d flows=%d lookups=%d",
+  case, records, wall, cpu, records / wall, cpu / records * 1e6, rss, flows, lookups))

@@ -6,6 +6,8 @@
 
 #include <linux/netfilter/nf_conntrack_common.h>
 
+#include "attribution.h"
+
 const char *const nurs_ct_field_names[NURS_CTF_COUNT] = {
     [NURS_CTF_EVENT] = "event",     [NURS_CTF_FAMILY] = "family",
     [NURS_CTF_PROTO] = "proto",     [NURS_CTF_PROTONUM] = "protonum",
@@ -17,6 +19,7 @@ const char *const nurs_ct_field_names[NURS_CTF_COUNT] = {
     [NURS_CTF_START] = "start",     [NURS_CTF_STOP] = "stop",
     [NURS_CTF_HELPER] = "helper",   [NURS_CTF_SECCTX] = "secctx",
     [NURS_CTF_LABELS] = "labels",   [NURS_CTF_STATUS_BITS] = "status_bits",
+    [NURS_CTF_PROCESS] = "process",
 };
 
 const char *const nurs_ct_dir_field_names[NURS_CTD_COUNT] = {
@@ -25,11 +28,45 @@ const char *const nurs_ct_dir_field_names[NURS_CTD_COUNT] = {
     [NURS_CTD_ICMP_TYPE] = "type",  [NURS_CTD_ICMP_CODE] = "code",
     [NURS_CTD_ICMP_ID] = "icmp_id", [NURS_CTD_PACKETS] = "packets",
     [NURS_CTD_BYTES] = "bytes",     [NURS_CTD_ZONE] = "zone",
+    [NURS_CTD_PROCESS] = "process",
 };
 
 static void emit_cstr(const struct nurs_emit *e, void *ctx, const char *key, const char *s)
 {
     e->string(ctx, key, s, strlen(s));
+}
+
+void nurs_emit_process(const struct nurs_proc *p, const char *key, const struct nurs_emit *e,
+                       void *ctx)
+{
+    e->object_begin(ctx, key);
+    if (p->pid)
+        e->integer(ctx, "pid", p->pid);
+    const struct {
+        const char *key, *value;
+    } text[] = {{"name", p->name}, {"cmdline", p->cmdline}, {"user", p->user}};
+    for (size_t i = 0; i < sizeof text / sizeof *text; i++)
+        if (text[i].value)
+            emit_cstr(e, ctx, text[i].key, text[i].value);
+    if (p->uid != NURS_UID_UNKNOWN)
+        e->integer(ctx, "uid", p->uid);
+    if (p->fd >= 0)
+        e->integer(ctx, "fd", p->fd);
+    const struct {
+        const char *key, *value;
+    } where[] = {{"cgroup", p->cgroup}, {"unit", p->unit}, {"container", p->container}};
+    for (size_t i = 0; i < sizeof where / sizeof *where; i++)
+        if (where[i].value)
+            emit_cstr(e, ctx, where[i].key, where[i].value);
+    e->object_end(ctx);
+}
+
+/* The local end's process: the initiator's when it is local, else the
+ * responder's. */
+static const struct nurs_proc *local_process(const struct nurs_ct_msg *m)
+{
+    const struct nurs_proc *p = nurs_ct_process(m, NURS_CT_ORIG);
+    return p ? p : nurs_ct_process(m, NURS_CT_REPLY);
 }
 
 bool nurs_ct_emit_dir_field(struct nurs_ct_msg *m, enum nurs_ct_dir dir,
@@ -72,6 +109,13 @@ bool nurs_ct_emit_dir_field(struct nurs_ct_msg *m, enum nurs_ct_dir dir,
             return false;
         e->integer(ctx, key, u16);
         return true;
+    case NURS_CTD_PROCESS: {
+        const struct nurs_proc *p = nurs_ct_process(m, dir);
+        if (!p)
+            return false;
+        nurs_emit_process(p, key, e, ctx);
+        return true;
+    }
     case NURS_CTD_COUNT:
         break;
     }
@@ -219,6 +263,13 @@ bool nurs_ct_emit_field(struct nurs_ct_msg *m, enum nurs_ct_field f, const struc
         return true;
     case NURS_CTF_LABELS:
         return emit_labels(m, key, e, ctx);
+    case NURS_CTF_PROCESS: {
+        const struct nurs_proc *p = local_process(m);
+        if (!p)
+            return false;
+        nurs_emit_process(p, key, e, ctx);
+        return true;
+    }
     case NURS_CTF_COUNT:
         break;
     }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "ct_msg.h"
+#include "procinfo.h"
 
 /* Receives values; key is NULL for array elements. */
 struct nurs_emit {
@@ -42,8 +43,10 @@ enum nurs_ct_field {
     NURS_CTF_HELPER,
     NURS_CTF_SECCTX,
     NURS_CTF_LABELS,
-    /* Not part of the record walk (it repeats `status`), but readable. */
+    /* Not part of the record walk (they repeat `status` and a direction's
+     * `process`), but readable. */
     NURS_CTF_STATUS_BITS,
+    NURS_CTF_PROCESS, /* the local end's process: orig's, else reply's */
     NURS_CTF_COUNT
 };
 
@@ -58,6 +61,7 @@ enum nurs_ct_dir_field {
     NURS_CTD_PACKETS,
     NURS_CTD_BYTES,
     NURS_CTD_ZONE,
+    NURS_CTD_PROCESS, /* the process owning the socket this direction is sent from */
     NURS_CTD_COUNT
 };
 
@@ -69,6 +73,9 @@ bool nurs_ct_emit_field(struct nurs_ct_msg *m, enum nurs_ct_field f,
                         const struct nurs_emit *e, void *ctx);
 bool nurs_ct_emit_dir_field(struct nurs_ct_msg *m, enum nurs_ct_dir dir,
                             enum nurs_ct_dir_field f, const struct nurs_emit *e, void *ctx);
+/* Emit a process as an object under key (what is known of it only). */
+void nurs_emit_process(const struct nurs_proc *p, const char *key, const struct nurs_emit *e,
+                       void *ctx);
 /* Emit every field present on the record, in a fixed order. */
 void nurs_ct_emit_record(struct nurs_ct_msg *m, const struct nurs_emit *e, void *ctx);
 

@@ -11,6 +11,8 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
+struct nurs_attribution;
+
 enum nurs_ct_event {
     NURS_CT_EVENT_DUMP,    /* an entry listed by a table dump */
     NURS_CT_EVENT_NEW,
@@ -47,6 +49,9 @@ struct nurs_ct_msg {
     const struct nlattr *tb[CTA_MAX + 1];
 
     bool final; /* listed by the dump at exit: its flow ends forcibly */
+    /* The process attribution of the source that delivers it, if on
+     * (attribution.h); NULL otherwise. */
+    const struct nurs_attribution *attr;
     unsigned parsed;
     unsigned malformed;
     const struct nlattr *helper_name;

@@ -1,6 +1,7 @@
 #include "ct_synth.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <endian.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,7 +42,7 @@ static void put_tuple(struct nlmsghdr *nlh, int type, const struct nurs_ct_synth
     mnl_attr_nest_end(nlh, t);
 }
 
-size_t nurs_ct_synth_destroy(void *buf, size_t cap, const struct nurs_ct_synth *c)
+static size_t build(void *buf, size_t cap, const struct nurs_ct_synth *c, bool created)
 {
     /* The largest message this writes (IPv6, every attribute) is well
      * under 400 bytes; mnl does not check bounds, so check here. */
@@ -49,7 +50,9 @@ size_t nurs_ct_synth_destroy(void *buf, size_t cap, const struct nurs_ct_synth *
         return 0;
     memset(buf, 0, 512);
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | (created ? IPCTNL_MSG_CT_NEW : IPCTNL_MSG_CT_DELETE);
+    if (created)
+        nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
     nlh->nlmsg_pid = c->portid;
     struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
     nfg->nfgen_family = c->family;
@@ -61,7 +64,7 @@ size_t nurs_ct_synth_destroy(void *buf, size_t cap, const struct nurs_ct_synth *
     mnl_attr_put_u32(nlh, CTA_ID, htonl(c->id));
     mnl_attr_put_u32(nlh, CTA_STATUS, htonl(c->status));
     mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(c->timeout));
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < 2 && !created; d++) {
         struct nlattr *n = mnl_attr_nest_start(nlh, d ? CTA_COUNTERS_REPLY : CTA_COUNTERS_ORIG);
         mnl_attr_put_u64(nlh, CTA_COUNTERS_PACKETS, htobe64(c->packets[d]));
         mnl_attr_put_u64(nlh, CTA_COUNTERS_BYTES, htobe64(c->bytes[d]));
@@ -70,7 +73,8 @@ size_t nurs_ct_synth_destroy(void *buf, size_t cap, const struct nurs_ct_synth *
     if (c->start_ns) {
         struct nlattr *ts = mnl_attr_nest_start(nlh, CTA_TIMESTAMP);
         mnl_attr_put_u64(nlh, CTA_TIMESTAMP_START, htobe64(c->start_ns));
-        mnl_attr_put_u64(nlh, CTA_TIMESTAMP_STOP, htobe64(c->stop_ns));
+        if (!created)
+            mnl_attr_put_u64(nlh, CTA_TIMESTAMP_STOP, htobe64(c->stop_ns));
         mnl_attr_nest_end(nlh, ts);
     }
     if (c->proto == IPPROTO_TCP) {
@@ -85,4 +89,14 @@ size_t nurs_ct_synth_destroy(void *buf, size_t cap, const struct nurs_ct_synth *
     if (c->event_ns)
         mnl_attr_put_u64(nlh, CTA_TIMESTAMP_EVENT_, htobe64(c->event_ns));
     return nlh->nlmsg_len;
+}
+
+size_t nurs_ct_synth_destroy(void *buf, size_t cap, const struct nurs_ct_synth *c)
+{
+    return build(buf, cap, c, false);
+}
+
+size_t nurs_ct_synth_new(void *buf, size_t cap, const struct nurs_ct_synth *c)
+{
+    return build(buf, cap, c, true);
 }

@@ -1,5 +1,5 @@
-/* Synthetic conntrack DESTROY events laid out byte for byte as the kernel
- * (6.x) sends them, for benchmarks and replay tests. */
+/* Synthetic conntrack DESTROY (and NEW) events laid out byte for byte as
+ * the kernel (6.x) sends them, for benchmarks and replay tests. */
 #ifndef NURS_CT_SYNTH_H
 #define NURS_CT_SYNTH_H
 
@@ -25,5 +25,7 @@ struct nurs_ct_synth {
 /* Writes one DESTROY message into buf; returns its length, 0 if cap is
  * too small. */
 size_t nurs_ct_synth_destroy(void *buf, size_t cap, const struct nurs_ct_synth *c);
+/* The connection's NEW event: no counters, no stop time. */
+size_t nurs_ct_synth_new(void *buf, size_t cap, const struct nurs_ct_synth *c);
 
 #endif

@@ -119,6 +119,10 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
         warn_once(&ct->warned_template[v6], r->name, msg);
         return 0;
     }
+    if (t->process && !m->attr)
+        warn_once(&ct->warned_process, r->name,
+                  "templates have process elements, but the records carry no process "
+                  "attribution: they are sent empty (turn it on: nurs.conntrack{ process = true })");
     for (int d = 0; d < 2; d++) {
         f[d].start_ns = start;
         f[d].end_ns = end;

@@ -135,10 +135,12 @@ static bool room(struct nurs_enc *e, uint16_t id, size_t need)
     return true;
 }
 
+/* NetFlow v9 has no enterprise numbers: an enterprise element (only
+ * nurs-lua's own get this far) keeps the enterprise bit as a vendor type. */
 static void put_field_spec(struct nurs_enc *e, const struct nurs_tfield *f)
 {
-    bool enterprise = f->ie.pen != 0;
-    put16(e->buf + e->len, (uint16_t)(f->ie.id | (enterprise ? 0x8000 : 0)));
+    bool enterprise = f->ie.pen != 0 && e->version == NURS_IPFIX;
+    put16(e->buf + e->len, (uint16_t)(f->ie.id | (f->ie.pen ? 0x8000 : 0)));
     put16(e->buf + e->len + 2, f->ie.length);
     e->len += 4;
     if (enterprise) {
@@ -148,11 +150,11 @@ static void put_field_spec(struct nurs_enc *e, const struct nurs_tfield *f)
 }
 
 /* Both formats put 6 bytes before the field specs of an options template. */
-static size_t template_len(const struct nurs_template *t)
+static size_t template_len(const struct nurs_template *t, enum nurs_flow_version v)
 {
     size_t len = t->scope_n ? 6 : 4;
     for (int i = 0; i < t->n; i++)
-        len += t->f[i].ie.pen ? 8 : 4;
+        len += t->f[i].ie.pen && v == NURS_IPFIX ? 8 : 4;
     return len;
 }
 
@@ -160,7 +162,7 @@ bool nurs_enc_add_template(struct nurs_enc *e, const struct nurs_template *t)
 {
     bool options = t->scope_n > 0;
     uint16_t set_id = e->version == NURS_NETFLOW9 ? (options ? 1 : 0) : (options ? 3 : 2);
-    if (!room(e, set_id, template_len(t)))
+    if (!room(e, set_id, template_len(t, e->version)))
         return false;
     put16(e->buf + e->len, t->id);
     if (!options) {
@@ -250,12 +252,47 @@ static bool is_icmp(const struct nurs_flow *f)
     return f->icmp && (f->proto == 1 || f->proto == 58);
 }
 
+static const struct nurs_proc *proc_of(const struct nurs_ie *ie, const struct nurs_flow *f)
+{
+    switch ((enum nurs_ie_end)ie->end) {
+    case NURS_END_SRC: return f->src_proc;
+    case NURS_END_DST: return f->dst_proc;
+    case NURS_END_LOCAL: return f->local_proc;
+    }
+    return NULL;
+}
+
+/* A string a flow gives a field (a process's); NULL when it has none. */
+static const char *flow_string(const struct nurs_tfield *tf, const struct nurs_flow *f,
+                               size_t *len)
+{
+    const struct nurs_proc *p = f ? proc_of(&tf->ie, f) : NULL;
+    const char *s = NULL;
+    if (p) {
+        switch ((enum nurs_ie_source)tf->ie.source) {
+        case FS_PROC_NAME: s = p->name; break;
+        case FS_PROC_CMDLINE: s = p->cmdline; break;
+        case FS_PROC_USER: s = p->user; break;
+        case FS_PROC_CGROUP: s = p->cgroup; break;
+        case FS_PROC_UNIT: s = p->unit; break;
+        case FS_PROC_CONTAINER: s = p->container; break;
+        default: break;
+        }
+    }
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
 /* The integer a flow gives a field; *addr set instead for addresses. */
 void nurs_enc_plan_field(struct nurs_tfield *tf)
 {
     const struct nurs_ie *ie = &tf->ie;
     bool bytes = ie->type == IE_T_STRING || ie->type == IE_T_OCTETS || ie->type == IE_T_MAC;
     tf->flow_off = 0;
+    if (nurs_ie_is_process_string(ie) && (ie->type == IE_T_STRING || ie->type == IE_T_OCTETS)) {
+        tf->kind = NURS_TF_STRING;
+        return;
+    }
     if (ie->length == NURS_IE_VARLEN) {
         tf->kind = NURS_TF_EMPTY;
         return;
@@ -326,33 +363,85 @@ static uint64_t computed_value(const struct nurs_enc *e, const struct nurs_tfiel
         return family_icmp ? (uint64_t)(f->icmp_type << 8 | f->icmp_code) : 0;
     case FS_ICMP_TYPE: return family_icmp ? f->icmp_type : 0;
     case FS_ICMP_CODE: return family_icmp ? f->icmp_code : 0;
+    case FS_PROC_PID: {
+        const struct nurs_proc *p = proc_of(ie, f);
+        return p ? p->pid : 0;
+    }
+    case FS_PROC_UID: {
+        const struct nurs_proc *p = proc_of(ie, f);
+        return p ? p->uid : NURS_UID_UNKNOWN;
+    }
     default: return 0;
     }
 }
 
 static size_t varlen_prefix(size_t n) { return n < 255 ? 1 : 3; }
 
-/* Bytes of a variable-length value as sent (at most 65535). */
+/* A variable-length value holds at most 65535 bytes with its prefix. */
+static size_t varlen_cap(size_t n) { return n > 65535 - 3 ? 65535 - 3 : n; }
+
+/* Bytes of a variable-length value as sent. */
 static size_t varlen_value_len(const struct nurs_fvalue *v)
 {
-    size_t n = v && v->kind == NURS_FV_BYTES ? v->len : 0;
-    return n > 65535 - 3 ? 65535 - 3 : n;
+    return varlen_cap(v && v->kind == NURS_FV_BYTES ? v->len : 0);
 }
 
-size_t nurs_enc_record_len(const struct nurs_template *t, const struct nurs_fvalue *vals)
+/* The bytes a variable-length field takes: the script's value, else the
+ * flow's string, else nothing. */
+static size_t varlen_field_len(const struct nurs_tfield *tf, const struct nurs_flow *fwd,
+                               const struct nurs_flow *rev, const struct nurs_fvalue *v)
+{
+    size_t n;
+    if (v && v->kind != NURS_FV_UNSET)
+        n = varlen_value_len(v);
+    else if (tf->kind == NURS_TF_STRING)
+        flow_string(tf, tf->reverse ? rev : fwd, &n);
+    else
+        n = 0;
+    n = varlen_cap(n);
+    return varlen_prefix(n) + n;
+}
+
+size_t nurs_enc_record_len(const struct nurs_template *t, const struct nurs_flow *fwd,
+                           const struct nurs_flow *rev, const struct nurs_fvalue *vals)
 {
     if (!t->varlen)
         return t->min_record_len;
     size_t len = 0;
-    for (int i = 0; i < t->n; i++) {
-        if (t->f[i].ie.length != NURS_IE_VARLEN) {
-            len += t->f[i].ie.length;
-            continue;
-        }
-        size_t n = varlen_value_len(vals ? &vals[i] : NULL);
-        len += varlen_prefix(n) + n;
-    }
+    for (int i = 0; i < t->n; i++)
+        len += t->f[i].ie.length != NURS_IE_VARLEN
+                   ? t->f[i].ie.length
+                   : varlen_field_len(&t->f[i], fwd, rev, vals ? &vals[i] : NULL);
     return len;
+}
+
+/* Writes n bytes of p as a variable-length value; returns the bytes written. */
+static size_t put_varlen(uint8_t *out, const void *p, size_t n)
+{
+    n = varlen_cap(n);
+    if (n < 255) {
+        out[0] = (uint8_t)n;
+    } else {
+        out[0] = 255;
+        put16(out + 1, (uint16_t)n);
+    }
+    if (n)
+        memcpy(out + varlen_prefix(n), p, n);
+    return varlen_prefix(n) + n;
+}
+
+/* A string into a fixed-length field: cut between UTF-8 characters, padded
+ * with zeros. */
+static void put_fixed_string(uint8_t *out, unsigned len, const char *s, size_t n)
+{
+    if (n > len) {
+        n = len;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(out, s, n);
+    memset(out + n, 0, len - n);
 }
 
 static void put_bytes(uint8_t *out, unsigned len, const uint8_t *p, size_t n)
@@ -368,20 +457,8 @@ static void put_bytes(uint8_t *out, unsigned len, const uint8_t *p, size_t n)
 static size_t put_value(uint8_t *out, const struct nurs_tfield *tf, const struct nurs_fvalue *v)
 {
     unsigned len = tf->ie.length;
-    if (len == NURS_IE_VARLEN) {
-        size_t n = varlen_value_len(v);
-        if (n < 255) {
-            out[0] = (uint8_t)n;
-            out += 1;
-        } else {
-            out[0] = 255;
-            put16(out + 1, (uint16_t)n);
-            out += 3;
-        }
-        if (n)
-            memcpy(out, v->p, n);
-        return varlen_prefix(n) + n;
-    }
+    if (len == NURS_IE_VARLEN)
+        return put_varlen(out, v->kind == NURS_FV_BYTES ? v->p : NULL, varlen_value_len(v));
     switch (v->kind) {
     case NURS_FV_UINT:
         switch (tf->ie.type) {
@@ -422,7 +499,7 @@ bool nurs_enc_add_record(struct nurs_enc *e, const struct nurs_template *t,
                          const struct nurs_flow *fwd, const struct nurs_flow *rev,
                          const struct nurs_fvalue *vals)
 {
-    size_t need = nurs_enc_record_len(t, vals);
+    size_t need = nurs_enc_record_len(t, fwd, rev, vals);
     if (!room(e, t->id, need))
         return false;
     uint8_t *out = e->buf + e->len;
@@ -434,10 +511,20 @@ bool nurs_enc_add_record(struct nurs_enc *e, const struct nurs_template *t,
         }
         const struct nurs_flow *f = tf->reverse ? rev : fwd;
         unsigned len = tf->ie.length;
-        switch (f ? tf->kind : tf->kind == NURS_TF_EMPTY ? NURS_TF_EMPTY : NURS_TF_ZERO) {
+        size_t n;
+        const char *str;
+        switch (f ? tf->kind : len == NURS_IE_VARLEN ? NURS_TF_EMPTY : NURS_TF_ZERO) {
         case NURS_TF_EMPTY:
             *out++ = 0;
             continue;
+        case NURS_TF_STRING:
+            str = flow_string(tf, f, &n);
+            if (len == NURS_IE_VARLEN) {
+                out += put_varlen(out, str, n);
+                continue;
+            }
+            put_fixed_string(out, len, str, n);
+            break;
         case NURS_TF_ZERO:
             memset(out, 0, len);
             break;

@@ -64,8 +64,9 @@ bool nurs_enc_add_record(struct nurs_enc *e, const struct nurs_template *t,
                          const struct nurs_flow *fwd, const struct nurs_flow *rev,
                          const struct nurs_fvalue *vals);
 static inline bool nurs_enc_is_empty(const struct nurs_enc *e) { return e->records == 0; }
-/* The size the record would take, for checking a template fits a message. */
-size_t nurs_enc_record_len(const struct nurs_template *t, const struct nurs_fvalue *vals);
+/* The size the record would take (its strings counted). */
+size_t nurs_enc_record_len(const struct nurs_template *t, const struct nurs_flow *fwd,
+                           const struct nurs_flow *rev, const struct nurs_fvalue *vals);
 /* Closes the last set, writes the header; returns the message length. */
 size_t nurs_enc_finish(struct nurs_enc *e, const struct nurs_enc_header *h);
 

@@ -243,8 +243,8 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     out[n++] = (struct nurs_extra_counter){"connects", sum.connects};
     out[n++] = (struct nurs_extra_counter){"no_template", e->ct.no_template};
     out[n++] = (struct nurs_extra_counter){"no_counters", e->ct.no_counters};
-    out[n++] = (struct nurs_extra_counter){"connections", e->ct.state.count};
-    out[n++] = (struct nurs_extra_counter){"state_full", e->ct.state.full};
+    out[n++] = (struct nurs_extra_counter){"connections", e->ct.state.t.count};
+    out[n++] = (struct nurs_extra_counter){"state_full", e->ct.state.t.full};
     return n;
 }
 

@@ -16,7 +16,7 @@ struct nurs_exporter_ct {
     /* A DESTROY or dump carried a start timestamp: the kernel stamps
      * entries, so NEW events (which never carry one) need not be noted. */
     bool kernel_timestamps;
-    bool warned_template[2], warned_counters, warned_times;
+    bool warned_template[2], warned_counters, warned_times, warned_process;
 };
 
 struct nurs_exporter_ct *nurs_exporter_ct_state(struct nurs_exporter *e);

@@ -6,6 +6,8 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
+#include "attribution.h"
+
 /* out is zeroed by the caller */
 static void copy_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, uint8_t out[16])
 {
@@ -83,7 +85,12 @@ bool nurs_flows_from_ct(struct nurs_ct_msg *m, struct nurs_flow f[2])
         f[d].biflow_direction = (uint8_t)(d + 1);
         fill_direction(m, d ? NURS_CT_REPLY : NURS_CT_ORIG, &f[d]);
     }
+    const struct nurs_proc *initiator = nurs_ct_process(m, NURS_CT_ORIG);
+    const struct nurs_proc *responder = nurs_ct_process(m, NURS_CT_REPLY);
     for (int d = 0; d < 2; d++) {
+        f[d].src_proc = d ? responder : initiator;
+        f[d].dst_proc = d ? initiator : responder;
+        f[d].local_proc = initiator ? initiator : responder;
         f[d].initiator_octets = f[0].octets;
         f[d].initiator_packets = f[0].packets;
         f[d].responder_octets = f[1].octets;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "ct_msg.h"
+#include "procinfo.h"
 
 /* flowEndReason (IANA IE 136) */
 enum nurs_end_reason {
@@ -37,11 +38,16 @@ struct nurs_flow {
     /* The whole connection's counters, for initiator/responder elements. */
     uint64_t initiator_octets, initiator_packets, responder_octets, responder_packets;
     uint64_t start_ns, end_ns; /* since the epoch */
+    /* The processes owning the sockets at the flow's source and destination,
+     * and the connection's local one (the initiator's, else the
+     * responder's); NULL when not attributed. */
+    const struct nurs_proc *src_proc, *dst_proc, *local_proc;
 };
 
 /* Fills f[0] (original direction) and f[1] (reply) from the entry: addresses,
  * ports, ICMP type/code, post-NAT addresses and ports (when the entry was
- * NATed; zero otherwise), counters, id and mark. Times,
+ * NATed; zero otherwise), counters, id, mark, and the processes at both
+ * ends when the record carries an attribution. Times,
  * end reason and interfaces are left for the caller. False if the entry
  * lacks its protocol or either tuple. */
 bool nurs_flows_from_ct(struct nurs_ct_msg *m, struct nurs_flow f[2]);

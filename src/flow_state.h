@@ -1,7 +1,7 @@
 /* What an exporter remembers of a live connection between its events:
  * when it started (for kernels without conntrack timestamps) and when it
  * was last exported (active timeout chunks start there). Keyed by
- * conntrack id, bounded in size. */
+ * conntrack id, bounded in size (an id table). */
 #ifndef NURS_FLOW_STATE_H
 #define NURS_FLOW_STATE_H
 
@@ -9,29 +9,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "idtable.h"
+
 struct nurs_conn_state {
-    uint32_t id;
-    uint32_t used; /* 0 free, 1 used, 2 deleted */
+    struct nurs_idtable_head head; /* head.id: the conntrack id */
     uint64_t start_ns;       /* 0: unknown */
     uint64_t last_export_ns; /* 0: never exported */
-    uint64_t touched_ns;
 };
 
 struct nurs_flow_state {
-    struct nurs_conn_state *slots;
-    size_t cap, count, deleted;
-    size_t max_entries;
-    uint64_t max_age_ns; /* entries untouched this long are stale */
-    uint64_t evicted;    /* stale entries dropped to make room */
-    uint64_t full;       /* inserts refused: full of live entries */
+    struct nurs_idtable t;
 };
 
-void nurs_flow_state_init(struct nurs_flow_state *s, size_t max_entries, uint64_t max_age_ns);
-void nurs_flow_state_free(struct nurs_flow_state *s);
-struct nurs_conn_state *nurs_flow_state_get(struct nurs_flow_state *s, uint32_t id);
+static inline void nurs_flow_state_init(struct nurs_flow_state *s, size_t max_entries,
+                                        uint64_t max_age_ns)
+{
+    nurs_idtable_init(&s->t, sizeof(struct nurs_conn_state), max_entries, max_age_ns, NULL);
+}
+static inline void nurs_flow_state_free(struct nurs_flow_state *s) { nurs_idtable_free(&s->t); }
+static inline struct nurs_conn_state *nurs_flow_state_get(struct nurs_flow_state *s, uint32_t id)
+{
+    return nurs_idtable_get(&s->t, id);
+}
 /* The entry for id, created if needed; NULL when full. */
-struct nurs_conn_state *nurs_flow_state_put(struct nurs_flow_state *s, uint32_t id,
-                                            uint64_t now_ns);
-void nurs_flow_state_del(struct nurs_flow_state *s, uint32_t id);
+static inline struct nurs_conn_state *nurs_flow_state_put(struct nurs_flow_state *s, uint32_t id,
+                                                          uint64_t now_ns)
+{
+    return nurs_idtable_put(&s->t, id, now_ns);
+}
+static inline void nurs_flow_state_del(struct nurs_flow_state *s, uint32_t id)
+{
+    nurs_idtable_del(&s->t, id);
+}
 
 #endif

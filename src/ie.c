@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#define E(n, i, t, l, s, v) {#n, i, 0, t, l, s, v}
+#define E(n, i, t, l, s, v) {#n, i, 0, t, l, s, v, 0}
 #define V NURS_IE_VARLEN
 
 /* A subset of the IANA registry: what conntrack can fill, what exporters
@@ -172,13 +172,32 @@ static const struct nurs_ie elements[] = {
     E(privateEnterpriseNumber, 346, IE_T_U32, 4, FS_NONE, 0),
     E(ingressInterfaceType, 368, IE_T_U32, 4, FS_NONE, 0),
     E(egressInterfaceType, 369, IE_T_U32, 4, FS_NONE, 0),
-    E(userName, 371, IE_T_STRING, V, FS_NONE, 0),
+    {"userName", 371, 0, IE_T_STRING, V, FS_PROC_USER, 0, NURS_END_LOCAL},
     E(applicationCategoryName, 372, IE_T_STRING, V, FS_NONE, 0),
     E(httpRequestHost, 460, IE_T_STRING, V, FS_NONE, 0),
     /* ulogd2's netfilter elements */
-    {"netfilterPrefix", 3, NURS_PEN_NETFILTER, IE_T_STRING, V, FS_NONE, 0},
-    {"netfilterMark", 4, NURS_PEN_NETFILTER, IE_T_U32, 4, FS_MARK, 0},
-    {"netfilterHook", 5, NURS_PEN_NETFILTER, IE_T_U8, 1, FS_NONE, 0},
+    {"netfilterPrefix", 3, NURS_PEN_NETFILTER, IE_T_STRING, V, FS_NONE, 0, 0},
+    {"netfilterMark", 4, NURS_PEN_NETFILTER, IE_T_U32, 4, FS_MARK, 0, 0},
+    {"netfilterHook", 5, NURS_PEN_NETFILTER, IE_T_U8, 1, FS_NONE, 0, 0},
+    /* nurs-lua's: the process at each end (docs/elements.md) */
+#define P(n, i, t, l, s, end) {#n, i, NURS_PEN_NURS, t, l, s, 0, end}
+    P(sourceProcessId, 1, IE_T_U32, 4, FS_PROC_PID, NURS_END_SRC),
+    P(sourceProcessName, 2, IE_T_STRING, V, FS_PROC_NAME, NURS_END_SRC),
+    P(sourceProcessCommandLine, 3, IE_T_STRING, V, FS_PROC_CMDLINE, NURS_END_SRC),
+    P(sourceProcessUserId, 4, IE_T_U32, 4, FS_PROC_UID, NURS_END_SRC),
+    P(sourceProcessUserName, 5, IE_T_STRING, V, FS_PROC_USER, NURS_END_SRC),
+    P(sourceProcessCgroup, 6, IE_T_STRING, V, FS_PROC_CGROUP, NURS_END_SRC),
+    P(sourceProcessUnit, 7, IE_T_STRING, V, FS_PROC_UNIT, NURS_END_SRC),
+    P(sourceProcessContainerId, 8, IE_T_STRING, V, FS_PROC_CONTAINER, NURS_END_SRC),
+    P(destinationProcessId, 11, IE_T_U32, 4, FS_PROC_PID, NURS_END_DST),
+    P(destinationProcessName, 12, IE_T_STRING, V, FS_PROC_NAME, NURS_END_DST),
+    P(destinationProcessCommandLine, 13, IE_T_STRING, V, FS_PROC_CMDLINE, NURS_END_DST),
+    P(destinationProcessUserId, 14, IE_T_U32, 4, FS_PROC_UID, NURS_END_DST),
+    P(destinationProcessUserName, 15, IE_T_STRING, V, FS_PROC_USER, NURS_END_DST),
+    P(destinationProcessCgroup, 16, IE_T_STRING, V, FS_PROC_CGROUP, NURS_END_DST),
+    P(destinationProcessUnit, 17, IE_T_STRING, V, FS_PROC_UNIT, NURS_END_DST),
+    P(destinationProcessContainerId, 18, IE_T_STRING, V, FS_PROC_CONTAINER, NURS_END_DST),
+#undef P
 };
 
 #define N_ELEMENTS (sizeof elements / sizeof *elements)

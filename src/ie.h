@@ -37,6 +37,17 @@ enum nurs_ie_source {
     FS_IN_IF, FS_OUT_IF,
     FS_INITIATOR_OCTETS, FS_RESPONDER_OCTETS, FS_INITIATOR_PACKETS, FS_RESPONDER_PACKETS,
     FS_MARK, /* the conntrack mark (netfilter's enterprise element, as ulogd2 sends it) */
+    /* The process at an end of the flow (nurs_ie.end says which). */
+    FS_PROC_PID, FS_PROC_UID, /* integers */
+    FS_PROC_NAME, FS_PROC_CMDLINE, FS_PROC_USER, FS_PROC_CGROUP, FS_PROC_UNIT,
+    FS_PROC_CONTAINER, /* strings */
+};
+
+/* Which end of a flow a process element describes. */
+enum nurs_ie_end {
+    NURS_END_SRC,   /* the socket the flow's packets are sent from */
+    NURS_END_DST,   /* the socket they are sent to */
+    NURS_END_LOCAL, /* the connection's local process: the initiator's, else the responder's */
 };
 
 struct nurs_ie {
@@ -47,7 +58,22 @@ struct nurs_ie {
     uint16_t length; /* default wire length; NURS_IE_VARLEN for variable */
     uint8_t source;  /* enum nurs_ie_source */
     uint8_t ip_version; /* 4 or 6 for family-specific elements, else 0 */
+    uint8_t end;        /* enum nurs_ie_end, for process elements */
 };
+
+/* nurs-lua's own elements (the process at each end of a flow) are
+ * enterprise-specific: under IANA's enterprise number for documentation
+ * (RFC 5612) until one is registered; exporters can be told another. */
+#define NURS_PEN_NURS 32473u
+
+static inline bool nurs_ie_is_process(const struct nurs_ie *ie)
+{
+    return ie->source >= FS_PROC_PID && ie->source <= FS_PROC_CONTAINER;
+}
+static inline bool nurs_ie_is_process_string(const struct nurs_ie *ie)
+{
+    return ie->source >= FS_PROC_NAME && ie->source <= FS_PROC_CONTAINER;
+}
 
 /* The element named `name` (a "reverse..." name gives the reverse element of
  * its forward one, enterprise 29305, in *out); false if unknown. */

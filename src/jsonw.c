@@ -65,8 +65,7 @@ static inline void putc_(struct jsonw *w, char c)
         w->buf[w->len++] = c;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t left)
+size_t jsonw_utf8_len(const unsigned char *s, size_t left)
 {
     unsigned c = s[0];
     size_t n;
@@ -107,7 +106,7 @@ static void put_escaped(struct jsonw *w, const char *str, size_t len)
             i++;
             continue;
         }
-        size_t n = c >= 0x80 ? utf8_len(s + i, len - i) : 0;
+        size_t n = c >= 0x80 ? jsonw_utf8_len(s + i, len - i) : 0;
         if (n) {
             i += n;
             continue;

@@ -31,5 +31,8 @@ void jsonw_double(struct jsonw *w, const char *key, double v);
 void jsonw_bool(struct jsonw *w, const char *key, int v);
 void jsonw_null(struct jsonw *w, const char *key);
 void jsonw_raw_char(struct jsonw *w, char c);
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid (RFC 3629:
+ * no overlong forms, no surrogates, nothing past U+10FFFF). */
+size_t jsonw_utf8_len(const unsigned char *s, size_t left);
 
 #endif

@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 
 #include "host.h"
+#include "l_attribution.h"
 #include "l_nurs.h"
 #include "l_util.h"
 #include "src_conntrack.h"
@@ -94,7 +95,7 @@ static int l_conntrack(lua_State *L)
 {
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
-                                          "dump_at_exit", NULL};
+                                          "dump_at_exit", "process", NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed);
 
     struct nurs_ct_source_opts o = {0};
@@ -105,6 +106,7 @@ static int l_conntrack(lua_State *L)
     o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
     read_filter(L, 1, &o.filter);
     read_dump_at_exit(L, 1, &o);
+    o.process = nurs_l_process_option(L, 1, FNAME, &o.process_opts);
     nurs_opt_rcvbuf(L, 1, FNAME, NURS_CT_DEFAULT_RCVBUF, NURS_CT_DEFAULT_RCVBUF_MAX, &o.rcvbuf,
                     &o.rcvbuf_max);
 
@@ -150,6 +152,17 @@ static int ct_dump(lua_State *L)
     return 1;
 }
 
+/* src:attribute(rec [, fn]) */
+static int ct_attribute(lua_State *L)
+{
+    struct nurs_ct_source *src = check_source(L);
+    char err[512];
+    struct nurs_attribution *a = nurs_ct_source_attribution(src, err, sizeof err);
+    if (!a)
+        return luaL_error(L, "attribute: %s", err);
+    return nurs_l_attribute(L, nurs_ct_source_resource(src), a);
+}
+
 static int ct_dumping(lua_State *L)
 {
     lua_pushboolean(L, nurs_ct_source_dumping(check_source(L)));
@@ -162,6 +175,7 @@ void nurs_l_conntrack_open(lua_State *L)
         {"on", ct_on},
         {"dump", ct_dump},
         {"dumping", ct_dumping},
+        {"attribute", ct_attribute},
         {NULL, NULL},
     };
     nurs_l_handle_class(L, CT_MT, "conntrack source", methods);

@@ -173,7 +173,8 @@ static int new_exporter(lua_State *L, enum nurs_flow_version version)
 {
     static const char *const allowed[] = {
         "collector", "collectors", "templates", "domain", "mtu", "message_size", "flush",
-        "refresh_packets", "refresh_seconds", "queue", "connections", "name", NULL};
+        "refresh_packets", "refresh_seconds", "queue", "connections", "name",
+        "process_enterprise", NULL};
     const char *fname = version == NURS_NETFLOW9 ? "nurs.netflow9" : "nurs.ipfix";
     if (lua_type(L, 1) == LUA_TSTRING) {
         lua_createtable(L, 0, 1);
@@ -211,6 +212,10 @@ static int new_exporter(lua_State *L, enum nurs_flow_version version)
     o->queue_max = (size_t)nurs_opt_int(L, 1, fname, "queue", 4 << 20, 65536, 1 << 30);
     o->state_max = (size_t)nurs_opt_int(L, 1, fname, "connections", 1 << 20, 1, 1 << 26);
     o->name = nurs_opt_string(L, 1, fname, "name", NULL);
+    uint32_t pen = (uint32_t)nurs_opt_int(L, 1, fname, "process_enterprise", NURS_PEN_NURS, 1,
+                                          0xffffffff);
+    for (int i = 0; i < o->n_templates; i++)
+        nurs_template_set_process_pen(&o->templates[i], pen);
 
     /* A record must fit a message with its headers (IPv6 over UDP being
      * the smallest message an MTU leaves). */

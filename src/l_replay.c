@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 
 #include "host.h"
+#include "l_attribution.h"
 #include "l_nurs.h"
 #include "l_util.h"
 #include "src_replay.h"
@@ -15,7 +16,7 @@
 static int l_replay(lua_State *L)
 {
     static const char *const allowed[] = {"path", "speed", "loops", "at_end", "decode_only",
-                                          "name", NULL};
+                                          "name", "process", NULL};
     lua_settop(L, 2);
     nurs_opt_path_table(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -32,6 +33,7 @@ static int l_replay(lua_State *L)
     o.stop_at_end = strcmp(at_end, "stop") == 0;
     o.decode_only = nurs_opt_bool(L, 1, FNAME, "decode_only", false);
     o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
+    o.process = nurs_l_process_option(L, 1, FNAME, &o.process_opts);
 
     char err[512];
     struct nurs_replay *rp = nurs_replay_get(nurs_script_of(L), &o, err, sizeof err);

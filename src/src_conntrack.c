@@ -48,9 +48,15 @@ struct nurs_ct_source {
     struct nurs_ct_filter filter;
     uint64_t filtered;
     bool dump_at_exit, zero_at_exit;
+    struct nurs_attribution *attr;
+    bool process; /* every connection, from its NEW event */
+    bool deliver_new; /* the script asked for NEW events (else they only start attribution) */
+    bool joined_new;  /* member of the NEW events group */
+    struct nurs_attribution_opts process_opts;
     /* What a loading script asked for, applied when it is adopted. */
     struct nurs_ct_filter pending_filter;
-    bool pending_dump_at_exit, pending_zero_at_exit;
+    bool pending_dump_at_exit, pending_zero_at_exit, pending_process;
+    struct nurs_attribution_opts pending_process_opts;
 };
 
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
@@ -67,7 +73,25 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     const struct nurs_ct_source *s = (const struct nurs_ct_source *)r;
     out[0] = (struct nurs_extra_counter){"rcvbuf", (uint64_t)s->events.nl.rcvbuf};
     out[1] = (struct nurs_extra_counter){"filtered", s->filtered};
-    return 2;
+    return 2 + (s->attr ? nurs_attribution_counters(s->attr, out + 2) : 0);
+}
+
+struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *s, char *err,
+                                                    size_t errlen)
+{
+    if (!s->attr && !s->res.host->check_only)
+        s->attr = nurs_attribution_new(s->res.host->loop, s->netns, &s->process_opts, s->res.name,
+                                       err, errlen);
+    else if (!s->attr)
+        snprintf(err, errlen, "not under --check");
+    return s->attr;
+}
+
+/* What the live source's records go through. */
+static struct nurs_ct_delivery delivery(struct nurs_ct_source *s, bool final)
+{
+    return (struct nurs_ct_delivery){.filter = &s->filter, .attr = s->attr,
+                                     .begin = s->process && !final, .rl = &s->malformed_rl};
 }
 
 static void log_malformed(struct nurs_ct_source *s, const char *why)
@@ -86,27 +110,33 @@ static bool filtered_out(const struct nurs_ct_msg *m, const struct nurs_ct_filte
 }
 
 bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                     const struct nlmsghdr *nlh, unsigned flags,
-                     const struct nurs_ct_filter *filter, struct nurs_ratelimit *rl)
+                     const struct nlmsghdr *nlh, unsigned flags, const struct nurs_ct_delivery *d)
 {
     const char *why;
     r->counters.in++;
     if (nurs_ct_msg_parse(scratch, nlh, flags & NURS_CT_FROM_DUMP, &why) < 0) {
-        nurs_source_malformed(r, rl, why);
+        nurs_source_malformed(r, d->rl, why);
         return true;
     }
-    if (filtered_out(scratch, filter))
+    if (filtered_out(scratch, d->filter))
         return false;
     scratch->final = flags & NURS_CT_FINAL;
     if (r->cb.n == 0) {
         r->counters.dropped++;
+        if (d->attr)
+            nurs_attribution_after(d->attr, scratch);
         return true;
     }
+    if (d->attr)
+        nurs_attribution_before(d->attr, scratch, d->begin);
     lua_State *L = r->cb.L;
     struct nurs_record *rec = nurs_record_push(L, scratch);
     nurs_resource_dispatch(r);
     nurs_record_expire(rec);
     lua_pop(L, 1);
+    /* A callback may have closed the source, and its attribution with it. */
+    if (d->attr && !r->closing)
+        nurs_attribution_after(d->attr, scratch);
     return true;
 }
 
@@ -120,6 +150,19 @@ static void finish_dump(struct nurs_ct_source *s, const char *failure)
         nurs_debug("%s: table dump complete", s->res.name);
     s->dumping = false;
     stop_channel(s, &s->dump);
+}
+
+/* A NEW event the script did not ask for: it only starts attribution. */
+static bool attribute_only(struct nurs_ct_source *s, const struct nlmsghdr *nlh, bool from_dump)
+{
+    if (s->deliver_new || from_dump || NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_NEW ||
+        !(nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)))
+        return false;
+    const char *why;
+    if (s->attr && s->process && nurs_ct_msg_parse(&s->msg, nlh, false, &why) == 0 &&
+        !filtered_out(&s->msg, &s->filter))
+        nurs_attribution_begin(s->attr, &s->msg);
+    return true;
 }
 
 /* Walks the netlink messages of one datagram. */
@@ -152,9 +195,9 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
         if (from_dump && (nlh->nlmsg_flags & NLM_F_DUMP_INTR))
             nurs_warn("%s: the table changed during the dump; some entries may be missing",
                       s->res.name);
-        if (nurs_ct_msg_is_entry(nlh) &&
-            !nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &s->filter,
-                             &s->malformed_rl))
+        struct nurs_ct_delivery d = delivery(s, false);
+        if (nurs_ct_msg_is_entry(nlh) && !attribute_only(s, nlh, from_dump) &&
+            !nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &d))
             s->filtered++;
     }
     if (left > 0 && !s->res.closing)
@@ -213,6 +256,7 @@ static void on_readable(uv_poll_t *poll, int status, int events)
 
 static void free_source(struct nurs_ct_source *s)
 {
+    nurs_attribution_free(s->attr);
     nurs_recorder_put(s->res.host, s->recorder);
     nurs_nl_batch_free(&s->batch);
     free(s->netns);
@@ -270,8 +314,8 @@ static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_
         }
         if (!nurs_ct_msg_is_entry(nlh))
             continue;
-        if (nurs_ct_deliver(&s->res, &s->msg, nlh, NURS_CT_FROM_DUMP | NURS_CT_FINAL, &s->filter,
-                            &s->malformed_rl))
+        struct nurs_ct_delivery d = delivery(s, true);
+        if (nurs_ct_deliver(&s->res, &s->msg, nlh, NURS_CT_FROM_DUMP | NURS_CT_FINAL, &d))
             (*entries)++;
         else
             s->filtered++;
@@ -333,6 +377,8 @@ static void finish(struct nurs_resource *r)
     nurs_info("%s: exit dump: %llu entries", r->name, (unsigned long long)entries);
 }
 
+static int join_new(struct nurs_ct_source *s, bool on, char *err, size_t errlen);
+
 static void claim_end(struct nurs_resource *r, bool adopted)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
@@ -341,6 +387,20 @@ static void claim_end(struct nurs_resource *r, bool adopted)
     s->filter = s->pending_filter;
     s->dump_at_exit = s->pending_dump_at_exit;
     s->zero_at_exit = s->pending_zero_at_exit;
+    /* What is known of live connections stays; the old script's waiting
+     * callbacks go with its Lua state. A running engine keeps the settings
+     * it started with. */
+    s->process = s->pending_process;
+    char err[256];
+    if (join_new(s, s->process, err, sizeof err) < 0)
+        nurs_err("%s: process attribution: NEW events: %s", r->name, err);
+    if (s->attr) {
+        nurs_attribution_unwatch_all(s->attr);
+    } else if (s->process) {
+        s->process_opts = s->pending_process_opts;
+        if (!nurs_ct_source_attribution(s, err, sizeof err))
+            nurs_err("%s: process attribution: %s", r->name, err);
+    }
 }
 
 static const struct nurs_resource_ops ct_ops = {
@@ -376,6 +436,24 @@ static const char *explain_join_error(int err)
     }
 }
 
+/* Attribution starts at NEW events: listen to them when it is on, even if
+ * the script did not ask for them (they then reach no callback). */
+static int join_new(struct nurs_ct_source *s, bool on, char *err, size_t errlen)
+{
+    bool want = on || s->deliver_new;
+    if (want == s->joined_new || s->events.nl.fd < 0)
+        return 0;
+    unsigned group = NFNLGRP_CONNTRACK_NEW;
+    if (setsockopt(s->events.nl.fd, SOL_NETLINK,
+                   want ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &group,
+                   sizeof group) < 0) {
+        snprintf(err, errlen, "%s", explain_join_error(errno));
+        return -1;
+    }
+    s->joined_new = want;
+    return 0;
+}
+
 static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
                        size_t errlen)
 {
@@ -385,7 +463,7 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
         bool on;
         unsigned group;
     } groups[] = {
-        {o->ev_new, NFNLGRP_CONNTRACK_NEW},
+        {o->ev_new || o->process, NFNLGRP_CONNTRACK_NEW},
         {o->ev_update, NFNLGRP_CONNTRACK_UPDATE},
         {o->ev_destroy, NFNLGRP_CONNTRACK_DESTROY},
     };
@@ -398,6 +476,7 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
             return -1;
         }
     }
+    s->joined_new = o->ev_new || o->process;
     nurs_source_rcvbuf(&s->res, &s->events.nl, o->rcvbuf, o->rcvbuf_max);
     return 0;
 }
@@ -430,6 +509,8 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         s->pending_filter = o->filter;
         s->pending_dump_at_exit = o->dump_at_exit;
         s->pending_zero_at_exit = o->zero_at_exit;
+        s->pending_process = o->process;
+        s->pending_process_opts = o->process_opts;
         /* On failure the load fails and gives the source back as it was. */
         return set_recorder(s, o, err, errlen) < 0 ? NULL : s;
     }
@@ -446,6 +527,9 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     s->filter = o->filter;
     s->dump_at_exit = o->dump_at_exit;
     s->zero_at_exit = o->zero_at_exit;
+    s->process = o->process;
+    s->process_opts = o->process_opts;
+    s->deliver_new = o->ev_new;
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key) < 0) {
@@ -460,14 +544,18 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         return NULL;
     }
     bool any = o->ev_new || o->ev_update || o->ev_destroy;
-    if (any && (open_events(s, o, err, errlen) < 0 || start_channel(s, &s->events, err, errlen) < 0)) {
+    if ((any && (open_events(s, o, err, errlen) < 0 ||
+                 start_channel(s, &s->events, err, errlen) < 0)) ||
+        (o->process && !nurs_ct_source_attribution(s, err, errlen))) {
         nurs_resource_destroy(&s->res);
         return NULL;
     }
     if (any) {
-        char list[32] = "";
-        const char *names[] = {o->ev_new ? "new" : NULL, o->ev_update ? "update" : NULL,
-                               o->ev_destroy ? "destroy" : NULL};
+        char list[80] = "";
+        const char *names[] = {o->ev_new       ? "new"
+                               : o->process ? "new (for process attribution only)"
+                                            : NULL,
+                               o->ev_update ? "update" : NULL, o->ev_destroy ? "destroy" : NULL};
         for (int i = 0; i < 3; i++)
             if (names[i])
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",

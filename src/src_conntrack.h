@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attribution.h"
 #include "ct_msg.h"
 #include "resource.h"
 
@@ -34,6 +35,8 @@ struct nurs_ct_source_opts {
     int rcvbuf_max;    /* bytes; growth limit on overrun */
     const char *name;
     const char *record; /* pcap file for what this source receives; NULL: none */
+    bool process;       /* attribute every connection to its processes */
+    struct nurs_attribution_opts process_opts;
 };
 
 #define NURS_CT_DEFAULT_RCVBUF (4 << 20)
@@ -52,11 +55,26 @@ struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r);
 int nurs_ct_source_dump(struct nurs_ct_source *src, bool zero, char *err, size_t errlen);
 bool nurs_ct_source_dumping(const struct nurs_ct_source *src);
 
+/* The engine that attributes this source's connections to processes,
+ * created with the source's settings on first use (src:attribute() on a
+ * source without `process`); NULL with a message in err if it cannot be. */
+struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *src, char *err,
+                                                    size_t errlen);
+
+/* How a record is delivered: the filter (may be NULL) leaves some out;
+ * with `attr`, records see the attribution of their connection, which
+ * starts at their NEW event when `begin` is set. */
+struct nurs_ct_delivery {
+    const struct nurs_ct_filter *filter;
+    struct nurs_attribution *attr;
+    bool begin;
+    struct nurs_ratelimit *rl;
+};
+
 /* Decodes a conntrack message in `scratch` and hands it to r's callbacks
- * as a record (live and replayed messages alike), unless the filter (may
- * be NULL) leaves it out. Returns false if the filter did. */
+ * as a record (live and replayed messages alike). Returns false if the
+ * filter left it out. */
 bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
-                     const struct nlmsghdr *nlh, unsigned flags,
-                     const struct nurs_ct_filter *filter, struct nurs_ratelimit *rl);
+                     const struct nlmsghdr *nlh, unsigned flags, const struct nurs_ct_delivery *d);
 
 #endif

@@ -42,6 +42,7 @@ struct nurs_replay {
     struct nurs_nflog_msg nflog;
     uint8_t *scratch; /* aligned copy of the datagram being delivered */
     struct nurs_ratelimit malformed_rl;
+    struct nurs_attribution *attr;
 };
 
 struct nurs_resource *nurs_replay_resource(struct nurs_replay *rp) { return &rp->res; }
@@ -133,8 +134,9 @@ static bool deliver_datagram(struct nurs_replay *rp, const void *data, size_t le
     for (; nurs_nlmsg_ok(nlh, left) && !rp->res.closing; nlh = nurs_nlmsg_next(nlh, &left)) {
         if (nurs_ct_msg_is_entry(nlh))
             nurs_ct_deliver(&rp->res, &rp->msg, nlh,
-                            nlh->nlmsg_flags & NLM_F_MULTI ? NURS_CT_FROM_DUMP : 0, NULL,
-                            &rp->malformed_rl);
+                            nlh->nlmsg_flags & NLM_F_MULTI ? NURS_CT_FROM_DUMP : 0,
+                            &(struct nurs_ct_delivery){.attr = rp->attr, .begin = true,
+                                                       .rl = &rp->malformed_rl});
         else if (nurs_nflog_msg_is_packet(nlh))
             deliver_nflog(rp, nlh, ts_ns);
     }
@@ -196,14 +198,23 @@ static void on_closed(uv_handle_t *h)
 static void destroy(struct nurs_resource *r)
 {
     struct nurs_replay *rp = (struct nurs_replay *)r;
+    nurs_attribution_free(rp->attr);
+    rp->attr = NULL;
     rp->pending_closes = 2;
     uv_close((uv_handle_t *)&rp->idle, on_closed);
     uv_close((uv_handle_t *)&rp->timer, on_closed);
 }
 
+static int extra_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
+{
+    const struct nurs_replay *rp = (const struct nurs_replay *)r;
+    return rp->attr ? nurs_attribution_counters(rp->attr, out) : 0;
+}
+
 static const struct nurs_resource_ops replay_ops = {
     .kind = "replay",
     .destroy = destroy,
+    .extra_counters = extra_counters,
 };
 
 static int map_file(struct nurs_replay *rp, const char *path, char *err, size_t errlen)
@@ -274,6 +285,11 @@ struct nurs_replay *nurs_replay_get(struct nurs_script *s, const struct nurs_rep
     }
     if (s->host->check_only)
         return rp;
+    if (o->process && !(rp->attr = nurs_attribution_new(s->host->loop, NULL, &o->process_opts,
+                                                        rp->res.name, err, errlen))) {
+        nurs_resource_destroy(&rp->res);
+        return NULL;
+    }
     if (rp->speed > 0)
         uv_timer_start(&rp->timer, on_timer, 0, 0);
     else

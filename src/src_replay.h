@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "attribution.h"
 #include "resource.h"
 
 struct nurs_script;
@@ -19,6 +20,10 @@ struct nurs_replay_opts {
     bool stop_at_end; /* stop the daemon when done */
     bool decode_only; /* benchmarks: parse each message as for Lua, call no Lua */
     const char *name;
+    /* Attribute the replayed connections to this host's processes now, as
+     * a live source would (tests, and what attribution costs). */
+    bool process;
+    struct nurs_attribution_opts process_opts;
 };
 
 struct nurs_replay *nurs_replay_get(struct nurs_script *s, const struct nurs_replay_opts *o,

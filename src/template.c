@@ -88,7 +88,8 @@ int nurs_template_finish(struct nurs_template *t, bool v9, char *err, size_t err
         v4 |= f->ie.ip_version == 4 && (f->ie.type == IE_T_IPV4);
         v6 |= f->ie.ip_version == 6 && (f->ie.type == IE_T_IPV6);
         t->biflow |= f->reverse;
-        if (v9 && f->ie.pen != 0) {
+        t->process |= nurs_ie_is_process(&f->ie);
+        if (v9 && f->ie.pen != 0 && !nurs_ie_is_process(&f->ie)) {
             snprintf(err, errlen,
                      "template '%s': %s is an enterprise element, which NetFlow v9 cannot "
                      "carry (use IPFIX)",
@@ -131,4 +132,11 @@ bool nurs_template_same(const struct nurs_template *a, const struct nurs_templat
             a->f[i].ie.length != b->f[i].ie.length)
             return false;
     return true;
+}
+
+void nurs_template_set_process_pen(struct nurs_template *t, uint32_t pen)
+{
+    for (int i = 0; i < t->n; i++)
+        if (nurs_ie_is_process(&t->f[i].ie) && t->f[i].ie.pen != 0)
+            t->f[i].ie.pen = pen;
 }

@@ -20,7 +20,8 @@ enum nurs_tfield_kind {
     NURS_TF_EMPTY,    /* variable length, nothing known: an empty value */
     NURS_TF_ADDRESS,  /* the address at flow_off, if the flow is of its family */
     NURS_TF_NUMBER,   /* the number at flow_off, big-endian in ie.length bytes */
-    NURS_TF_COMPUTED, /* times, ICMP, ports that depend on the protocol */
+    NURS_TF_COMPUTED, /* times, ICMP, ports that depend on the protocol, processes' ids */
+    NURS_TF_STRING,   /* a string of the flow (a process's): padded to a fixed length, or variable */
 };
 
 struct nurs_tfield {
@@ -40,6 +41,7 @@ struct nurs_template {
     size_t min_record_len; /* variable-length fields counted as empty */
     bool varlen;
     bool biflow;        /* has reverse elements: one record per connection */
+    bool process;       /* has elements a flow's processes fill */
     uint8_t ip_version; /* 4 or 6 if it has addresses of that family, else 0 */
 };
 
@@ -53,11 +55,16 @@ int nurs_template_add_custom(struct nurs_template *t, const char *name, uint16_t
                              uint32_t pen, enum nurs_ie_type type, unsigned len, char *err,
                              size_t errlen);
 /* Checks the whole template (families do not mix, NetFlow v9 limits when
- * v9 is set) once every element is in. */
+ * v9 is set) once every element is in. NetFlow v9 has no enterprise
+ * numbers: nurs-lua's own elements go as vendor field types 32768 + id
+ * (the IPFIX field specifier without its enterprise number); other
+ * enterprise elements are refused. */
 int nurs_template_finish(struct nurs_template *t, bool v9, char *err, size_t errlen);
 /* Index of the field with this name, -1 if none. */
 int nurs_template_find(const struct nurs_template *t, const char *name);
 /* Same elements with the same lengths in the same order. */
 bool nurs_template_same(const struct nurs_template *a, const struct nurs_template *b);
+/* Puts nurs-lua's own elements under enterprise number pen instead. */
+void nurs_template_set_process_pen(struct nurs_template *t, uint32_t pen);
 
 #endif

@@ -1,7 +1,10 @@
 /* ct-synth: writes N synthetic conntrack DESTROY events, byte-identical to
  * what the kernel sends, to a pcap file that nurs.replay reads: IPv4 and
  * IPv6, TCP, UDP and ICMP, some NATed, with counters and timestamps.
- *   ct-synth N OUT.pcap [SEED] */
+ *   ct-synth N OUT.pcap [SEED [local]]
+ * "local": connections between loopback addresses (127.0.0.0/8, ::1), each
+ * a NEW event then its DESTROY, as a host's own connections (what process
+ * attribution looks up). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +41,8 @@ static void address(uint8_t *out, int family, uint32_t host, uint8_t net)
     }
 }
 
+static bool local_mode;
+
 static void make(struct nurs_ct_synth *c, uint64_t i, uint64_t now_ns)
 {
     memset(c, 0, sizeof *c);
@@ -47,6 +52,17 @@ static void make(struct nurs_ct_synth *c, uint64_t i, uint64_t now_ns)
     c->proto = p < 60 ? 6 : p < 95 ? 17 : (c->family == AF_INET ? 1 : 58);
     address(c->src, c->family, rnd(), 1);
     address(c->dst, c->family, rnd(), 2);
+    if (local_mode) {
+        memset(c->src, 0, 16);
+        memset(c->dst, 0, 16);
+        if (c->family == AF_INET) {
+            uint32_t a = htonl(0x7f000000u | (rnd() & 0xffffff)), b = htonl(0x7f000001u);
+            memcpy(c->src, &a, 4);
+            memcpy(c->dst, &b, 4);
+        } else {
+            c->src[15] = c->dst[15] = 1;
+        }
+    }
     memcpy(c->rsrc, c->dst, 16);
     memcpy(c->rdst, c->src, 16);
     c->sport = (uint16_t)(1024 + rnd() % 60000);
@@ -54,7 +70,7 @@ static void make(struct nurs_ct_synth *c, uint64_t i, uint64_t now_ns)
     c->rsport = c->dport;
     c->rdport = c->sport;
     c->status = IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED;
-    if (rnd() % 5 == 0) { /* source NAT to a public address and port */
+    if (!local_mode && rnd() % 5 == 0) { /* source NAT to a public address and port */
         address(c->rdst, c->family, 0x0a0b0c0d, 99);
         c->rdport = (uint16_t)(30000 + rnd() % 30000);
         c->status |= IPS_SRC_NAT | IPS_SRC_NAT_DONE | IPS_DST_NAT_DONE;
@@ -81,7 +97,7 @@ static void make(struct nurs_ct_synth *c, uint64_t i, uint64_t now_ns)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: ct-synth N OUT.pcap [SEED]\n");
+        fprintf(stderr, "usage: ct-synth N OUT.pcap [SEED [local]]\n");
         return 2;
     }
     long n = strtol(argv[1], NULL, 10);
@@ -90,6 +106,7 @@ int main(int argc, char **argv)
         return 2;
     }
     rng_state = argc > 3 ? strtoull(argv[3], NULL, 10) | 1 : 0x9e3779b97f4a7c15ull;
+    local_mode = argc > 4 && strcmp(argv[4], "local") == 0;
     struct nurs_pcap_writer w;
     char err[256];
     if (nurs_pcap_writer_open(&w, argv[2], err, sizeof err) < 0) {
@@ -102,13 +119,19 @@ int main(int argc, char **argv)
         struct nurs_ct_synth c;
         t += 1000 + rnd() % 20000; /* 1 to 21 us apart */
         make(&c, (uint64_t)i, t);
-        size_t len = nurs_ct_synth_destroy(buf, sizeof buf, &c);
+        size_t len = local_mode ? nurs_ct_synth_new(buf, sizeof buf, &c) : 0;
+        if (len && nurs_pcap_writer_put(&w, t, 12 /* NETLINK_NETFILTER */, buf, len) < 0) {
+            fprintf(stderr, "ct-synth: write failed\n");
+            return 1;
+        }
+        len = nurs_ct_synth_destroy(buf, sizeof buf, &c);
         if (nurs_pcap_writer_put(&w, t, 12 /* NETLINK_NETFILTER */, buf, len) < 0) {
             fprintf(stderr, "ct-synth: write failed\n");
             return 1;
         }
     }
     nurs_pcap_writer_close(&w);
-    fprintf(stderr, "ct-synth: wrote %ld DESTROY events to %s\n", n, argv[2]);
+    fprintf(stderr, "ct-synth: wrote %ld %s events to %s\n", n,
+            local_mode ? "NEW and DESTROY" : "DESTROY", argv[2]);
     return 0;
 }

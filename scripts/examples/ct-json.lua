@@ -2,15 +2,20 @@
 --
 --   nurs-lua scripts/examples/ct-json.lua                  # every event, stdout
 --   nurs-lua scripts/examples/ct-json.lua /var/log/ct.json destroy
+--   nurs-lua scripts/examples/ct-json.lua - destroy process   # with the process at each local end
 --
 -- SIGHUP reopens the file (for logrotate) and reloads this script.
 local nurs = require "nurs"
 
-local path = arg[1] or "-"
-local events = arg[2] and { arg[2] } or { "new", "update", "destroy" }
+local args, process = {}, false
+for _, a in ipairs(arg) do
+  if a == "process" then process = true else args[#args + 1] = a end
+end
+local path = args[1] or "-"
+local events = args[2] and { args[2] } or { "new", "update", "destroy" }
 
 local out = nurs.json { path = path }
 
-nurs.conntrack({ events = events }, function(rec)
+nurs.conntrack({ events = events, process = process }, function(rec)
   out:write(rec)
 end)

@@ -3,36 +3,43 @@
 -- minute with what it did since the last export, so the records of a
 -- connection add up to what conntrack counted.
 --
---   nurs-lua ctflow9.lua [COLLECTOR [MARK/MASK]]
+--   nurs-lua ctflow9.lua [COLLECTOR [MARK/MASK]] [process]
 --     COLLECTOR  host:port, [v6addr]:port (default 127.0.0.1:2055)
 --     MARK/MASK  export only connections whose conntrack mark matches, 0x10/0xf0
+--     process    add the process, user and systemd unit or container at each
+--                local end of a flow (v9 vendor fields 32769..., docs/elements.md)
 --
 -- Needs: sysctl -w net.netfilter.nf_conntrack_acct=1 (counters) and
 -- net.netfilter.nf_conntrack_timestamp=1 (exact start and end times).
 local nurs = require "nurs"
+local presets = require "nurs.templates"
 
-local collector = arg[1] or "127.0.0.1:2055"
-local mark, mask = (arg[2] or ""):match("^(%w+)/(%w+)$")
+local args, process = {}, false
+for _, a in ipairs(arg) do
+  if a == "process" then process = true else args[#args + 1] = a end
+end
+local collector = args[1] or "127.0.0.1:2055"
+local mark, mask = (args[2] or ""):match("^(%w+)/(%w+)$")
 
-local exporter = nurs.netflow9 {
-  collector = collector,
-  templates = {   -- IANA element names; one template per address family
-    ipv4 = { "sourceIPv4Address", "destinationIPv4Address",
-             "sourceTransportPort", "destinationTransportPort", "protocolIdentifier",
-             "icmpTypeCodeIPv4",
-             "postNATSourceIPv4Address", "postNATDestinationIPv4Address",
-             "postNAPTSourceTransportPort", "postNAPTDestinationTransportPort",
-             "octetDeltaCount", "packetDeltaCount",
-             "flowStartSysUpTime", "flowEndSysUpTime", "flowEndReason" },
-    ipv6 = { "sourceIPv6Address", "destinationIPv6Address",
-             "sourceTransportPort", "destinationTransportPort", "protocolIdentifier",
-             "icmpTypeCodeIPv6", "icmpTypeIPv6", "icmpCodeIPv6",   -- nfdump reads the last two
-             "postNATSourceIPv6Address", "postNATDestinationIPv6Address",
-             "postNAPTSourceTransportPort", "postNAPTDestinationTransportPort",
-             "octetDeltaCount", "packetDeltaCount",
-             "flowStartSysUpTime", "flowEndSysUpTime", "flowEndReason" },
-  },
+local templates = {   -- IANA element names; one template per address family
+  ipv4 = { "sourceIPv4Address", "destinationIPv4Address",
+           "sourceTransportPort", "destinationTransportPort", "protocolIdentifier",
+           "icmpTypeCodeIPv4",
+           "postNATSourceIPv4Address", "postNATDestinationIPv4Address",
+           "postNAPTSourceTransportPort", "postNAPTDestinationTransportPort",
+           "octetDeltaCount", "packetDeltaCount",
+           "flowStartSysUpTime", "flowEndSysUpTime", "flowEndReason" },
+  ipv6 = { "sourceIPv6Address", "destinationIPv6Address",
+           "sourceTransportPort", "destinationTransportPort", "protocolIdentifier",
+           "icmpTypeCodeIPv6", "icmpTypeIPv6", "icmpCodeIPv6",   -- nfdump reads the last two
+           "postNATSourceIPv6Address", "postNATDestinationIPv6Address",
+           "postNAPTSourceTransportPort", "postNAPTDestinationTransportPort",
+           "octetDeltaCount", "packetDeltaCount",
+           "flowStartSysUpTime", "flowEndSysUpTime", "flowEndReason" },
 }
+if process then templates = presets.with(templates, presets.process_netflow9) end
+
+local exporter = nurs.netflow9 { collector = collector, templates = templates }
 
 -- Start times come from conntrack's timestamps; without them, from NEW events.
 local stamped = nurs.sysctl "net.netfilter.nf_conntrack_timestamp" == 1
@@ -41,6 +48,7 @@ local conntrack = nurs.conntrack({
   events = stamped and { "destroy" } or { "new", "destroy" },
   mark = mark and tonumber(mark), mark_mask = mask and tonumber(mask),
   dump_at_exit = "zero",   -- at exit, export what live connections did since the last time
+  process = process,       -- which process owns each local end (sock_diag, /proc)
 }, function(rec)
   exporter:export(rec)
 end)

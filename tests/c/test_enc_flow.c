@@ -320,9 +320,74 @@ static void test_times(void)
                "seconds, NTP microseconds and nanoseconds, duration");
 }
 
+/* The processes at both ends of a flow: IPFIX variable-length strings
+ * under enterprise 32473 (or the one the exporter is given), NetFlow v9
+ * fixed lengths (cut between characters, zero padded) as vendor types
+ * 32768 + id; unknown ends are zero and empty, an unknown uid all ones. */
+static void test_process(void)
+{
+    static const char *const names[] = {"sourceProcessId", "sourceProcessName",
+                                        "destinationProcessUserId", "userName", NULL};
+    char err[256];
+    struct nurs_template x, v9;
+    nurs_template_init(&x, "px");
+    nurs_template_init(&v9, "p9");
+    for (const char *const *n = names; *n; n++) {
+        add(&x, *n, 0);
+        add(&v9, *n, strstr(*n, "Id") ? 0 : 6);
+    }
+    tap_ok(nurs_template_finish(&x, false, err, sizeof err) == 0 && x.process, "IPFIX process template");
+    tap_ok(nurs_template_finish(&v9, true, err, sizeof err) == 0,
+           "NetFlow v9 takes nurs-lua's own enterprise elements: %s", err);
+    x.id = v9.id = 400;
+    nurs_template_set_process_pen(&x, 4242);
+
+    struct nurs_proc *curl = nurs_proc_new(&(struct nurs_proc_fields){
+        .pid = 1234, .uid = 1000, .fd = 3, .name = "curl", .user = "\xc3\xa9lodie"});
+    struct nurs_flow f = {.ip_version = 4, .proto = 6, .src_proc = curl, .local_proc = curl};
+    uint8_t buf[1500];
+    struct nurs_enc e;
+    nurs_enc_begin(&e, NURS_IPFIX, buf, sizeof buf, 0);
+    nurs_enc_add_template(&e, &x);
+    nurs_enc_add_record(&e, &x, &f, NULL, NULL);
+    size_t len = nurs_enc_finish(&e, &(struct nurs_enc_header){.export_secs = 1, .domain = 1});
+    same_bytes(buf, len,
+               "000a 0050 00000001 00000000 00000001"
+               "0002 0024 0190 0004"
+               /* enterprise 4242 instead of 32473; userName is IANA 371 */
+               "8001 0004 00001092 8002 ffff 00001092 800e 0004 00001092 0173 ffff"
+               "0190 001c"
+               /* pid 1234, "curl", no destination process: uid all ones, "élodie" */
+               "000004d2 04 6375726c ffffffff 07 c3a96c6f646965 000000",
+               "IPFIX: the source's pid and name, an unknown destination, the local user");
+
+    nurs_enc_begin(&e, NURS_NETFLOW9, buf, sizeof buf, 0);
+    nurs_enc_add_template(&e, &v9);
+    nurs_enc_add_record(&e, &v9, &f, NULL, NULL);
+    len = nurs_enc_finish(&e, &(struct nurs_enc_header){.domain = 1});
+    same_bytes(buf, len,
+               "0009 0002 00000000 00000000 00000000 00000001"
+               "0000 0018 0190 0004 8001 0004 8002 0006 800e 0004 0173 0006"
+               "0190 0018"
+               /* "curl" padded, "élodie" (7 bytes) cut to 6 */
+               "000004d2 6375726c0000 ffffffff c3a96c6f6469",
+               "NetFlow v9: vendor types 32768 + id, fixed lengths, zero padded");
+    nurs_proc_unref(curl);
+
+    struct nurs_proc *cut = nurs_proc_new(&(struct nurs_proc_fields){.pid = 1, .name = "abc\xc3\xa9\xc3\xa9"});
+    f.src_proc = f.local_proc = cut;
+    nurs_enc_begin(&e, NURS_NETFLOW9, buf, sizeof buf, 0);
+    nurs_enc_add_record(&e, &v9, &f, NULL, NULL);
+    len = nurs_enc_finish(&e, &(struct nurs_enc_header){0});
+    tap_ok(len > 30 && memcmp(buf + 20 + 4 + 4, "abc\xc3\xa9\0", 6) == 0,
+           "a fixed-length string is cut between characters");
+    nurs_proc_unref(cut);
+}
+
 int main(void)
 {
     test_v9();
+    test_process();
     test_ipfix_biflow();
     test_ipfix_options_and_padding();
     test_limits();

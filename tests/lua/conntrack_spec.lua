@@ -1,40 +1,14 @@
 -- The conntrack source against the real kernel, watched from outside a
 -- private namespace through the `netns` option. Needs root.
 local nurs = require "nurs"
+local netns = dofile("tests/lua/netns.lua")
 
-local NS = "nurs-spec-" .. tostring(math.random(1, 1e9))
-
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  assert(ok, "command failed: " .. cmd)
-end
-
-local function nsx(cmd) sh("ip netns exec " .. NS .. " " .. cmd) end
-
--- Runs the loop until pred() holds or `secs` pass.
-local function run_until(pred, secs)
-  local deadline = nurs.now() + secs
-  local t = nurs.every(0.02, function()
-    if pred() or nurs.now() > deadline then nurs.stop() end
-  end)
-  nurs.run(secs + 1)
-  t:stop()
-  return pred()
-end
+local run_until = netns.run_until
+local NS, nsx = netns.new("nurs-spec-")
 
 describe("conntrack source in a namespace", function()
-  setup(function()
-    sh("modprobe nf_conntrack_netlink 2>/dev/null || true")
-    sh("ip netns add " .. NS)
-    nsx("ip link set lo up")
-    nsx("sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1")
-    nsx("nft add table inet t")
-    nsx("nft add chain inet t o '{ type filter hook output priority 0; ct state new counter; }'")
-  end)
-
-  teardown(function()
-    os.execute("ip netns del " .. NS)
-  end)
+  setup(function() netns.make(NS) end)
+  teardown(function() netns.remove(NS) end)
 
   it("delivers new and destroy events with the fields conntrack reports", function()
     local records = {}

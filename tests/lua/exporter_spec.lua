@@ -81,6 +81,21 @@ describe("exporter options", function()
     fails("bad port", nurs.ipfix, "127.0.0.1:99999")
   end)
 
+  it("take the process elements: variable length in IPFIX, given lengths in v9", function()
+    local presets = require "nurs.templates"
+    assert.is_not_nil(nurs.ipfix { collector = "127.0.0.1:4739",
+      templates = presets.with(presets.ipfix_biflow, presets.process), process_enterprise = 4242 })
+    assert.is_not_nil(nurs.netflow9 { collector = "127.0.0.1:2055",
+      templates = presets.with(presets.netflow9, presets.process_netflow9) })
+    fails("give sourceProcessName a length", nurs.netflow9,
+      { collector = "127.0.0.1:2055", templates = { t = { "sourceProcessName" } } })
+    fails("'process_enterprise' must be between 1 and", nurs.ipfix,
+      { collector = "127.0.0.1:4739", process_enterprise = 0 })
+    -- Another enterprise's element still has no place in v9.
+    fails("enterprise element, which NetFlow v9 cannot carry", nurs.netflow9,
+      { collector = "127.0.0.1:2055", templates = { t = { "netfilterMark" } } })
+  end)
+
   it("give templates ids in name order and keep the default presets", function()
     local e = nurs.ipfix { collector = "127.0.0.1:4739",
       templates = { zeta = { "octetDeltaCount" }, alpha = { "packetDeltaCount" } } }
