@@ -1,11 +1,15 @@
 /* nurs-lua: command line, signals, exit codes. */
+#include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -21,6 +25,10 @@ static void usage(FILE *out)
             "\n"
             "  -c, --check            load and validate the script, open nothing, exit 0/1\n"
             "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+            "  -R, --realtime PRIO    run the loop with real-time round-robin scheduling\n"
+            "                         (SCHED_RR, 1-99), as ulogd2 and conntrackd can: a\n"
+            "                         burst of events is read before other work runs\n"
+            "  -n, --nice N           scheduling niceness, -20 (first) to 19\n"
             "  -r, --record FILE      record what every source receives to FILE (pcap,\n"
             "                         LINKTYPE_NETLINK); replay it with nurs.replay\n"
             "  -h, --help             this help\n"
@@ -103,6 +111,35 @@ static void watch_signals(struct signals *s, struct nurs_host *h)
     }
 }
 
+/* Before the script runs, so that every thread started later (libuv's
+ * workers, the NFQUEUE budget watchdog) inherits it. Returns 0 or -1. */
+static int set_scheduling(int realtime, int nice_value, bool set_nice)
+{
+    if (set_nice && setpriority(PRIO_PROCESS, 0, nice_value) < 0) {
+        fprintf(stderr, "nurs-lua: --nice %d: %s\n", nice_value, strerror(errno));
+        return -1;
+    }
+    if (realtime) {
+        struct sched_param sp = {.sched_priority = realtime};
+        if (sched_setscheduler(0, SCHED_RR, &sp) < 0) {
+            fprintf(stderr, "nurs-lua: --realtime %d: %s%s\n", realtime, strerror(errno),
+                    errno == EPERM ? " (needs CAP_SYS_NICE)" : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static bool parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
 static void unwatch_signals(struct signals *s)
 {
     uv_signal_t *sigs[] = {&s->hup, &s->usr1, &s->intr, &s->term};
@@ -116,15 +153,18 @@ int main(int argc, char **argv)
         {"check", no_argument, NULL, 'c'},
         {"log-level", required_argument, NULL, 'l'},
         {"record", required_argument, NULL, 'r'},
+        {"realtime", required_argument, NULL, 'R'},
+        {"nice", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    bool check = false;
+    bool check = false, set_nice = false;
     const char *record = NULL;
+    int realtime = 0, nice_value = 0;
     int opt;
     /* '+': options end at the script name; the rest belongs to the script. */
-    while ((opt = getopt_long(argc, argv, "+cl:r:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+cl:r:R:n:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             check = true;
@@ -140,6 +180,19 @@ int main(int argc, char **argv)
         }
         case 'r':
             record = optarg;
+            break;
+        case 'R':
+            if (!parse_int(optarg, 1, 99, &realtime)) {
+                fprintf(stderr, "nurs-lua: --realtime takes a priority from 1 to 99\n");
+                return 2;
+            }
+            break;
+        case 'n':
+            if (!parse_int(optarg, -20, 19, &nice_value)) {
+                fprintf(stderr, "nurs-lua: --nice takes a number from -20 to 19\n");
+                return 2;
+            }
+            set_nice = true;
             break;
         case 'h':
             usage(stdout);
@@ -157,6 +210,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (!check && set_scheduling(realtime, nice_value, set_nice) < 0)
+        return 1;
     signal(SIGPIPE, SIG_IGN);
     char lua_dir_buf[PATH_MAX];
     struct nurs_host host;

@@ -26,6 +26,7 @@ local stamped = nurs.sysctl "net.netfilter.nf_conntrack_timestamp" == 1
 
 local conntrack = nurs.conntrack({
   events = stamped and { "destroy" } or { "new", "destroy" },
+  rcvbuf = 32 << 20,   -- room for the burst of a table flush or mass expiry
   dump_at_exit = "zero",
   process = flags.process,
 }, function(rec) exporter:export(rec) end)
