@@ -1,5 +1,7 @@
 #include "ct_msg.h"
 
+#include "nl.h"
+
 #include <arpa/inet.h>
 #include <endian.h>
 #include <string.h>
@@ -10,73 +12,30 @@
 
 #include "addr.h"
 
-/* The checks libmnl's mnl_attr_validate makes for the types we use, done
- * inline: the attribute walk is most of a record's decoding cost. */
-static bool attr_valid(const struct nlattr *a, int type)
-{
-    size_t len = a->nla_len - NLA_HDRLEN;
-    switch (type) {
-    case MNL_TYPE_U8: return len >= 1;
-    case MNL_TYPE_U16: return len >= 2;
-    case MNL_TYPE_U32: return len >= 4;
-    case MNL_TYPE_U64: return len >= 8;
-    case MNL_TYPE_NESTED: return len == 0 || len >= NLA_HDRLEN;
-    case MNL_TYPE_NUL_STRING: return len > 0 && ((const char *)a + NLA_HDRLEN)[len - 1] == '\0';
-    default: return true;
-    }
-}
-
-/* Fills tb[0..max] from the attributes in [p, p + len) as mnl_attr_parse
- * does: the walk stops quietly at the first attribute that does not frame,
- * types above max are newer than us and skipped, and an attribute of a
- * known type must pass its check (types[type]; MNL_TYPE_UNSPEC: any) or the whole
- * table is refused. */
-static bool walk_attrs(const void *p, size_t len, const struct nlattr **tb, int max,
-                       const int *types)
-{
-    const char *cur = p;
-    while (len >= NLA_HDRLEN) {
-        const struct nlattr *a = (const struct nlattr *)cur;
-        if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
-            break;
-        int type = a->nla_type & NLA_TYPE_MASK;
-        if (type <= max) {
-            if (!attr_valid(a, types[type]))
-                return false;
-            tb[type] = a;
-        }
-        size_t step = NLA_ALIGN(a->nla_len);
-        if (step >= len)
-            break;
-        cur += step;
-        len -= step;
-    }
-    return true;
-}
-
+/* Attributes of conntrack messages: a tuple or counters that do not frame
+ * end the walk quietly, as with libmnl, a too-short one fails it. */
 static bool walk_nested(const struct nlattr *nest, const struct nlattr **tb, int max,
-                        const int *types)
+                        const int *min_len)
 {
-    return walk_attrs((const char *)nest + NLA_HDRLEN, nest->nla_len - NLA_HDRLEN, tb, max,
-                      types);
+    return nurs_nla_parse_nested(nest, tb, max, min_len, false);
 }
 
 static const int top_types[CTA_MAX + 1] = {
-    [CTA_TUPLE_ORIG] = MNL_TYPE_NESTED,
-    [CTA_TUPLE_REPLY] = MNL_TYPE_NESTED,
-    [CTA_TUPLE_MASTER] = MNL_TYPE_NESTED,
-    [CTA_PROTOINFO] = MNL_TYPE_NESTED,
-    [CTA_HELP] = MNL_TYPE_NESTED,
-    [CTA_COUNTERS_ORIG] = MNL_TYPE_NESTED,
-    [CTA_COUNTERS_REPLY] = MNL_TYPE_NESTED,
-    [CTA_TIMESTAMP] = MNL_TYPE_NESTED,
-    [CTA_SECCTX] = MNL_TYPE_NESTED,
-    [CTA_STATUS] = MNL_TYPE_U32,
-    [CTA_TIMEOUT] = MNL_TYPE_U32,
-    [CTA_MARK] = MNL_TYPE_U32,
-    [CTA_USE] = MNL_TYPE_U32,
-    [CTA_ID] = MNL_TYPE_U32,
-    [CTA_ZONE] = MNL_TYPE_U16,
+    [CTA_TUPLE_ORIG] = NURS_NLA_NESTED,
+    [CTA_TUPLE_REPLY] = NURS_NLA_NESTED,
+    [CTA_TUPLE_MASTER] = NURS_NLA_NESTED,
+    [CTA_PROTOINFO] = NURS_NLA_NESTED,
+    [CTA_HELP] = NURS_NLA_NESTED,
+    [CTA_COUNTERS_ORIG] = NURS_NLA_NESTED,
+    [CTA_COUNTERS_REPLY] = NURS_NLA_NESTED,
+    [CTA_TIMESTAMP] = NURS_NLA_NESTED,
+    [CTA_SECCTX] = NURS_NLA_NESTED,
+    [CTA_STATUS] = 4,
+    [CTA_TIMEOUT] = 4,
+    [CTA_MARK] = 4,
+    [CTA_USE] = 4,
+    [CTA_ID] = 4,
+    [CTA_ZONE] = 2,
 };
 
 bool nurs_ct_msg_is_entry(const struct nlmsghdr *nlh)
@@ -116,8 +75,8 @@ int nurs_ct_msg_parse(struct nurs_ct_msg *m, const struct nlmsghdr *nlh,
         m->event = NURS_CT_EVENT_UPDATE;
 
     size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
-    if (!walk_attrs((const char *)nlh + off, nlh->nlmsg_len > off ? nlh->nlmsg_len - off : 0, m->tb,
-                    CTA_MAX, top_types)) {
+    if (!nurs_nla_parse((const char *)nlh + off, nlh->nlmsg_len > off ? nlh->nlmsg_len - off : 0,
+                        m->tb, CTA_MAX, top_types, false)) {
         *why = "malformed conntrack attribute";
         return -1;
     }
@@ -170,55 +129,55 @@ static bool parse_nested_once(struct nurs_ct_msg *m, unsigned bit, const struct 
 }
 
 static const int tuple_types[CTA_TUPLE_MAX + 1] = {
-    [CTA_TUPLE_UNSPEC] = MNL_TYPE_UNSPEC,
-    [CTA_TUPLE_IP] = MNL_TYPE_NESTED,
-    [CTA_TUPLE_PROTO] = MNL_TYPE_NESTED,
-    [CTA_TUPLE_ZONE] = MNL_TYPE_U16,
+    [CTA_TUPLE_UNSPEC] = NURS_NLA_ANY,
+    [CTA_TUPLE_IP] = NURS_NLA_NESTED,
+    [CTA_TUPLE_PROTO] = NURS_NLA_NESTED,
+    [CTA_TUPLE_ZONE] = 2,
 };
 static const int ip_types[CTA_IP_MAX + 1] = {
-    [CTA_IP_UNSPEC] = MNL_TYPE_UNSPEC,
-    [CTA_IP_V4_SRC] = MNL_TYPE_U32,
-    [CTA_IP_V4_DST] = MNL_TYPE_U32,
-    [CTA_IP_V6_SRC] = MNL_TYPE_UNSPEC,
-    [CTA_IP_V6_DST] = MNL_TYPE_UNSPEC,
+    [CTA_IP_UNSPEC] = NURS_NLA_ANY,
+    [CTA_IP_V4_SRC] = 4,
+    [CTA_IP_V4_DST] = 4,
+    [CTA_IP_V6_SRC] = NURS_NLA_ANY,
+    [CTA_IP_V6_DST] = NURS_NLA_ANY,
 };
 static const int proto_types[CTA_PROTO_MAX + 1] = {
-    [CTA_PROTO_UNSPEC] = MNL_TYPE_UNSPEC,
-    [CTA_PROTO_NUM] = MNL_TYPE_U8,
-    [CTA_PROTO_SRC_PORT] = MNL_TYPE_U16,
-    [CTA_PROTO_DST_PORT] = MNL_TYPE_U16,
-    [CTA_PROTO_ICMP_ID] = MNL_TYPE_U16,
-    [CTA_PROTO_ICMP_TYPE] = MNL_TYPE_U8,
-    [CTA_PROTO_ICMP_CODE] = MNL_TYPE_U8,
-    [CTA_PROTO_ICMPV6_ID] = MNL_TYPE_U16,
-    [CTA_PROTO_ICMPV6_TYPE] = MNL_TYPE_U8,
-    [CTA_PROTO_ICMPV6_CODE] = MNL_TYPE_U8,
+    [CTA_PROTO_UNSPEC] = NURS_NLA_ANY,
+    [CTA_PROTO_NUM] = 1,
+    [CTA_PROTO_SRC_PORT] = 2,
+    [CTA_PROTO_DST_PORT] = 2,
+    [CTA_PROTO_ICMP_ID] = 2,
+    [CTA_PROTO_ICMP_TYPE] = 1,
+    [CTA_PROTO_ICMP_CODE] = 1,
+    [CTA_PROTO_ICMPV6_ID] = 2,
+    [CTA_PROTO_ICMPV6_TYPE] = 1,
+    [CTA_PROTO_ICMPV6_CODE] = 1,
 };
 static const int counters_types[CTA_COUNTERS_MAX + 1] = {
-    [CTA_COUNTERS_UNSPEC] = MNL_TYPE_UNSPEC,
-    [CTA_COUNTERS_PACKETS] = MNL_TYPE_U64,
-    [CTA_COUNTERS_BYTES] = MNL_TYPE_U64,
-    [CTA_COUNTERS32_PACKETS] = MNL_TYPE_U32,
-    [CTA_COUNTERS32_BYTES] = MNL_TYPE_U32,
-    [CTA_COUNTERS_PAD] = MNL_TYPE_UNSPEC,
+    [CTA_COUNTERS_UNSPEC] = NURS_NLA_ANY,
+    [CTA_COUNTERS_PACKETS] = 8,
+    [CTA_COUNTERS_BYTES] = 8,
+    [CTA_COUNTERS32_PACKETS] = 4,
+    [CTA_COUNTERS32_BYTES] = 4,
+    [CTA_COUNTERS_PAD] = NURS_NLA_ANY,
 };
 static const int protoinfo_types[CTA_PROTOINFO_MAX + 1] = {
-    [CTA_PROTOINFO_UNSPEC] = MNL_TYPE_UNSPEC,
-    [CTA_PROTOINFO_TCP] = MNL_TYPE_NESTED,
-    [CTA_PROTOINFO_DCCP] = MNL_TYPE_NESTED,
-    [CTA_PROTOINFO_SCTP] = MNL_TYPE_NESTED,
+    [CTA_PROTOINFO_UNSPEC] = NURS_NLA_ANY,
+    [CTA_PROTOINFO_TCP] = NURS_NLA_NESTED,
+    [CTA_PROTOINFO_DCCP] = NURS_NLA_NESTED,
+    [CTA_PROTOINFO_SCTP] = NURS_NLA_NESTED,
 };
 /* The state is the first attribute of each protoinfo nest, a u8. */
-static const int state_types[8] = {[1] = MNL_TYPE_U8};
+static const int state_types[8] = {[1] = 1};
 static const int timestamp_types[CTA_TIMESTAMP_MAX + 1] = {
-    [CTA_TIMESTAMP_UNSPEC] = MNL_TYPE_UNSPEC,
-    [CTA_TIMESTAMP_START] = MNL_TYPE_U64,
-    [CTA_TIMESTAMP_STOP] = MNL_TYPE_U64,
-    [CTA_TIMESTAMP_PAD] = MNL_TYPE_UNSPEC,
+    [CTA_TIMESTAMP_UNSPEC] = NURS_NLA_ANY,
+    [CTA_TIMESTAMP_START] = 8,
+    [CTA_TIMESTAMP_STOP] = 8,
+    [CTA_TIMESTAMP_PAD] = NURS_NLA_ANY,
 };
 static const int name_types[CTA_HELP_MAX + 1] = {
-    [CTA_HELP_UNSPEC] = MNL_TYPE_UNSPEC,
-    [CTA_HELP_NAME] = MNL_TYPE_NUL_STRING,
+    [CTA_HELP_UNSPEC] = NURS_NLA_ANY,
+    [CTA_HELP_NAME] = NURS_NLA_STRING,
 };
 
 static const struct nlattr *tuple_attr(const struct nurs_ct_msg *m, enum nurs_ct_dir dir)

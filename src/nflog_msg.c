@@ -1,5 +1,7 @@
 #include "nflog_msg.h"
 
+#include "nl.h"
+
 #include <arpa/inet.h>
 #include <endian.h>
 #include <string.h>
@@ -8,8 +10,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 
-/* Minimum payload length of each fixed-size attribute; -1: nested; 0:
- * any length. */
+/* Minimum payload length of each attribute (nurs_nla_parse). */
 static const int attr_min_len[NFULA_MAX + 1] = {
     [NFULA_PACKET_HDR] = sizeof(struct nfulnl_msg_packet_hdr),
     [NFULA_MARK] = 4,
@@ -25,41 +26,18 @@ static const int attr_min_len[NFULA_MAX + 1] = {
     [NFULA_GID] = 4,
     [NFULA_HWTYPE] = 2,
     [NFULA_HWLEN] = 2,
-    [NFULA_CT] = -1,
+    [NFULA_CT] = NURS_NLA_NESTED,
     [NFULA_CT_INFO] = 4,
-    [NFULA_VLAN] = -1,
+    [NFULA_VLAN] = NURS_NLA_NESTED,
 };
 
-/* One attribute into the table; false if it is malformed. */
-static bool take_attr(const struct nlattr **tb, const struct nlattr *attr)
-{
-    int type = attr->nla_type & NLA_TYPE_MASK;
-    if (type > NFULA_MAX)
-        return true; /* a newer kernel's attribute: not ours to judge */
-    int min = attr_min_len[type];
-    size_t len = attr->nla_len - NLA_HDRLEN;
-    if (min < 0 && len > 0 && len < NLA_HDRLEN)
-        return false; /* a nest holds whole attributes or nothing */
-    if (min > 0 && len < (size_t)min)
-        return false;
-    tb[type] = attr;
-    return true;
-}
-
-/* The attributes after the nfgenmsg, walked here rather than with
- * mnl_attr_parse: a callback per attribute through libmnl cost a fifth of
- * the time per packet. Every attribute must lie within the message. */
+/* The attributes after the nfgenmsg. Every attribute must lie within the
+ * message: one that does not is malformed. */
 static bool parse_attrs(const struct nlmsghdr *nlh, const struct nlattr **tb)
 {
     size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
-    size_t end = nlh->nlmsg_len;
-    while (off + NLA_HDRLEN <= end) {
-        const struct nlattr *attr = (const void *)((const uint8_t *)nlh + off);
-        if (attr->nla_len < NLA_HDRLEN || attr->nla_len > end - off || !take_attr(tb, attr))
-            return false;
-        off += NLA_ALIGN(attr->nla_len);
-    }
-    return true;
+    return nurs_nla_parse((const uint8_t *)nlh + off, nlh->nlmsg_len > off ? nlh->nlmsg_len - off : 0,
+                          tb, NFULA_MAX, attr_min_len, true);
 }
 
 bool nurs_nflog_msg_is_packet(const struct nlmsghdr *nlh)
@@ -209,24 +187,15 @@ bool nurs_nflog_bytes(const struct nurs_nflog_msg *m, int nfula, const uint8_t *
     return true;
 }
 
-static int vlan_cb(const struct nlattr *attr, void *data)
-{
-    const struct nlattr **tci = data;
-    if (mnl_attr_get_type(attr) == NFULA_VLAN_TCI) {
-        if (mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
-            return MNL_CB_ERROR;
-        *tci = attr;
-    }
-    return MNL_CB_OK;
-}
-
 bool nurs_nflog_vlan(const struct nurs_nflog_msg *m, uint16_t *tci)
 {
-    const struct nlattr *a = NULL;
-    if (!m->tb[NFULA_VLAN] || mnl_attr_parse_nested(m->tb[NFULA_VLAN], vlan_cb, &a) != MNL_CB_OK ||
-        !a)
+    static const int min_len[NFULA_VLAN_MAX + 1] = {[NFULA_VLAN_TCI] = 2};
+    const struct nlattr *tb[NFULA_VLAN_MAX + 1] = {0};
+    if (!m->tb[NFULA_VLAN] ||
+        !nurs_nla_parse_nested(m->tb[NFULA_VLAN], tb, NFULA_VLAN_MAX, min_len, false) ||
+        !tb[NFULA_VLAN_TCI])
         return false;
-    *tci = ntohs(mnl_attr_get_u16(a));
+    *tci = ntohs(mnl_attr_get_u16(tb[NFULA_VLAN_TCI]));
     return true;
 }
 

@@ -1,5 +1,7 @@
 #include "nfq_msg.h"
 
+#include "nl.h"
+
 #include <arpa/inet.h>
 #include <endian.h>
 #include <string.h>
@@ -13,64 +15,32 @@ bool nurs_nfq_msg_is_packet(const struct nlmsghdr *nlh)
            NFNL_MSG_TYPE(nlh->nlmsg_type) == NFQNL_MSG_PACKET;
 }
 
-/* The expected mnl type or exact size of each attribute we read; an
- * attribute that does not fit it makes the message malformed. */
-static int attr_cb(const struct nlattr *attr, void *data)
-{
-    const struct nlattr **tb = data;
-    int type = mnl_attr_get_type(attr);
-    if (mnl_attr_type_valid(attr, NFQA_MAX) < 0)
-        return MNL_CB_OK; /* a newer kernel's attribute: not ours to judge */
-    int rc = 0;
-    switch (type) {
-    case NFQA_PACKET_HDR:
-        rc = mnl_attr_validate2(attr, MNL_TYPE_UNSPEC, sizeof(struct nfqnl_msg_packet_hdr));
-        break;
-    case NFQA_TIMESTAMP:
-        rc = mnl_attr_validate2(attr, MNL_TYPE_UNSPEC, sizeof(struct nfqnl_msg_packet_timestamp));
-        break;
-    case NFQA_HWADDR:
-        rc = mnl_attr_validate2(attr, MNL_TYPE_UNSPEC, sizeof(struct nfqnl_msg_packet_hw));
-        break;
-    case NFQA_MARK:
-    case NFQA_IFINDEX_INDEV:
-    case NFQA_IFINDEX_OUTDEV:
-    case NFQA_IFINDEX_PHYSINDEV:
-    case NFQA_IFINDEX_PHYSOUTDEV:
-    case NFQA_CT_INFO:
-    case NFQA_CAP_LEN:
-    case NFQA_SKB_INFO:
-    case NFQA_UID:
-    case NFQA_GID:
-    case NFQA_PRIORITY:
-        rc = mnl_attr_validate(attr, MNL_TYPE_U32);
-        break;
-    case NFQA_CT:
-    case NFQA_EXP:
-    case NFQA_VLAN:
-        rc = mnl_attr_validate(attr, MNL_TYPE_NESTED);
-        break;
-    default:
-        break;
-    }
-    if (rc < 0)
-        return MNL_CB_ERROR;
-    tb[type] = attr;
-    return MNL_CB_OK;
-}
+/* Minimum payload length of each attribute we read (nurs_nla_parse); an
+ * attribute shorter than that makes the message malformed. */
+static const int attr_min_len[NFQA_MAX + 1] = {
+    [NFQA_PACKET_HDR] = sizeof(struct nfqnl_msg_packet_hdr),
+    [NFQA_TIMESTAMP] = sizeof(struct nfqnl_msg_packet_timestamp),
+    [NFQA_HWADDR] = sizeof(struct nfqnl_msg_packet_hw),
+    [NFQA_MARK] = 4,
+    [NFQA_IFINDEX_INDEV] = 4,
+    [NFQA_IFINDEX_OUTDEV] = 4,
+    [NFQA_IFINDEX_PHYSINDEV] = 4,
+    [NFQA_IFINDEX_PHYSOUTDEV] = 4,
+    [NFQA_CT_INFO] = 4,
+    [NFQA_CAP_LEN] = 4,
+    [NFQA_SKB_INFO] = 4,
+    [NFQA_UID] = 4,
+    [NFQA_GID] = 4,
+    [NFQA_PRIORITY] = 4,
+    [NFQA_CT] = NURS_NLA_NESTED,
+    [NFQA_EXP] = NURS_NLA_NESTED,
+    [NFQA_VLAN] = NURS_NLA_NESTED,
+};
 
-static int vlan_cb(const struct nlattr *attr, void *data)
-{
-    const struct nlattr **tb = data;
-    int type = mnl_attr_get_type(attr);
-    if (mnl_attr_type_valid(attr, NFQA_VLAN_MAX) < 0)
-        return MNL_CB_OK;
-    if ((type == NFQA_VLAN_PROTO || type == NFQA_VLAN_TCI) &&
-        mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
-        return MNL_CB_ERROR;
-    tb[type] = attr;
-    return MNL_CB_OK;
-}
+static const int vlan_min_len[NFQA_VLAN_MAX + 1] = {
+    [NFQA_VLAN_PROTO] = 2,
+    [NFQA_VLAN_TCI] = 2,
+};
 
 int nurs_nfq_msg_parse(struct nurs_nfq_msg *m, const struct nlmsghdr *nlh, bool *has_id,
                        const char **why)
@@ -90,19 +60,13 @@ int nurs_nfq_msg_parse(struct nurs_nfq_msg *m, const struct nlmsghdr *nlh, bool 
     m->family = nfg->nfgen_family;
     m->queue = ntohs(nfg->res_id);
     /* The id comes first so that a packet with a bad attribute further on
-     * still gets a verdict instead of waiting in the kernel. */
-    int rc = mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, m->tb);
-    /* libmnl lets the last attribute run into the alignment padding after
-     * nlmsg_len (the kernel leaves the payload unpadded), which may lie past
-     * the datagram: such an attribute is malformed (a heap overread found
+     * still gets a verdict instead of waiting in the kernel. An attribute
+     * that runs past nlmsg_len is malformed (libmnl let the last one run
+     * into the padding after it, past the datagram: a heap overread found
      * by fuzz_nfq_msg). */
-    const char *end = (const char *)nlh + nlh->nlmsg_len;
-    for (int t = 0; t <= NFQA_MAX; t++) {
-        if (m->tb[t] && (const char *)m->tb[t] + m->tb[t]->nla_len > end) {
-            m->tb[t] = NULL;
-            rc = MNL_CB_ERROR;
-        }
-    }
+    size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+    bool ok = nurs_nla_parse((const char *)nlh + off, nlh->nlmsg_len - off, m->tb, NFQA_MAX,
+                             attr_min_len, true);
     if (m->tb[NFQA_PACKET_HDR]) {
         const struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(m->tb[NFQA_PACKET_HDR]);
         m->id = ntohl(ph->packet_id);
@@ -110,7 +74,7 @@ int nurs_nfq_msg_parse(struct nurs_nfq_msg *m, const struct nlmsghdr *nlh, bool 
         m->hook = ph->hook;
         *has_id = true;
     }
-    if (rc != MNL_CB_OK) {
+    if (!ok) {
         *why = "malformed NFQUEUE attribute";
         return -1;
     }
@@ -119,7 +83,7 @@ int nurs_nfq_msg_parse(struct nurs_nfq_msg *m, const struct nlmsghdr *nlh, bool 
         return -1;
     }
     if (m->tb[NFQA_VLAN] &&
-        mnl_attr_parse_nested(m->tb[NFQA_VLAN], vlan_cb, m->vlan) != MNL_CB_OK) {
+        !nurs_nla_parse_nested(m->tb[NFQA_VLAN], m->vlan, NFQA_VLAN_MAX, vlan_min_len, false)) {
         *why = "malformed VLAN attribute";
         return -1;
     }

@@ -246,3 +246,39 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
             other(ctx, buf, (size_t)n);
     }
 }
+
+static bool payload_ok(const struct nlattr *a, int min)
+{
+    size_t len = a->nla_len - NLA_HDRLEN;
+    switch (min) {
+    case NURS_NLA_NESTED:
+        return len == 0 || len >= NLA_HDRLEN;
+    case NURS_NLA_STRING:
+        return len > 0 && ((const char *)a + NLA_HDRLEN)[len - 1] == '\0';
+    default:
+        return len >= (size_t)min;
+    }
+}
+
+bool nurs_nla_parse(const void *p, size_t len, const struct nlattr **tb, int max,
+                    const int *min_len, bool strict)
+{
+    const char *cur = p;
+    while (len >= NLA_HDRLEN) {
+        const struct nlattr *a = (const struct nlattr *)cur;
+        if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
+            return !strict;
+        int type = a->nla_type & NLA_TYPE_MASK;
+        if (type <= max) {
+            if (min_len && !payload_ok(a, min_len[type]))
+                return false;
+            tb[type] = a;
+        }
+        size_t step = NLA_ALIGN(a->nla_len);
+        if (step >= len)
+            break;
+        cur += step;
+        len -= step;
+    }
+    return true;
+}

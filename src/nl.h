@@ -86,6 +86,28 @@ static inline const struct nlmsghdr *nurs_nlmsg_next(const struct nlmsghdr *nlh,
     return (const struct nlmsghdr *)((const char *)nlh + step);
 }
 
+/* What a table of minimum payload lengths (the min_len of nurs_nla_parse)
+ * may demand besides a number of bytes: the checks libmnl's
+ * mnl_attr_validate makes for nests and NUL-terminated strings. */
+enum { NURS_NLA_ANY = 0, NURS_NLA_NESTED = -1, NURS_NLA_STRING = -2 };
+
+/* The attribute walk of every decoder: fills tb[0..max] from the
+ * attributes in [p, p + len), done inline (a libmnl callback per attribute
+ * was a fifth of a record's cost). Types above max (a newer kernel's) are
+ * skipped; an attribute shorter than min_len[type] (NULL: no minimum)
+ * fails the walk. An attribute that does not fit within len ends it:
+ * quietly, as mnl_attr_parse does, or, when strict, as a failure. Nothing
+ * outside [p, p + len) is read. */
+bool nurs_nla_parse(const void *p, size_t len, const struct nlattr **tb, int max,
+                    const int *min_len, bool strict);
+/* The attributes nested in `nest` (already checked to fit its message). */
+static inline bool nurs_nla_parse_nested(const struct nlattr *nest, const struct nlattr **tb,
+                                         int max, const int *min_len, bool strict)
+{
+    return nurs_nla_parse((const char *)nest + NLA_HDRLEN, nest->nla_len - NLA_HDRLEN, tb, max,
+                          min_len, strict);
+}
+
 /* Enters the network namespace `netns`, remembering ours in *saved.
  * Returns 0, or -1 with a message. */
 int nurs_netns_enter(const char *netns, int *saved, char *err, size_t errlen);
