@@ -287,6 +287,14 @@ static void destroy(struct nurs_resource *r)
     release(e);
 }
 
+/* The exporter as a conntrack source's callback: exporter:export(rec). */
+static void take_ct(struct nurs_resource *r, struct nurs_ct_msg *m)
+{
+    struct nurs_exporter *e = nurs_exporter_of(r);
+    nurs_exporter_export_ct(e, m, nurs_exporter_ct_template(e, NULL, m->family == AF_INET6 ? 6 : 4),
+                            NULL);
+}
+
 static const struct nurs_resource_ops exporter_ops = {
     .kind = "exporter",
     .destroy = destroy,
@@ -294,6 +302,7 @@ static const struct nurs_resource_ops exporter_ops = {
     .reopen = reopen_op,
     .extra_counters = extra_counters,
     .claim_end = claim_end,
+    .take_ct = take_ct,
 };
 
 static void make_key(const struct nurs_exporter_opts *o, char *key, size_t len)

@@ -13,8 +13,11 @@ static void copy_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, uin
 {
     const void *raw;
     size_t n = nurs_ct_addr_raw(m, dir, dst, &raw);
-    if (n)
-        memcpy(out, raw, n);
+    /* Fixed sizes: a copy of a variable length is a call into libc. */
+    if (n == 4)
+        memcpy(out, raw, 4);
+    else if (n == 16)
+        memcpy(out, raw, 16);
 }
 
 enum nurs_end_reason nurs_ct_end_reason(struct nurs_ct_msg *m)

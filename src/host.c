@@ -168,7 +168,7 @@ static void commit(struct nurs_host *h, struct nurs_script *s)
         r->owner = s;
         r->claimant = NULL;
         r->cb = r->pending_cb;
-        r->pending_cb.n = 0;
+        r->pending_cb.n = r->pending_cb.n_functions = 0;
         r->pending_cb.L = NULL;
         if (r->ops->claim_end)
             r->ops->claim_end(r, true);

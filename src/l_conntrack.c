@@ -96,7 +96,7 @@ static int l_conntrack(lua_State *L)
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
                                           "dump_at_exit", "process", NULL};
-    int fn = nurs_l_source_args(L, FNAME, allowed);
+    int fn = nurs_l_source_args(L, FNAME, allowed, true);
 
     struct nurs_ct_source_opts o = {0};
     read_events(L, 1, &o);
@@ -129,7 +129,7 @@ static int l_conntrack(lua_State *L)
 static int ct_on(lua_State *L)
 {
     struct nurs_ct_source *src = check_source(L);
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    nurs_l_check_ct_callback(L, 2);
     nurs_resource_add_callback(nurs_ct_source_resource(src), L, 2);
     lua_settop(L, 1);
     return 1;

@@ -100,7 +100,7 @@ static int l_nflog(lua_State *L)
         "group",   "groups", "copy",    "copy_range", "qthresh", "timeout", "nlbufsiz",
         "seq",     "seq_global", "conntrack", "netns", "rcvbuf", "rcvbuf_max", "name",
         "record",  NULL};
-    int fn = nurs_l_source_args(L, FNAME, allowed);
+    int fn = nurs_l_source_args(L, FNAME, allowed, false);
 
     struct nurs_nflog_opts o = {0};
     read_groups(L, 1, &o);

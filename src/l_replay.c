@@ -21,6 +21,8 @@ static int l_replay(lua_State *L)
     nurs_opt_path_table(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
     nurs_check_options(L, 1, FNAME, allowed);
+    if (!lua_isnil(L, 2))
+        nurs_l_check_ct_callback(L, 2);
     struct nurs_replay_opts o = {0};
     o.path = nurs_opt_string(L, 1, FNAME, "path", NULL);
     if (!o.path)
@@ -41,7 +43,6 @@ static int l_replay(lua_State *L)
         return luaL_error(L, FNAME ": %s", err);
     nurs_l_handle_push(L, REPLAY_MT, nurs_replay_resource(rp));
     if (!lua_isnil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TFUNCTION);
         nurs_resource_add_callback(nurs_replay_resource(rp), L, 2);
     }
     return 1;
@@ -55,7 +56,7 @@ static struct nurs_resource *check_replay(lua_State *L)
 static int replay_on(lua_State *L)
 {
     struct nurs_resource *r = check_replay(L);
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    nurs_l_check_ct_callback(L, 2);
     nurs_resource_add_callback(r, L, 2);
     lua_settop(L, 1);
     return 1;

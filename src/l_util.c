@@ -85,10 +85,11 @@ const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char
     return v;
 }
 
-int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allowed)
+int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allowed,
+                       bool sinks)
 {
     lua_settop(L, 2);
-    if (lua_isfunction(L, 1)) {
+    if (lua_isfunction(L, 1) || (sinks && nurs_l_sink_test(L, 1))) {
         lua_pushvalue(L, 1);
         lua_replace(L, 2);
         lua_pushnil(L);
@@ -101,7 +102,10 @@ int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allow
     luaL_checktype(L, 1, LUA_TTABLE);
     int fn = 0;
     if (!lua_isnil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TFUNCTION);
+        if (sinks)
+            nurs_l_check_ct_callback(L, 2);
+        else
+            luaL_checktype(L, 2, LUA_TFUNCTION);
         fn = 2;
     }
     nurs_check_options(L, 1, fname, allowed);
@@ -153,6 +157,22 @@ void nurs_l_handle_push(lua_State *L, const char *mt, struct nurs_resource *r)
 /* Methods like exporter:export run once per record: recognize our handles
  * by size and magic (only C writes userdata memory) before falling back to
  * luaL_checkudata, which also words the error. */
+struct nurs_l_handle *nurs_l_sink_test(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(struct nurs_l_handle))
+        return NULL;
+    struct nurs_l_handle *h = lua_touserdata(L, idx);
+    if (h->magic != NURS_L_HANDLE_MAGIC || !h->r || !h->r->ops->take_ct)
+        return NULL;
+    return h;
+}
+
+void nurs_l_check_ct_callback(lua_State *L, int idx)
+{
+    if (!lua_isfunction(L, idx) && !nurs_l_sink_test(L, idx))
+        luaL_typeerror(L, idx, "function or sink (exporter, json)");
+}
+
 struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt, const char *what)
 {
     struct nurs_l_handle *h = NULL;

@@ -20,8 +20,10 @@ lua_Number nurs_opt_number(lua_State *L, int idx, const char *fname, const char 
 /* The arguments of a source constructor, `nurs.x([opts] [, callback])`:
  * leaves the options table at 1 (an empty one when none was given, the
  * callback possibly first), checks its names against allowed, and returns
- * the stack index of the callback, or 0. */
-int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allowed);
+ * the stack index of the callback, or 0. The callback is a function, or
+ * also a sink taking conntrack entries in C when `sinks`. */
+int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allowed,
+                       bool sinks);
 /* Options given as one string mean {path = string}: the value at idx is
  * replaced by such a table. */
 void nurs_opt_path_table(lua_State *L, int idx);
@@ -51,6 +53,12 @@ struct nurs_l_handle {
 };
 
 void nurs_l_handle_push(lua_State *L, const char *mt, struct nurs_resource *r);
+/* The handle at idx when it is a live sink that takes conntrack entries in
+ * C (an exporter, a JSON sink), else NULL. */
+struct nurs_l_handle *nurs_l_sink_test(lua_State *L, int idx);
+/* Checks that the value at idx can be a conntrack source's callback: a
+ * function or such a sink. */
+void nurs_l_check_ct_callback(lua_State *L, int idx);
 /* The live resource of the handle at idx; raises "<what> is closed". */
 struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt, const char *what);
 /* Methods every handle has: counters, name, close, and __tostring. Each

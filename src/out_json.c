@@ -183,11 +183,17 @@ static void destroy(struct nurs_resource *r)
     uv_close((uv_handle_t *)&j->timer, free_sink);
 }
 
+static void take_ct(struct nurs_resource *r, struct nurs_ct_msg *m)
+{
+    nurs_json_sink_write_ct(nurs_json_sink_of(r), m);
+}
+
 static const struct nurs_resource_ops json_ops = {
     .kind = "json",
     .destroy = destroy,
     .flush = flush_op,
     .reopen = reopen,
+    .take_ct = take_ct,
 };
 
 static void configure(struct nurs_json_sink *j, const struct nurs_json_opts *o)

@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "host.h"
+#include "l_util.h"
 
 static bool name_taken(const struct nurs_host *h, const char *name)
 {
@@ -31,6 +32,7 @@ int nurs_resource_init(struct nurs_resource *r, const struct nurs_resource_ops *
     memset(&r->counters, 0, sizeof r->counters);
     r->cb.L = r->pending_cb.L = NULL;
     r->cb.n = r->pending_cb.n = 0;
+    r->cb.n_functions = r->pending_cb.n_functions = 0;
     r->closing = false;
     r->error_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
 
@@ -54,7 +56,7 @@ struct nurs_resource *nurs_resource_claim(struct nurs_script *script, const char
             strcmp(r->ops->kind, kind) == 0 && strcmp(r->key, key) == 0) {
             r->claimant = script;
             r->pending_cb.L = script->L;
-            r->pending_cb.n = 0;
+            r->pending_cb.n = r->pending_cb.n_functions = 0;
             return r;
         }
     }
@@ -64,7 +66,7 @@ struct nurs_resource *nurs_resource_claim(struct nurs_script *script, const char
 void nurs_resource_unclaim(struct nurs_resource *r)
 {
     r->claimant = NULL;
-    r->pending_cb.n = 0;
+    r->pending_cb.n = r->pending_cb.n_functions = 0;
     r->pending_cb.L = NULL;
     if (r->ops->claim_end)
         r->ops->claim_end(r, false);
@@ -92,19 +94,33 @@ void nurs_resource_add_callback(struct nurs_resource *r, lua_State *L, int idx)
     if (cb->n == NURS_MAX_CALLBACKS)
         luaL_error(L, "%s: at most %d callbacks", r->name, NURS_MAX_CALLBACKS);
     cb->L = L;
+    struct nurs_l_handle *sink = lua_isfunction(L, idx) ? NULL : nurs_l_sink_test(L, idx);
+    if (!sink)
+        cb->n_functions++;
+    cb->sinks[cb->n] = sink;
     lua_pushvalue(L, idx);
     cb->refs[cb->n++] = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-void nurs_resource_dispatch(struct nurs_resource *r)
+void nurs_resource_dispatch(struct nurs_resource *r, struct nurs_ct_msg *m)
 {
     lua_State *L = r->cb.L;
     if (r->cb.n == 0) {
         r->counters.dropped++;
         return;
     }
-    bool ok = true;
+    bool ok = true, lost = false;
     for (int i = 0; i < r->cb.n && !r->closing; i++) {
+        struct nurs_l_handle *sink = r->cb.sinks[i];
+        if (sink) {
+            /* A sink closed from Lua leaves its handle behind, without a
+             * resource: what it would have taken is lost, and counted. */
+            if (sink->r && m)
+                sink->r->ops->take_ct(sink->r, m);
+            else
+                lost = true;
+            continue;
+        }
         lua_rawgeti(L, LUA_REGISTRYINDEX, r->cb.refs[i]);
         lua_pushvalue(L, -2);
         if (nurs_pcall(L, 1, 0) != LUA_OK) {
@@ -113,7 +129,9 @@ void nurs_resource_dispatch(struct nurs_resource *r)
             nurs_log_lua_error(L, &r->error_rl, r->name);
         }
     }
-    if (ok)
+    if (lost)
+        r->counters.dropped++;
+    else if (ok)
         r->counters.delivered++;
 }
 

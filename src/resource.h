@@ -16,6 +16,8 @@
 struct nurs_host;
 struct nurs_script;
 struct nurs_resource;
+struct nurs_ct_msg;
+struct nurs_l_handle;
 
 struct nurs_counters {
     uint64_t in;        /* records received (from the kernel, or written to a sink) */
@@ -28,11 +30,15 @@ struct nurs_counters {
 
 #define NURS_MAX_CALLBACKS 8
 
-/* Lua functions registered on a resource, as registry refs in L. */
+/* Callbacks registered on a resource, as registry refs in L: Lua
+ * functions, or sinks that take conntrack entries in C (sinks[i] set), so
+ * that a script passing records straight on costs no Lua call. */
 struct nurs_callbacks {
     lua_State *L;
     int refs[NURS_MAX_CALLBACKS];
+    struct nurs_l_handle *sinks[NURS_MAX_CALLBACKS];
     int n;
+    int n_functions;
 };
 
 /* A counter of one kind of resource (an exporter's messages sent, a
@@ -64,6 +70,9 @@ struct nurs_resource_ops {
     /* Optional: the last work of an orderly exit, before every flush,
      * while scripts still run (a source's final table dump). */
     void (*finish)(struct nurs_resource *r);
+    /* Optional, sinks: takes one conntrack entry, as the sink's Lua write
+     * method would; such a sink can be a conntrack source's callback. */
+    void (*take_ct)(struct nurs_resource *r, struct nurs_ct_msg *m);
 };
 
 struct nurs_resource {
@@ -94,15 +103,17 @@ void nurs_resource_unclaim(struct nurs_resource *r);
 /* Unlinks and destroys. Safe to call once; later calls are no-ops. */
 void nurs_resource_destroy(struct nurs_resource *r);
 
-/* Adds the function at idx to the callbacks that the script running in L
- * has on r (the pending set while r is only claimed). Raises a Lua error
- * when full. */
+/* Adds the function at idx, or the sink handle at idx (one with a take_ct
+ * op; the caller has checked which it is), to the callbacks that the script
+ * running in L has on r (the pending set while r is only claimed). Raises a
+ * Lua error when full. */
 void nurs_resource_add_callback(struct nurs_resource *r, lua_State *L, int idx);
 
-/* Calls every callback of r with the value on top of the stack, which is
- * left there. Counts delivered and errors; errors are logged with their
- * traceback, rate-limited. */
-void nurs_resource_dispatch(struct nurs_resource *r);
+/* Calls every callback of r: functions with the value on top of the stack
+ * (pushed by the caller when r->cb.n_functions, and left there), sinks with
+ * m. Counts delivered and errors; errors are logged with their traceback,
+ * rate-limited. */
+void nurs_resource_dispatch(struct nurs_resource *r, struct nurs_ct_msg *m);
 
 /* Pushes a table of r's counters, its kind's own ones included. */
 void nurs_counters_push(lua_State *L, const struct nurs_resource *r);

@@ -129,11 +129,14 @@ bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
     }
     if (d->attr)
         nurs_attribution_before(d->attr, scratch, d->begin);
+    /* Sinks alone as callbacks need no Lua record. */
     lua_State *L = r->cb.L;
-    struct nurs_record *rec = nurs_record_push(L, scratch);
-    nurs_resource_dispatch(r);
-    nurs_record_expire(rec);
-    lua_pop(L, 1);
+    struct nurs_record *rec = r->cb.n_functions ? nurs_record_push(L, scratch) : NULL;
+    nurs_resource_dispatch(r, scratch);
+    if (rec) {
+        nurs_record_expire(rec);
+        lua_pop(L, 1);
+    }
     /* A callback may have closed the source, and its attribution with it. */
     if (d->attr && !r->closing)
         nurs_attribution_after(d->attr, scratch);

@@ -93,7 +93,7 @@ void nurs_nflog_dispatch(struct nurs_resource *r, struct nurs_nflog_msg *m)
     const uint8_t *pkt = nurs_nflog_payload(m, &len);
     struct nurs_pkt_record *rec = nurs_pkt_record_push(L, &nurs_nflog_record_class, m, pkt, len,
                                                        nurs_nflog_l3_hint(m));
-    nurs_resource_dispatch(r);
+    nurs_resource_dispatch(r, NULL);
     nurs_pkt_record_expire(rec);
     lua_pop(L, 1);
 }

@@ -16,6 +16,4 @@ local events = args[2] and { args[2] } or { "new", "update", "destroy" }
 
 local out = nurs.json { path = path }
 
-nurs.conntrack({ events = events, process = process }, function(rec)
-  out:write(rec)
-end)
+nurs.conntrack({ events = events, process = process }, out)   -- or function(rec) out:write(rec) end

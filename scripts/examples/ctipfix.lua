@@ -29,7 +29,7 @@ local conntrack = nurs.conntrack({
   rcvbuf = 32 << 20,   -- room for the burst of a table flush or mass expiry
   dump_at_exit = "zero",
   process = flags.process,
-}, function(rec) exporter:export(rec) end)
+}, exporter)   -- or function(rec) ... exporter:export(rec) end to filter in Lua
 
 -- Active timeout: every 60 s, what live connections did since the last time.
 nurs.every(60, function()
