@@ -5,7 +5,8 @@
 #   (a) decode: no Lua, each message parsed as for a callback: the C floor
 #   (b) trivial: a Lua callback
 #   (c) fields: a callback reading 6 fields and filtering
-#   (d) json: the JSON sink to /dev/null
+#   (d) json: the JSON sink to /dev/null, from a Lua callback; jsonc: the
+#       same sink given as the callback (records reach it in C)
 #   (e) ctflow9: scripts/examples/ctflow9.lua itself, each entry mapped to its
 #       two flows and sent as NetFlow v9 to a UDP sink on loopback (flow_sink.py,
 #       which counts what arrives; a flow rate below the exporter's means loss)
@@ -22,7 +23,7 @@ BUILD=${BUILD:-$ROOT/build}
 N=${1:-100000}
 LOOPS=${2:-10}
 ROUNDS=${3:-3}
-CASES=${4:-decode trivial fields json ctflow9}
+CASES=${4:-decode trivial fields json jsonc ctflow9}
 FILE=$(mktemp /tmp/nurs-bench.XXXXXX.pcap)
 SINK=$(mktemp /tmp/nurs-sink.XXXXXX)
 LOCAL=$(mktemp /tmp/nurs-bench.XXXXXX.pcap)

@@ -2,7 +2,8 @@
 --   decode  no Lua: each message parsed as for a callback (the C floor)
 --   trivial a Lua callback that counts
 --   fields  a callback reading 6 fields and filtering
---   json    the JSON sink to /dev/null
+--   json    the JSON sink to /dev/null, from a Lua callback (out:write(rec))
+--   jsonc   the JSON sink to /dev/null as the callback itself (in C, no Lua call)
 --   ctflow9 scripts/examples/ctflow9.lua itself (path arg[4]), exporting NetFlow
 --           v9 to the collector arg[5], the replay standing in for nurs.conntrack
 --   process a Lua callback that counts, with process attribution on (give a
@@ -11,7 +12,7 @@
 local nurs = require "nurs"
 local path, case, loops = arg[1], arg[2], tonumber(arg[3] or "1")
 local n, kept = 0, 0
-local out = case == "json" and nurs.json { path = "/dev/null", buffer = 1 << 20 }
+local out = (case == "json" or case == "jsonc") and nurs.json { path = "/dev/null", buffer = 1 << 20 }
 
 local callbacks = {
   trivial = function() n = n + 1 end,
@@ -26,6 +27,7 @@ local callbacks = {
   json = function(rec) n = n + 1; out:write(rec) end,
 }
 callbacks.process = callbacks.trivial
+callbacks.jsonc = out
 
 local r
 if case == "ctflow9" then
