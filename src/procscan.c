@@ -278,6 +278,27 @@ static bool in_tier(const struct nurs_procscan *ps, const struct pid_entry *p, e
     return true;
 }
 
+/* Marks the missing sockets that have closed (their process exited with
+ * them: no /proc search can find them); returns how many are left. */
+static size_t drop_closed(struct nurs_procscan *ps, struct missing *m, size_t n, size_t left,
+                          nurs_procscan_open_fn still_open, void *ctx)
+{
+    for (size_t i = 0; i < n && left; i++) {
+        if (!m[i].pid && !m[i].closed && !still_open(ctx, m[i].w)) {
+            m[i].closed = true;
+            ps->stats.closed++;
+            left--;
+        }
+    }
+    return left;
+}
+
+/* Fd directories read between two checks for closed sockets while new
+ * processes are read: after a burst of new processes (a start, a build)
+ * a socket whose process already exited would otherwise cost reading
+ * every one of them, and hold up the sockets queued behind it. */
+#define CLOSED_CHECK_EVERY 32
+
 /* Looks for the `left` entries of m without a pid (those with one were
  * found in the cache). */
 static void search(struct nurs_procscan *ps, struct missing *m, size_t n, size_t left,
@@ -287,20 +308,12 @@ static void search(struct nurs_procscan *ps, struct missing *m, size_t n, size_t
     ps->gen++;
     list_pids(ps, now);
     for (int t = NEW; t <= REST && left; t++) {
-        if (t == HOT && still_open) {
-            /* Not in a new process: before reading the others, drop the
-             * sockets whose process exited (they closed with it). */
-            for (size_t i = 0; i < n; i++) {
-                if (!m[i].pid && !still_open(ctx, m[i].w)) {
-                    m[i].closed = true;
-                    ps->stats.closed++;
-                    left--;
-                }
-            }
-            if (!left)
-                break;
-        }
+        /* Not in a new process: before reading the others, drop the
+         * sockets whose process exited (they closed with it). */
+        if (t == HOT && still_open && !(left = drop_closed(ps, m, n, left, still_open, ctx)))
+            break;
         /* Newest pids first: /proc lists them in ascending order. */
+        unsigned since_check = 0;
         for (size_t i = ps->list_n; i-- > 0 && left;) {
             struct pid_entry *p = nurs_idtable_get(&ps->pids, ps->list[i]);
             if (!p || p->scanned == ps->gen || !in_tier(ps, p, (enum tier)t, now, m, n))
@@ -308,6 +321,10 @@ static void search(struct nurs_procscan *ps, struct missing *m, size_t n, size_t
             p->scanned = ps->gen;
             size_t f = scan_fds(ps, ps->list[i], m, n, now);
             left -= f < left ? f : left;
+            if (t == NEW && still_open && left && ++since_check == CLOSED_CHECK_EVERY) {
+                since_check = 0;
+                left = drop_closed(ps, m, n, left, still_open, ctx);
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ static char root[64];
 
 static void put(const char *rel, const char *data, size_t len)
 {
-    char path[256];
+    char path[sizeof root + 256];
     snprintf(path, sizeof path, "%s/%s", root, rel);
     FILE *f = fopen(path, "w");
     fwrite(data, 1, len, f);
@@ -161,6 +161,30 @@ static void test_fake(void)
     tap_ok(st->fd_dirs == dirs + 4, "without the check, the old process is read too (%llu)",
            (unsigned long long)(st->fd_dirs - dirs));
     nurs_proc_unref(closed.result);
+
+    /* A burst of new processes (a start, a build) and a socket whose
+     * process already exited: the search stops at the first check for
+     * closed sockets instead of reading every new process. */
+    for (unsigned pid = 1000; pid < 1100; pid++) {
+        mkproc(pid, "burst\n", "b\0", 2, "0::/\n");
+        link_fd(pid, 3, "socket:[4242]");
+    }
+    dirs = st->fd_dirs;
+    uint64_t was_closed = st->closed;
+    struct nurs_procscan_want early = {9001, 0, NULL};
+    nurs_procscan_resolve(ps, &early, 1, never_open, NULL);
+    tap_ok(early.result && early.result->pid == 0 && st->closed == was_closed + 1 &&
+               st->fd_dirs - dirs == 32,
+           "a closed socket stops a search through 100 new processes after 32 (%llu fd dirs)",
+           (unsigned long long)(st->fd_dirs - dirs));
+    nurs_proc_unref(early.result);
+    /* The newest of them is still read first. */
+    mkproc(1200, "late\n", "l\0", 2, "0::/\n");
+    link_fd(1200, 4, "socket:[9100]");
+    struct nurs_procscan_want late = {9100, 0, NULL};
+    nurs_procscan_resolve(ps, &late, 1, never_open, NULL);
+    tap_ok(late.result && late.result->pid == 1200, "an open socket in the newest process is found");
+    nurs_proc_unref(late.result);
     nurs_procscan_free(ps);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
