@@ -218,7 +218,7 @@ bool nurs_ct_u32(const struct nurs_ct_msg *m, int cta, uint32_t *v)
 {
     if (cta < 0 || cta > CTA_MAX || !m->tb[cta])
         return false;
-    *v = ntohl(mnl_attr_get_u32(m->tb[cta]));
+    *v = nurs_ct_attr_be32(m->tb[cta]);
     return true;
 }
 
@@ -235,7 +235,7 @@ bool nurs_ct_protonum(struct nurs_ct_msg *m, uint8_t *v)
     const struct nurs_ct_tuple *t = nurs_ct_tuple(m, NURS_CT_ORIG);
     if (!t || !t->proto[CTA_PROTO_NUM])
         return false;
-    *v = mnl_attr_get_u8(t->proto[CTA_PROTO_NUM]);
+    *v = nurs_ct_attr_u8(t->proto[CTA_PROTO_NUM]);
     return true;
 }
 
@@ -243,19 +243,7 @@ size_t nurs_ct_addr_raw(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst,
                         const void **bytes)
 {
     const struct nurs_ct_tuple *t = nurs_ct_tuple(m, dir);
-    if (!t)
-        return 0;
-    const struct nlattr *a;
-    if ((a = t->ip[dst ? CTA_IP_V4_DST : CTA_IP_V4_SRC])) {
-        *bytes = mnl_attr_get_payload(a);
-        return 4;
-    }
-    a = t->ip[dst ? CTA_IP_V6_DST : CTA_IP_V6_SRC];
-    if (a && mnl_attr_get_payload_len(a) == 16) {
-        *bytes = mnl_attr_get_payload(a);
-        return 16;
-    }
-    return 0;
+    return t ? nurs_ct_tuple_addr(t, dst, bytes) : 0;
 }
 
 bool nurs_ct_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, char *buf,
@@ -269,32 +257,14 @@ bool nurs_ct_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, char *b
 bool nurs_ct_port(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, uint16_t *v)
 {
     const struct nurs_ct_tuple *t = nurs_ct_tuple(m, dir);
-    const struct nlattr *a = t ? t->proto[dst ? CTA_PROTO_DST_PORT : CTA_PROTO_SRC_PORT] : NULL;
-    if (!a)
-        return false;
-    *v = ntohs(mnl_attr_get_u16(a));
-    return true;
+    return t && nurs_ct_tuple_port(t, dst, v);
 }
 
 bool nurs_ct_icmp(struct nurs_ct_msg *m, enum nurs_ct_dir dir, uint8_t *type, uint8_t *code,
                   uint16_t *id)
 {
     const struct nurs_ct_tuple *t = nurs_ct_tuple(m, dir);
-    if (!t)
-        return false;
-    const struct nlattr *ty = t->proto[CTA_PROTO_ICMP_TYPE], *co = t->proto[CTA_PROTO_ICMP_CODE],
-                        *ident = t->proto[CTA_PROTO_ICMP_ID];
-    if (!ty) {
-        ty = t->proto[CTA_PROTO_ICMPV6_TYPE];
-        co = t->proto[CTA_PROTO_ICMPV6_CODE];
-        ident = t->proto[CTA_PROTO_ICMPV6_ID];
-    }
-    if (!ty || !co || !ident)
-        return false;
-    *type = mnl_attr_get_u8(ty);
-    *code = mnl_attr_get_u8(co);
-    *id = ntohs(mnl_attr_get_u16(ident));
-    return true;
+    return t && nurs_ct_tuple_icmp(t, type, code, id);
 }
 
 bool nurs_ct_tuple_zone(struct nurs_ct_msg *m, enum nurs_ct_dir dir, uint16_t *v)
@@ -317,13 +287,13 @@ bool nurs_ct_counters(struct nurs_ct_msg *m, enum nurs_ct_dir dir, uint64_t *pac
                            tb, CTA_COUNTERS_MAX, counters_types))
         return false;
     if (tb[CTA_COUNTERS_PACKETS] && tb[CTA_COUNTERS_BYTES]) {
-        *packets = be64toh(mnl_attr_get_u64(tb[CTA_COUNTERS_PACKETS]));
-        *bytes = be64toh(mnl_attr_get_u64(tb[CTA_COUNTERS_BYTES]));
+        *packets = nurs_ct_attr_be64(tb[CTA_COUNTERS_PACKETS]);
+        *bytes = nurs_ct_attr_be64(tb[CTA_COUNTERS_BYTES]);
         return true;
     }
     if (tb[CTA_COUNTERS32_PACKETS] && tb[CTA_COUNTERS32_BYTES]) {
-        *packets = ntohl(mnl_attr_get_u32(tb[CTA_COUNTERS32_PACKETS]));
-        *bytes = ntohl(mnl_attr_get_u32(tb[CTA_COUNTERS32_BYTES]));
+        *packets = nurs_ct_attr_be32(tb[CTA_COUNTERS32_PACKETS]);
+        *bytes = nurs_ct_attr_be32(tb[CTA_COUNTERS32_BYTES]);
         return true;
     }
     return false;
@@ -354,7 +324,7 @@ static bool protoinfo_state(struct nurs_ct_msg *m, int cta, uint8_t *state)
     const struct nlattr *tb[8] = {0};
     if (!nest || !walk_nested(nest, tb, 7, state_types) || !tb[1])
         return false;
-    *state = mnl_attr_get_u8(tb[1]);
+    *state = nurs_ct_attr_u8(tb[1]);
     return true;
 }
 
@@ -396,7 +366,7 @@ bool nurs_ct_timestamp(struct nurs_ct_msg *m, bool stop, uint64_t *ns)
     const struct nlattr *a = m->timestamp[stop ? CTA_TIMESTAMP_STOP : CTA_TIMESTAMP_START];
     if (!a)
         return false;
-    *ns = be64toh(mnl_attr_get_u64(a));
+    *ns = nurs_ct_attr_be64(a);
     return true;
 }
 

@@ -4,9 +4,11 @@
 #ifndef NURS_CT_MSG_H
 #define NURS_CT_MSG_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -95,6 +97,79 @@ static inline const struct nurs_ct_tuple *nurs_ct_tuple(struct nurs_ct_msg *m,
     static const int cta[] = {CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_TUPLE_MASTER};
     return (m->malformed & bit) || !m->tb[cta[dir]] ? NULL : &m->tuple[dir];
 }
+
+/* Readers of one parsed tuple, for paths that read many of its fields
+ * (the accessors below are these after a tuple lookup). The walk checked
+ * each attribute's length against its type, so reads here are in bounds. */
+static inline const void *nurs_ct_attr_data(const struct nlattr *a)
+{
+    return (const char *)a + NLA_HDRLEN;
+}
+static inline uint16_t nurs_ct_attr_be16(const struct nlattr *a)
+{
+    uint16_t v;
+    memcpy(&v, nurs_ct_attr_data(a), sizeof v);
+    return be16toh(v);
+}
+static inline uint32_t nurs_ct_attr_be32(const struct nlattr *a)
+{
+    uint32_t v;
+    memcpy(&v, nurs_ct_attr_data(a), sizeof v);
+    return be32toh(v);
+}
+static inline uint64_t nurs_ct_attr_be64(const struct nlattr *a)
+{
+    uint64_t v;
+    memcpy(&v, nurs_ct_attr_data(a), sizeof v);
+    return be64toh(v);
+}
+static inline uint8_t nurs_ct_attr_u8(const struct nlattr *a)
+{
+    return *(const uint8_t *)nurs_ct_attr_data(a);
+}
+/* Raw address bytes (4 or 16) of the source or destination; 0 if none. */
+static inline size_t nurs_ct_tuple_addr(const struct nurs_ct_tuple *t, bool dst,
+                                        const void **bytes)
+{
+    const struct nlattr *a = t->ip[dst ? CTA_IP_V4_DST : CTA_IP_V4_SRC];
+    if (a) {
+        *bytes = nurs_ct_attr_data(a);
+        return 4;
+    }
+    a = t->ip[dst ? CTA_IP_V6_DST : CTA_IP_V6_SRC];
+    if (a && a->nla_len - NLA_HDRLEN == 16) {
+        *bytes = nurs_ct_attr_data(a);
+        return 16;
+    }
+    return 0;
+}
+static inline bool nurs_ct_tuple_port(const struct nurs_ct_tuple *t, bool dst, uint16_t *v)
+{
+    const struct nlattr *a = t->proto[dst ? CTA_PROTO_DST_PORT : CTA_PROTO_SRC_PORT];
+    if (!a)
+        return false;
+    *v = nurs_ct_attr_be16(a);
+    return true;
+}
+/* ICMP or ICMPv6 type, code and id: false unless all three are there. */
+static inline bool nurs_ct_tuple_icmp(const struct nurs_ct_tuple *t, uint8_t *type,
+                                      uint8_t *code, uint16_t *id)
+{
+    const struct nlattr *ty = t->proto[CTA_PROTO_ICMP_TYPE], *co = t->proto[CTA_PROTO_ICMP_CODE],
+                        *ident = t->proto[CTA_PROTO_ICMP_ID];
+    if (!ty) {
+        ty = t->proto[CTA_PROTO_ICMPV6_TYPE];
+        co = t->proto[CTA_PROTO_ICMPV6_CODE];
+        ident = t->proto[CTA_PROTO_ICMPV6_ID];
+    }
+    if (!ty || !co || !ident)
+        return false;
+    *type = nurs_ct_attr_u8(ty);
+    *code = nurs_ct_attr_u8(co);
+    *id = nurs_ct_attr_be16(ident);
+    return true;
+}
+
 /* Writes the address as text into buf (>= 46 bytes). */
 bool nurs_ct_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, char *buf,
                   size_t len);

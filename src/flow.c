@@ -9,10 +9,10 @@
 #include "attribution.h"
 
 /* out is zeroed by the caller */
-static void copy_addr(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst, uint8_t out[16])
+static void copy_addr(const struct nurs_ct_tuple *t, bool dst, uint8_t out[16])
 {
     const void *raw;
-    size_t n = nurs_ct_addr_raw(m, dir, dst, &raw);
+    size_t n = nurs_ct_tuple_addr(t, dst, &raw);
     /* Fixed sizes: a copy of a variable length is a call into libc. */
     if (n == 4)
         memcpy(out, raw, 4);
@@ -37,29 +37,31 @@ enum nurs_end_reason nurs_ct_end_reason(struct nurs_ct_msg *m)
     }
 }
 
-static uint64_t port(struct nurs_ct_msg *m, enum nurs_ct_dir dir, bool dst)
+static uint64_t port(const struct nurs_ct_tuple *t, bool dst)
 {
     uint16_t v = 0;
-    nurs_ct_port(m, dir, dst, &v);
+    nurs_ct_tuple_port(t, dst, &v);
     return v;
 }
 
-static void fill_direction(struct nurs_ct_msg *m, enum nurs_ct_dir dir, struct nurs_flow *f)
+/* t: the tuple of the flow's direction, other: the other direction's. */
+static void fill_direction(struct nurs_ct_msg *m, enum nurs_ct_dir dir,
+                           const struct nurs_ct_tuple *t, const struct nurs_ct_tuple *other,
+                           struct nurs_flow *f)
 {
-    enum nurs_ct_dir other = dir == NURS_CT_ORIG ? NURS_CT_REPLY : NURS_CT_ORIG;
-    copy_addr(m, dir, false, f->src);
-    copy_addr(m, dir, true, f->dst);
-    f->sport = port(m, dir, false);
-    f->dport = port(m, dir, true);
+    copy_addr(t, false, f->src);
+    copy_addr(t, true, f->dst);
+    f->sport = port(t, false);
+    f->dport = port(t, true);
     uint16_t icmp_id;
-    f->icmp = nurs_ct_icmp(m, dir, &f->icmp_type, &f->icmp_code, &icmp_id);
+    f->icmp = nurs_ct_tuple_icmp(t, &f->icmp_type, &f->icmp_code, &icmp_id);
     if (f->nat) {
         /* A packet of this direction leaves the box with the addresses that
          * the other direction's tuple expects to answer, swapped. */
-        copy_addr(m, other, true, f->post_src);
-        copy_addr(m, other, false, f->post_dst);
-        f->post_sport = port(m, other, true);
-        f->post_dport = port(m, other, false);
+        copy_addr(other, true, f->post_src);
+        copy_addr(other, false, f->post_dst);
+        f->post_sport = port(other, true);
+        f->post_dport = port(other, false);
     }
     f->counted = nurs_ct_counters(m, dir, &f->packets, &f->octets);
     if (!f->counted)
@@ -69,9 +71,11 @@ static void fill_direction(struct nurs_ct_msg *m, enum nurs_ct_dir dir, struct n
 bool nurs_flows_from_ct(struct nurs_ct_msg *m, struct nurs_flow f[2])
 {
     uint8_t proto;
-    if (!nurs_ct_protonum(m, &proto) || !nurs_ct_tuple(m, NURS_CT_ORIG) ||
-        !nurs_ct_tuple(m, NURS_CT_REPLY))
+    const struct nurs_ct_tuple *orig = nurs_ct_tuple(m, NURS_CT_ORIG),
+                               *reply = nurs_ct_tuple(m, NURS_CT_REPLY);
+    if (!orig || !reply || !orig->proto[CTA_PROTO_NUM])
         return false;
+    proto = nurs_ct_attr_u8(orig->proto[CTA_PROTO_NUM]);
     uint32_t status = 0, id = 0, mark = 0;
     nurs_ct_u32(m, CTA_STATUS, &status);
     nurs_ct_u32(m, CTA_ID, &id);
@@ -86,7 +90,8 @@ bool nurs_flows_from_ct(struct nurs_ct_msg *m, struct nurs_flow f[2])
         f[d].mark = mark;
         f[d].direction = (uint8_t)d;
         f[d].biflow_direction = (uint8_t)(d + 1);
-        fill_direction(m, d ? NURS_CT_REPLY : NURS_CT_ORIG, &f[d]);
+        fill_direction(m, d ? NURS_CT_REPLY : NURS_CT_ORIG, d ? reply : orig, d ? orig : reply,
+                       &f[d]);
     }
     const struct nurs_proc *initiator = nurs_ct_process(m, NURS_CT_ORIG);
     const struct nurs_proc *responder = nurs_ct_process(m, NURS_CT_REPLY);
