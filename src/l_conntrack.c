@@ -1,4 +1,5 @@
 /* nurs.conntrack{...}: the Lua face of the conntrack source. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,7 +96,7 @@ static int l_conntrack(lua_State *L)
 {
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
-                                          "dump_at_exit", "process", NULL};
+                                          "dump_at_exit", "process", "batch_wait", NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed, true);
 
     struct nurs_ct_source_opts o = {0};
@@ -106,6 +107,7 @@ static int l_conntrack(lua_State *L)
     o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
     read_filter(L, 1, &o.filter);
     read_dump_at_exit(L, 1, &o);
+    o.batch_wait_ms = (unsigned)ceil(nurs_opt_number(L, 1, FNAME, "batch_wait", 0, 0, 1) * 1000);
     o.process = nurs_l_process_option(L, 1, FNAME, &o.process_opts);
     nurs_opt_rcvbuf(L, 1, FNAME, NURS_CT_DEFAULT_RCVBUF, NURS_CT_DEFAULT_RCVBUF_MAX, &o.rcvbuf,
                     &o.rcvbuf_max);

@@ -50,6 +50,10 @@ struct nurs_ct_source {
     bool dump_at_exit, zero_at_exit;
     struct nurs_attribution *attr;
     bool process; /* every connection, from its NEW event */
+    unsigned batch_wait_ms, pending_batch_wait_ms;
+    uv_timer_t wait_timer; /* ends a batch wait: the events are read again */
+    bool wait_timer_ready;
+    uint64_t reads; /* receive rounds on the events socket that got datagrams */
     bool deliver_new; /* the script asked for NEW events (else they only start attribution) */
     bool joined_new;  /* member of the NEW events group */
     struct nurs_attribution_opts process_opts;
@@ -73,7 +77,8 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     const struct nurs_ct_source *s = (const struct nurs_ct_source *)r;
     out[0] = (struct nurs_extra_counter){"rcvbuf", (uint64_t)s->events.nl.rcvbuf};
     out[1] = (struct nurs_extra_counter){"filtered", s->filtered};
-    return 2 + (s->attr ? nurs_attribution_counters(s->attr, out + 2) : 0);
+    out[2] = (struct nurs_extra_counter){"reads", s->reads};
+    return 3 + (s->attr ? nurs_attribution_counters(s->attr, out + 3) : 0);
 }
 
 struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *s, char *err,
@@ -212,32 +217,26 @@ static void on_overrun(struct nurs_ct_source *s, struct channel *c)
     nurs_source_overrun(&s->res, &c->nl, &s->overrun_rl);
 }
 
-static void on_readable(uv_poll_t *poll, int status, int events)
+/* Reads what the socket of c holds, a few batches at most; true when it
+ * was read empty (fewer datagrams than a batch came). */
+static bool read_channel(struct nurs_ct_source *s, struct channel *c, bool from_dump)
 {
-    (void)events;
-    struct nurs_ct_source *s = poll->data;
-    bool from_dump = poll == &s->dump.poll;
-    struct channel *c = from_dump ? &s->dump : &s->events;
-    if (status < 0) {
-        /* libuv stops the handle on POLLERR, which is how a netlink socket
-         * reports an overrun: the receive below collects the error (ENOBUFS)
-         * and polling starts again. */
-        uv_poll_start(poll, UV_READABLE, on_readable);
-    }
     for (int round = 0; round < MAX_BATCHES_PER_WAKEUP && !s->res.closing; round++) {
         int n = nurs_nl_recv(&c->nl, &s->batch);
         if (n == -ENOBUFS) {
             on_overrun(s, c);
             if (from_dump) {
                 finish_dump(s, "receive buffer overrun (raise rcvbuf)");
-                return;
+                return false;
             }
             continue;
         }
         if (n < 0) {
             nurs_err("%s: netlink receive: %s", s->res.name, strerror(-n));
-            return;
+            return false;
         }
+        if (n > 0 && !from_dump)
+            s->reads++;
         for (int i = 0; i < n && !s->res.closing; i++) {
             const void *data;
             const char *why;
@@ -250,10 +249,42 @@ static void on_readable(uv_poll_t *poll, int status, int events)
                 nurs_recorder_write(s->recorder, NETLINK_NETFILTER, data, (size_t)len);
             process_datagram(s, data, len, from_dump);
             if (from_dump && !s->dumping)
-                return;
+                return false;
         }
         if (n < NURS_NL_SLOTS)
-            return;
+            return true;
+    }
+    return false;
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events);
+
+static void on_wait_over(uv_timer_t *t)
+{
+    struct nurs_ct_source *s = t->data;
+    if (!s->res.closing && s->events.polling)
+        uv_poll_start(&s->events.poll, UV_READABLE, on_readable);
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events)
+{
+    (void)events;
+    struct nurs_ct_source *s = poll->data;
+    bool from_dump = poll == &s->dump.poll;
+    struct channel *c = from_dump ? &s->dump : &s->events;
+    if (status < 0) {
+        /* libuv stops the handle on POLLERR, which is how a netlink socket
+         * reports an overrun: the receive below collects the error (ENOBUFS)
+         * and polling starts again. */
+        uv_poll_start(poll, UV_READABLE, on_readable);
+    }
+    bool empty = read_channel(s, c, from_dump);
+    /* Events that come one by one cost a wakeup each: let them gather in
+     * the kernel's buffer for a while. A busy socket is never read empty,
+     * so it is read without a pause. */
+    if (empty && !from_dump && s->batch_wait_ms && s->wait_timer_ready && !s->res.closing) {
+        uv_poll_stop(poll);
+        uv_timer_start(&s->wait_timer, on_wait_over, s->batch_wait_ms, 0);
     }
 }
 
@@ -287,9 +318,21 @@ static void stop_channel(struct nurs_ct_source *s, struct channel *c)
     nurs_nl_close(&c->nl);
 }
 
+static void on_timer_closed(uv_handle_t *handle)
+{
+    struct nurs_ct_source *s = handle->data;
+    if (--s->pending_closes == 0 && s->res.closing)
+        free_source(s);
+}
+
 static void destroy(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+    if (s->wait_timer_ready) {
+        s->wait_timer_ready = false;
+        s->pending_closes++;
+        uv_close((uv_handle_t *)&s->wait_timer, on_timer_closed);
+    }
     stop_channel(s, &s->events);
     if (s->dumping || s->dump.polling)
         stop_channel(s, &s->dump);
@@ -337,7 +380,13 @@ static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_
 static void finish(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
-    if (!s->dump_at_exit || r->host->check_only || r->cb.n == 0)
+    if (r->host->check_only || r->cb.n == 0)
+        return;
+    /* Events left waiting by batch_wait are read before the end. */
+    for (int i = 0; i < 64 && s->batch_wait_ms && s->events.polling && !r->closing; i++)
+        if (read_channel(s, &s->events, false))
+            break;
+    if (!s->dump_at_exit || r->closing)
         return;
     struct nurs_nl nl;
     char err[256];
@@ -388,6 +437,7 @@ static void claim_end(struct nurs_resource *r, bool adopted)
     if (!adopted)
         return;
     s->filter = s->pending_filter;
+    s->batch_wait_ms = s->pending_batch_wait_ms;
     s->dump_at_exit = s->pending_dump_at_exit;
     s->zero_at_exit = s->pending_zero_at_exit;
     /* What is known of live connections stays; the old script's waiting
@@ -510,6 +560,7 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
             nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf);
         *adopted = true;
         s->pending_filter = o->filter;
+        s->pending_batch_wait_ms = o->batch_wait_ms;
         s->pending_dump_at_exit = o->dump_at_exit;
         s->pending_zero_at_exit = o->zero_at_exit;
         s->pending_process = o->process;
@@ -528,6 +579,7 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     }
     s->events.nl.fd = s->dump.nl.fd = -1;
     s->filter = o->filter;
+    s->batch_wait_ms = o->batch_wait_ms;
     s->dump_at_exit = o->dump_at_exit;
     s->zero_at_exit = o->zero_at_exit;
     s->process = o->process;
@@ -542,6 +594,9 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     }
     if (script->host->check_only)
         return s;
+    uv_timer_init(script->host->loop, &s->wait_timer);
+    s->wait_timer.data = s;
+    s->wait_timer_ready = true;
     if (set_recorder(s, o, err, errlen) < 0) {
         nurs_resource_destroy(&s->res);
         return NULL;

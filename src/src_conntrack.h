@@ -36,6 +36,10 @@ struct nurs_ct_source_opts {
     const char *name;
     const char *record; /* pcap file for what this source receives; NULL: none */
     bool process;       /* attribute every connection to its processes */
+    /* ms to leave events in the kernel's buffer after the socket is read
+     * empty, so that events arriving one by one are read in batches; 0:
+     * read at once */
+    unsigned batch_wait_ms;
     struct nurs_attribution_opts process_opts;
 };
 

@@ -47,6 +47,7 @@ local stamped = nurs.sysctl "net.netfilter.nf_conntrack_timestamp" == 1
 local conntrack = nurs.conntrack({
   events = stamped and { "destroy" } or { "new", "destroy" },
   rcvbuf = 32 << 20,   -- room for the burst of a table flush or mass expiry
+  batch_wait = 0.002,  -- events that come one by one are read in batches (less CPU)
   mark = mark and tonumber(mark), mark_mask = mask and tonumber(mask),
   dump_at_exit = "zero",   -- at exit, export what live connections did since the last time
   process = process,       -- which process owns each local end (sock_diag, /proc)

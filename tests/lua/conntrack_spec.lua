@@ -93,4 +93,34 @@ describe("conntrack source in a namespace", function()
     assert.matches("record used after its callback; call :totable%(%) to keep it", err)
     ct:close()
   end)
+
+  it("reads events that come one by one in batches with batch_wait, losing none", function()
+    -- 40 new entries, one every 50 ms, made while the loop runs.
+    local function trickle(wait, base)
+      local seen, late = 0, 0
+      local ct = nurs.conntrack({ netns = NS, events = { "new" }, batch_wait = wait },
+        function(rec)
+          local p = rec.orig.dport
+          if rec.proto == "udp" and p and p >= base and p < base + 40 then
+            seen = seen + 1
+            -- the kernel's start time, against when the record reached us
+            if nurs.now() - rec.start > wait + 0.25 then late = late + 1 end
+          end
+        end)
+      os.execute(string.format("ip netns exec %s python3 tests/kernel/udp_burst.py 40 2 %d >/dev/null &",
+        NS, base))
+      assert.is_true(run_until(function() return seen >= 40 end, 8))
+      local reads = ct:counters().reads
+      ct:close()
+      return reads, late
+    end
+    local reads0 = trickle(0, 35000)
+    local reads, late = trickle(0.4, 35100)
+    assert.is_true(reads0 >= 30, "without a wait, about one read per event: " .. reads0)
+    assert.is_true(reads <= 12, "with a 0.4 s wait, a read per wait or so: " .. reads)
+    assert.equals(0, late)
+    local ok, err = pcall(nurs.conntrack, { netns = NS, batch_wait = 2 })
+    assert.is_false(ok)
+    assert.matches("batch_wait", err)
+  end)
 end)
