@@ -56,6 +56,8 @@ struct nurs_procscan {
     uint64_t young_ns;
     uint32_t *list;
     size_t list_n, list_cap;
+    uint32_t *fds; /* descriptor numbers of the fd directory being read */
+    size_t fds_cap;
     struct nurs_procscan_stats stats;
 };
 
@@ -98,6 +100,7 @@ void nurs_procscan_free(struct nurs_procscan *ps)
     nurs_idtable_free(&ps->users);
     free(ps->cmdline_buf);
     free(ps->list);
+    free(ps->fds);
     free(ps);
 }
 
@@ -206,10 +209,19 @@ static int cmp_missing(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Reads the fd directory of pid: every socket goes into the cache, and
- * those asked for are marked found. Returns how many it found. */
+static int cmp_fd_desc(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* Reads the fd directory of pid, newest descriptors (highest numbers)
+ * first, until `want` of the sockets asked for are found there: a server
+ * holding thousands of connections has its new one near the top, and one
+ * readlink finds it. Every socket read goes into the cache, and those
+ * asked for are marked found. Returns how many it found. */
 static size_t scan_fds(struct nurs_procscan *ps, uint32_t pid, struct missing *m, size_t n,
-                       uint64_t now)
+                       size_t want, uint64_t now)
 {
     char path[32];
     snprintf(path, sizeof path, "%u/fd", pid);
@@ -221,20 +233,29 @@ static size_t scan_fds(struct nurs_procscan *ps, uint32_t pid, struct missing *m
         return 0;
     }
     ps->stats.fd_dirs++;
-    size_t found = 0;
+    size_t nfds = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        uint32_t num, inode;
+        uint32_t num;
         if (!parse_uint(de->d_name, &num) || num > 0x7fffffff)
             continue;
-        char link[64];
-        ssize_t len = readlinkat(fd, de->d_name, link, sizeof link);
+        if (!nurs_grow((void **)&ps->fds, &ps->fds_cap, nfds, sizeof *ps->fds, 256))
+            break;
+        ps->fds[nfds++] = num;
+    }
+    qsort(ps->fds, nfds, sizeof *ps->fds, cmp_fd_desc);
+    size_t found = 0;
+    for (size_t k = 0; k < nfds && found < want; k++) {
+        char name[16], link[64];
+        uint32_t inode;
+        snprintf(name, sizeof name, "%u", ps->fds[k]);
+        ssize_t len = readlinkat(fd, name, link, sizeof link);
         if (len <= 0 || !socket_inode(link, (size_t)len, &inode))
             continue;
         struct inode_entry *e = nurs_idtable_put(&ps->inodes, inode, now);
         if (e) {
             e->pid = pid;
-            e->fd = (int32_t)num;
+            e->fd = (int32_t)ps->fds[k];
         }
         struct nurs_procscan_want key = {.inode = inode};
         struct missing probe = {.w = &key};
@@ -245,7 +266,7 @@ static size_t scan_fds(struct nurs_procscan *ps, uint32_t pid, struct missing *m
         for (; hit && hit < m + n && hit->w->inode == inode; hit++) {
             if (!hit->pid && !hit->closed) {
                 hit->pid = pid;
-                hit->fd = (int32_t)num;
+                hit->fd = (int32_t)ps->fds[k];
                 found++;
             }
         }
@@ -319,7 +340,7 @@ static void search(struct nurs_procscan *ps, struct missing *m, size_t n, size_t
             if (!p || p->scanned == ps->gen || !in_tier(ps, p, (enum tier)t, now, m, n))
                 continue;
             p->scanned = ps->gen;
-            size_t f = scan_fds(ps, ps->list[i], m, n, now);
+            size_t f = scan_fds(ps, ps->list[i], m, n, left, now);
             left -= f < left ? f : left;
             if (t == NEW && still_open && left && ++since_check == CLOSED_CHECK_EVERY) {
                 since_check = 0;

@@ -185,6 +185,28 @@ static void test_fake(void)
     nurs_procscan_resolve(ps, &late, 1, never_open, NULL);
     tap_ok(late.result && late.result->pid == 1200, "an open socket in the newest process is found");
     nurs_proc_unref(late.result);
+
+    /* A server holding 200 connections: its newest one (highest fd) is
+     * found with the first readlink, and the search stops there; an older
+     * one, not read then, is searched for when asked. */
+    mkproc(2000, "server\n", "s\0", 2, "0::/\n");
+    char target[32];
+    for (int fd = 3; fd < 203; fd++) {
+        snprintf(target, sizeof target, "socket:[%d]", 20000 + fd);
+        link_fd(2000, fd, target);
+    }
+    struct nurs_procscan_want newest = {20202, 0, NULL};
+    nurs_procscan_resolve(ps, &newest, 1, never_open, NULL);
+    tap_ok(newest.result && newest.result->pid == 2000 && newest.result->fd == 202,
+           "the newest connection of a busy server: pid 2000, fd 202");
+    nurs_proc_unref(newest.result);
+    uint64_t hits = st->cache_hits, listings = st->listings;
+    struct nurs_procscan_want oldest = {20003, 0, NULL};
+    nurs_procscan_resolve(ps, &oldest, 1, NULL, NULL);
+    tap_ok(oldest.result && oldest.result->pid == 2000 && oldest.result->fd == 3 &&
+               st->cache_hits == hits && st->listings == listings + 1,
+           "its oldest, not read before, is searched for and found");
+    nurs_proc_unref(oldest.result);
     nurs_procscan_free(ps);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
