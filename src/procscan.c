@@ -243,7 +243,8 @@ static size_t scan_fds(struct nurs_procscan *ps, uint32_t pid, struct missing *m
             break;
         ps->fds[nfds++] = num;
     }
-    qsort(ps->fds, nfds, sizeof *ps->fds, cmp_fd_desc);
+    if (nfds > 1)
+        qsort(ps->fds, nfds, sizeof *ps->fds, cmp_fd_desc);
     size_t found = 0;
     for (size_t k = 0; k < nfds && found < want; k++) {
         char name[16], link[64];
