@@ -82,7 +82,10 @@ static void put_int(uint8_t *out, int64_t v, unsigned len)
 void nurs_enc_v9_clock(uint64_t now_ms, uint64_t uptime_base_ms, uint32_t *export_secs,
                        uint32_t *sys_uptime_ms)
 {
-    uint64_t secs = now_ms / 1000;
+    /* The next whole second, not the last: a flow of the current second
+     * would otherwise end after sysUptime, and collectors that subtract
+     * unsigned (pmacct) put it 49.7 days in the past. */
+    uint64_t secs = (now_ms + 999) / 1000;
     *export_secs = (uint32_t)secs;
     uint64_t whole = secs * 1000;
     *sys_uptime_ms = (uint32_t)(whole > uptime_base_ms ? whole - uptime_base_ms : 0);

@@ -42,7 +42,7 @@ struct nurs_enc {
 
 struct nurs_enc_header {
     uint32_t export_secs;   /* unix seconds */
-    uint32_t sys_uptime_ms; /* v9 only: take it on the same whole second */
+    uint32_t sys_uptime_ms; /* v9 only: take it on the same whole second (nurs_enc_v9_clock) */
     uint32_t sequence;      /* v9: packets before this one; IPFIX: data records before */
     uint32_t domain;        /* v9 source id / IPFIX observation domain */
 };

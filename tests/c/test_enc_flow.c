@@ -95,11 +95,12 @@ static void test_v9(void)
     nurs_enc_add_record(&e, &t, &b, NULL, NULL);
     struct nurs_enc_header h = {.sequence = 7, .domain = 42};
     nurs_enc_v9_clock(1700000000500ull, base, &h.export_secs, &h.sys_uptime_ms);
-    tap_is_int(h.sys_uptime_ms, 60000, "sysUptime taken on the whole second of unix_secs");
+    tap_is_int(h.sys_uptime_ms, 61000, "sysUptime taken on the whole second of unix_secs, the next one");
+    tap_is_int(h.export_secs, 1700000001, "unix_secs rounded up: no flow ends after sysUptime");
     size_t len = nurs_enc_finish(&e, &h);
     same_bytes(buf, len,
-               /* header: version, count 3, uptime 60000, secs, sequence 7, source id 42 */
-               "0009 0003 0000ea60 6553f100 00000007 0000002a"
+               /* header: version, count 3, uptime 61000, secs, sequence 7, source id 42 */
+               "0009 0003 0000ee48 6553f101 00000007 0000002a"
                /* template flowset: id 0, 44 bytes; template 256 with 9 fields */
                "0000 002c 0100 0009"
                "0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
