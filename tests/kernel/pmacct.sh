@@ -1,0 +1,49 @@
+#!/bin/bash
+# ctflow9.lua to a second collector, pmacct's nfacctd: known TCP, UDP and
+# ICMP traffic over IPv4 and IPv6, some of it through DNAT and SNAT rules,
+# ends with a flush; nfacctd's print plugin shows every flow with the
+# addresses, ports, protocol, ICMP type/code (in the port, as v9
+# collectors read it), post-NAT fields, bytes and packets conntrack
+# counted, and conntrack's start to pmacct's precision (a second).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-flow.sh"
+ns_setup
+PORT=9996
+collector_notrack "udp dport $PORT"
+nat_setup
+cat >"$TMP/nfacctd.conf" <<CONF
+daemonize: false
+nfacctd_ip: 127.0.0.1
+nfacctd_port: $PORT
+plugins: print
+aggregate: src_host, dst_host, src_port, dst_port, proto, post_nat_src_host, post_nat_dst_host, post_nat_src_port, post_nat_dst_port, timestamp_start, timestamp_end
+print_output: json
+print_output_file: $TMP/pmacct.json
+print_output_file_append: true
+print_refresh_time: 1
+timestamps_since_epoch: true
+CONF
+ip netns exec "$NS" nfacctd -f "$TMP/nfacctd.conf" >"$TMP/nfacctd.log" 2>&1 &
+NFACCTD_PID=$!
+PIDS+=("$NFACCTD_PID")
+wait_grep "$TMP/nfacctd.log" "waiting for NetFlow/IPFIX data" 10 || fail "nfacctd did not start: $(cat "$TMP/nfacctd.log")"
+start_nurs_log "$TMP/nurs.log" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:$PORT
+wait_log "listening"
+
+known_traffic_then_flush
+n=$N_ENTRIES
+wait_counter "$NURS_PID" "$TMP/nurs.log" conntrack in $(($(events_per_entry) * n))
+stop_pid "$NURS_PID"
+records=$(counter "$TMP/nurs.log" netflow9 records)
+# nfacctd writes what it has every second.
+for ((i = 0; i < 50; i++)); do
+    [ "$(wc -l <"$TMP/pmacct.json" 2>/dev/null || echo 0)" -ge "$records" ] && break
+    sleep 0.1
+done
+kill "$NFACCTD_PID"
+python3 "$FLOWCHECK" flows --version 9 --table "$TMP/table.xml" --traffic "$TMP/traffic.json" \
+    --nat-entries $NAT_ENTRIES --start-window "$T0" "$T1" --end-window "$F0" "$F1" \
+    --pmacct "$TMP/pmacct.json" || fail "pmacct's flows differ"
+got=$(wc -l <"$TMP/pmacct.json")
+[ "$got" -eq "$records" ] || fail "pmacct shows $got flows; the exporter sent $records"
+echo "ok: pmacct ($n connections, $records flow records)"
