@@ -154,9 +154,6 @@ void nurs_l_handle_push(lua_State *L, const char *mt, struct nurs_resource *r)
     luaL_setmetatable(L, mt);
 }
 
-/* Methods like exporter:export run once per record: recognize our handles
- * by size and magic (only C writes userdata memory) before falling back to
- * luaL_checkudata, which also words the error. */
 struct nurs_l_handle *nurs_l_sink_test(lua_State *L, int idx)
 {
     if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(struct nurs_l_handle))
@@ -173,6 +170,9 @@ void nurs_l_check_ct_callback(lua_State *L, int idx)
         luaL_typeerror(L, idx, "function or sink (exporter, json)");
 }
 
+/* Methods like exporter:export run once per record: recognize our handles
+ * by size and magic (only C writes userdata memory) before falling back to
+ * luaL_checkudata, which also words the error. */
 struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt, const char *what)
 {
     struct nurs_l_handle *h = NULL;
