@@ -70,12 +70,11 @@ static void fill_direction(struct nurs_ct_msg *m, enum nurs_ct_dir dir,
 
 bool nurs_flows_from_ct(struct nurs_ct_msg *m, struct nurs_flow f[2])
 {
-    uint8_t proto;
     const struct nurs_ct_tuple *orig = nurs_ct_tuple(m, NURS_CT_ORIG),
                                *reply = nurs_ct_tuple(m, NURS_CT_REPLY);
     if (!orig || !reply || !orig->proto[CTA_PROTO_NUM])
         return false;
-    proto = nurs_ct_attr_u8(orig->proto[CTA_PROTO_NUM]);
+    uint8_t proto = nurs_ct_attr_u8(orig->proto[CTA_PROTO_NUM]);
     uint32_t status = 0, id = 0, mark = 0;
     nurs_ct_u32(m, CTA_STATUS, &status);
     nurs_ct_u32(m, CTA_ID, &id);
