@@ -40,7 +40,10 @@ for ((i = 0; i < 50; i++)); do
     [ "$(wc -l <"$TMP/pmacct.json" 2>/dev/null || echo 0)" -ge "$records" ] && break
     sleep 0.1
 done
-kill "$NFACCTD_PID"
+# nfacctd blocks SIGTERM and may not end on SIGINT; what it wrote is in
+# the file already.
+pkill -KILL -P "$NFACCTD_PID" 2>/dev/null || true
+kill -KILL "$NFACCTD_PID" 2>/dev/null || true
 python3 "$FLOWCHECK" flows --version 9 --table "$TMP/table.xml" --traffic "$TMP/traffic.json" \
     --nat-entries $NAT_ENTRIES --start-window "$T0" "$T1" --end-window "$F0" "$F1" \
     --pmacct "$TMP/pmacct.json" || fail "pmacct's flows differ"
