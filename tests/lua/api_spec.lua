@@ -3,11 +3,7 @@
 -- specs exercise the real module, not a mock.
 local nurs = require "nurs"
 
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local tmpname = dofile("tests/lua/files.lua").tmpname
 
 local function read_lines(path)
   local lines = {}

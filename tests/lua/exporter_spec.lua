@@ -2,14 +2,8 @@
 -- checks, and what an RFC 5655 file holds, read back by tshark (not by us).
 local nurs = require "nurs"
 
-local bin = assert(os.getenv("NURS"), "run through scripts/test-all.sh (NURS=path/to/nurs-lua)")
-local SYNTH = bin:gsub("nurs%-lua$", "tools/ct-synth")
-
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local files = dofile("tests/lua/files.lua")
+local tmpname = files.tmpname
 
 -- tshark's values of some cflow fields, each field a list over the file.
 local function tshark(path, fields)
@@ -147,8 +141,7 @@ describe("IPFIX file", function()
   describe("from conntrack records", function()
     local synth
     setup(function()
-      synth = os.tmpname()
-      assert(os.execute(string.format("%s 300 %s 3 2>/dev/null", SYNTH, synth)))
+      synth = files.synth(300, 3)
     end)
     teardown(function() os.remove(synth) end)
 

@@ -8,11 +8,7 @@ local ROOT = debug.getinfo(1, "S").source:sub(2):match("(.*)/tests/lua/") or "."
 local FIXTURE = ROOT .. "/tests/c/fixtures/nflog.pcap"
 local COMPARE = ROOT .. "/tests/kernel/pkt_compare.py"
 
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local tmpname = dofile("tests/lua/files.lua").tmpname
 
 -- Replays the fixture through fn; an assertion failing inside the
 -- callback (where the daemon would only log it) fails the test.

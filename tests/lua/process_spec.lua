@@ -7,11 +7,7 @@ local netns = dofile("tests/lua/netns.lua")
 local sh, run_until = netns.sh, netns.run_until
 local NS, nsx = netns.new("nurs-pspec-")
 
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local tmpname = dofile("tests/lua/files.lua").tmpname
 
 -- In the background: a process named NAME holds both ends of a TCP
 -- connection to PORT for `secs` seconds; its pid goes to the file returned.

@@ -2,14 +2,7 @@
 -- the kernel sends them).
 local nurs = require "nurs"
 
-local bin = assert(os.getenv("NURS"), "run through scripts/test-all.sh (NURS=path/to/nurs-lua)")
-local SYNTH = bin:gsub("nurs%-lua$", "tools/ct-synth")
-
-local function synth(n, seed)
-  local path = os.tmpname()
-  assert(os.execute(string.format("%s %d %s %d 2>/dev/null", SYNTH, n, path, seed or 1)))
-  return path
-end
+local synth = dofile("tests/lua/files.lua").synth
 
 describe("replay", function()
   local file

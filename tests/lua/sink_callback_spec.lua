@@ -3,14 +3,8 @@
 -- writes what its Lua method would.
 local nurs = require "nurs"
 
-local bin = assert(os.getenv("NURS"), "run through scripts/test-all.sh (NURS=path/to/nurs-lua)")
-local SYNTH = bin:gsub("nurs%-lua$", "tools/ct-synth")
-
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local files = dofile("tests/lua/files.lua")
+local tmpname = files.tmpname
 
 local function slurp(path)
   local f = assert(io.open(path, "rb"))
@@ -28,8 +22,7 @@ end
 describe("a sink as the callback", function()
   local file
   setup(function()
-    file = os.tmpname()
-    assert(os.execute(string.format("%s 200 %s 3 2>/dev/null", SYNTH, file)))
+    file = files.synth(200, 3)
   end)
   teardown(function() os.remove(file) end)
 

@@ -1,0 +1,24 @@
+-- Temporary files for the specs, and conntrack recordings made by
+-- ct-synth. Loaded with dofile("tests/lua/files.lua") (busted runs from
+-- the top of the tree; the name has no _spec, so it is not a spec itself).
+local M = {}
+
+-- A fresh path: nothing there yet.
+function M.tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+-- A pcap of N DESTROY events laid out as the kernel sends them, made by
+-- tools/ct-synth beside the nurs-lua the specs run under; into path, or a
+-- new temporary file. Returns the path.
+function M.synth(n, seed, path)
+  local bin = assert(os.getenv("NURS"), "run through scripts/test-all.sh (NURS=path/to/nurs-lua)")
+  local tool = bin:gsub("nurs%-lua$", "tools/ct-synth")
+  path = path or os.tmpname()
+  assert(os.execute(string.format("%s %d %s %d 2>/dev/null", tool, n, path, seed or 1)))
+  return path
+end
+
+return M
