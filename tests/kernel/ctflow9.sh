@@ -16,13 +16,7 @@ collector_notrack "udp dport $PORT"
 nat_setup
 start_nfcapd "$TMP/nf" $PORT
 start_capture "$TMP/export.pcap" udp port $PORT
-start_nurs_log "$TMP/nurs.log" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:$PORT
-wait_log "listening"
-
-known_traffic_then_flush
-n=$N_ENTRIES
-wait_counter "$NURS_PID" "$TMP/nurs.log" conntrack in $(($(events_per_entry) * n))
-stop_pid "$NURS_PID"
+export_known_traffic "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:$PORT
 stop_nfcapd
 stop_capture
 

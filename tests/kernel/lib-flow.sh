@@ -84,6 +84,18 @@ known_traffic_then_flush() {
     F1=$(now_ms)
 }
 
+# nurs-lua running SCRIPT ARGS (log $TMP/nurs.log) through the known
+# traffic and its flush, stopped once every event is in. Sets n, the
+# connections made.
+export_known_traffic() {
+    start_nurs_log "$TMP/nurs.log" "$@"
+    wait_log "listening"
+    known_traffic_then_flush
+    n=$N_ENTRIES
+    wait_counter "$NURS_PID" "$TMP/nurs.log" conntrack in $(($(events_per_entry) * n))
+    stop_pid "$NURS_PID"
+}
+
 # nft counters `orig` and `reply` of the TCP connection to port $1.
 conn_counters() {
     nsx nft -f - <<NFT

@@ -27,19 +27,10 @@ ip netns exec "$NS" nfacctd -f "$TMP/nfacctd.conf" >"$TMP/nfacctd.log" 2>&1 &
 NFACCTD_PID=$!
 PIDS+=("$NFACCTD_PID")
 wait_grep "$TMP/nfacctd.log" "waiting for NetFlow/IPFIX data" 10 || fail "nfacctd did not start: $(cat "$TMP/nfacctd.log")"
-start_nurs_log "$TMP/nurs.log" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:$PORT
-wait_log "listening"
-
-known_traffic_then_flush
-n=$N_ENTRIES
-wait_counter "$NURS_PID" "$TMP/nurs.log" conntrack in $(($(events_per_entry) * n))
-stop_pid "$NURS_PID"
+export_known_traffic "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:$PORT
 records=$(counter "$TMP/nurs.log" netflow9 records)
-# nfacctd writes what it has every second.
-for ((i = 0; i < 50; i++)); do
-    [ "$(wc -l <"$TMP/pmacct.json" 2>/dev/null || echo 0)" -ge "$records" ] && break
-    sleep 0.1
-done
+# nfacctd writes what it has every second; a shortfall is reported below.
+wait_lines "$TMP/pmacct.json" "$records" 5 || true
 # nfacctd blocks SIGTERM and may not end on SIGINT; what it wrote is in
 # the file already.
 pkill -KILL -P "$NFACCTD_PID" 2>/dev/null || true
