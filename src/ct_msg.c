@@ -2,7 +2,6 @@
 
 #include "nl.h"
 
-#include <arpa/inet.h>
 #include <endian.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -226,7 +225,7 @@ bool nurs_ct_zone(const struct nurs_ct_msg *m, uint16_t *v)
 {
     if (!m->tb[CTA_ZONE])
         return false;
-    *v = ntohs(mnl_attr_get_u16(m->tb[CTA_ZONE]));
+    *v = nurs_ct_attr_be16(m->tb[CTA_ZONE]);
     return true;
 }
 
@@ -272,7 +271,7 @@ bool nurs_ct_tuple_zone(struct nurs_ct_msg *m, enum nurs_ct_dir dir, uint16_t *v
     const struct nurs_ct_tuple *t = nurs_ct_tuple(m, dir);
     if (!t || !t->zone)
         return false;
-    *v = ntohs(mnl_attr_get_u16(t->zone));
+    *v = nurs_ct_attr_be16(t->zone);
     return true;
 }
 
