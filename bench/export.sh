@@ -102,7 +102,7 @@ CONF
     local n0 u0 n1 u1
     n0=$(cpu $nurs); u0=$(cpu $ulogd)
     for ((r = 0; r < N / BATCH; r++)); do
-        nsx timeout 60 python3 "$ROOT/tests/kernel/udp_burst.py" $BATCH 0.5 10000 >/dev/null
+        nsx timeout 60 python3 "$ROOT/tests/kernel/lib/udp_burst.py" $BATCH 0.5 10000 >/dev/null
         nsx conntrack -F 2>/dev/null
     done
     local made

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_fields.h"
-#include "ct_msg.h"
-#include "jsonw.h"
-#include "nl.h"
-#include "out_json.h"
+#include "records/ct_fields.h"
+#include "netlink/ct_msg.h"
+#include "core/jsonw.h"
+#include "netlink/socket.h"
+#include "sinks/json/sink.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf)
         return 0;
     memcpy(buf, data, size);
-    struct jsonw w;
-    jsonw_init(&w);
+    struct nurs_jsonw w;
+    nurs_jsonw_init(&w);
     size_t left = size;
     for (const struct nlmsghdr *nlh = buf; nurs_nlmsg_ok(nlh, left);
          nlh = nurs_nlmsg_next(nlh, &left)) {
@@ -31,14 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int dump = 0; dump < 2; dump++) {
             if (nurs_ct_msg_parse(&m, nlh, dump, &why) < 0)
                 continue;
-            jsonw_object_begin(&w, NULL);
+            nurs_jsonw_object_begin(&w, NULL);
             nurs_ct_emit_record(&m, &nurs_jsonw_emitter, &w);
             nurs_ct_emit_field(&m, NURS_CTF_STATUS_BITS, &nurs_jsonw_emitter, &w);
-            jsonw_object_end(&w);
-            jsonw_clear(&w);
+            nurs_jsonw_object_end(&w);
+            nurs_jsonw_clear(&w);
         }
     }
-    jsonw_free(&w);
+    nurs_jsonw_free(&w);
     free(buf);
     return 0;
 }

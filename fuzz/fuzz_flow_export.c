@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_msg.h"
-#include "enc_flow.h"
-#include "flow.h"
-#include "nl.h"
-#include "template.h"
+#include "netlink/ct_msg.h"
+#include "sinks/flow/encoder.h"
+#include "sinks/flow/flow.h"
+#include "netlink/socket.h"
+#include "sinks/flow/template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonw.h"
-#include "nflog_fields.h"
-#include "nflog_msg.h"
-#include "nl.h"
-#include "out_json.h"
-#include "pcap_fmt.h"
-#include "pkt_record.h"
+#include "core/jsonw.h"
+#include "records/nflog_fields.h"
+#include "netlink/nflog_msg.h"
+#include "netlink/socket.h"
+#include "sinks/json/sink.h"
+#include "core/pcap_fmt.h"
+#include "bindings/pkt_record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf)
         return 0;
     memcpy(buf, data, size);
-    struct jsonw w;
-    jsonw_init(&w);
+    struct nurs_jsonw w;
+    nurs_jsonw_init(&w);
     static struct nurs_nflog_msg m; /* large: the conntrack nest's tables */
     size_t left = size;
     for (const struct nlmsghdr *nlh = buf; nurs_nlmsg_ok(nlh, left);
@@ -45,12 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             .len = len,
             .hint = nurs_nflog_l3_hint(&m),
         };
-        jsonw_object_begin(&w, NULL);
+        nurs_jsonw_object_begin(&w, NULL);
         nurs_pkt_record_emit(&r, &nurs_jsonw_emitter, &w);
         for (int f = 0; f < r.cls->meta->count; f++)
             r.cls->meta->emit(&m, f, &nurs_jsonw_emitter, &w);
-        jsonw_object_end(&w);
-        jsonw_clear(&w);
+        nurs_jsonw_object_end(&w);
+        nurs_jsonw_clear(&w);
 
         struct nurs_pcap_in in = {.ts_ns = r.cls->meta->timestamp_ns(&m), .pkt = pkt, .len = len,
                                   .origlen = len};
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             nurs_pcap_encode(&fmt, &in, out, sizeof out);
         }
     }
-    jsonw_free(&w);
+    nurs_jsonw_free(&w);
     free(buf);
     return 0;
 }

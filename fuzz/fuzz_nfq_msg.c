@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonw.h"
-#include "nfq_msg.h"
-#include "nfq_record.h"
-#include "nl.h"
-#include "out_json.h"
+#include "core/jsonw.h"
+#include "netlink/nfq_msg.h"
+#include "bindings/nfq_record.h"
+#include "netlink/socket.h"
+#include "sinks/json/sink.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct nurs_nfq_source src;
     memset(&src, 0, sizeof src);
     src.ifsock = -1;
-    struct jsonw w;
-    jsonw_init(&w);
+    struct nurs_jsonw w;
+    nurs_jsonw_init(&w);
     size_t left = size;
     for (const struct nlmsghdr *nlh = buf; nurs_nlmsg_ok(nlh, left);
          nlh = nurs_nlmsg_next(nlh, &left)) {
@@ -40,12 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (nurs_nfq_msg_parse(&m, nlh, &has_id, &why) < 0)
             continue;
         struct nurs_nfq_packet p = {.src = &src, .msg = &m};
-        jsonw_object_begin(&w, NULL);
+        nurs_jsonw_object_begin(&w, NULL);
         nurs_nfq_record_emit(&p, &nurs_jsonw_emitter, &w);
-        jsonw_object_end(&w);
-        jsonw_clear(&w);
+        nurs_jsonw_object_end(&w);
+        nurs_jsonw_clear(&w);
     }
-    jsonw_free(&w);
+    nurs_jsonw_free(&w);
     free(buf);
     return 0;
 }

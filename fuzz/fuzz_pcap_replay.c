@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_fields.h"
-#include "ct_msg.h"
-#include "jsonw.h"
-#include "nl.h"
-#include "out_json.h"
-#include "pcap_nl.h"
+#include "records/ct_fields.h"
+#include "netlink/ct_msg.h"
+#include "core/jsonw.h"
+#include "netlink/socket.h"
+#include "sinks/json/sink.h"
+#include "netlink/pcap_nl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct nurs_pcap_reader r;
     struct nurs_pcap_packet p;
     char err[256];
-    struct jsonw w;
-    jsonw_init(&w);
+    struct nurs_jsonw w;
+    nurs_jsonw_init(&w);
     if (nurs_pcap_reader_init(&r, file, size, err, sizeof err) == 0) {
         while (nurs_pcap_reader_next(&r, &p, err, sizeof err) == 1) {
             memcpy(scratch, p.data, p.len);
@@ -36,15 +36,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 struct nurs_ct_msg m;
                 const char *why;
                 if (nurs_ct_msg_parse(&m, nlh, false, &why) == 0) {
-                    jsonw_object_begin(&w, NULL);
+                    nurs_jsonw_object_begin(&w, NULL);
                     nurs_ct_emit_record(&m, &nurs_jsonw_emitter, &w);
-                    jsonw_object_end(&w);
-                    jsonw_clear(&w);
+                    nurs_jsonw_object_end(&w);
+                    nurs_jsonw_clear(&w);
                 }
             }
         }
     }
-    jsonw_free(&w);
+    nurs_jsonw_free(&w);
     free(scratch);
     free(file);
     return 0;

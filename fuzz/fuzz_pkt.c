@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonw.h"
-#include "out_json.h"
-#include "pkt.h"
-#include "pkt_fields.h"
+#include "core/jsonw.h"
+#include "sinks/json/sink.h"
+#include "netlink/packet.h"
+#include "records/pkt_fields.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,18 +20,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf)
         return 0;
     memcpy(buf, data, size);
-    struct jsonw w;
-    jsonw_init(&w);
+    struct nurs_jsonw w;
+    nurs_jsonw_init(&w);
     static const enum nurs_pkt_l3 hints[] = {NURS_PKT_L3_ANY, NURS_PKT_L3_IPV4, NURS_PKT_L3_IPV6,
                                              NURS_PKT_L3_NONE};
     for (size_t h = 0; h < sizeof hints / sizeof *hints; h++) {
         struct nurs_pkt p;
         nurs_pkt_parse(&p, buf, size, hints[h]);
-        jsonw_object_begin(&w, NULL);
+        nurs_jsonw_object_begin(&w, NULL);
         for (int f = 0; f < NURS_PKTF_COUNT; f++)
             nurs_pkt_emit_field(&p, (enum nurs_pkt_field)f, &nurs_jsonw_emitter, &w);
-        jsonw_object_end(&w);
-        jsonw_clear(&w);
+        nurs_jsonw_object_end(&w);
+        nurs_jsonw_clear(&w);
         const uint8_t *bytes;
         size_t len;
         unsigned sum = 0;
@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sum == 0xffffffffu)
             abort(); /* keeps the reads from being optimized away */
     }
-    jsonw_free(&w);
+    nurs_jsonw_free(&w);
     free(buf);
     return 0;
 }

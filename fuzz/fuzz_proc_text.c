@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enc_flow.h"
-#include "ie.h"
-#include "procinfo.h"
-#include "template.h"
+#include "sinks/flow/encoder.h"
+#include "sinks/flow/ie.h"
+#include "process/procinfo.h"
+#include "sinks/flow/template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

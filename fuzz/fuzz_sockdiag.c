@@ -8,9 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "localaddr.h"
-#include "nl.h"
-#include "sockdiag.h"
+#include "process/localaddr.h"
+#include "netlink/socket.h"
+#include "netlink/sockdiag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

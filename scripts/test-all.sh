@@ -1,7 +1,9 @@
 #!/bin/bash
 # Runs the whole test suite: the README's test command and CI's.
 #  1. installs the Debian packages (idempotent),
-#  2. builds twice from scratch: normal (build/) and ASan+UBSan (build-asan/),
+#  2. builds from scratch, warnings fatal: Release out of the tree (its
+#     binary checks every example from /), normal (build/) and ASan+UBSan
+#     (build-asan/),
 #  3. runs under both builds: CTest (C unit tests), busted (Lua specs),
 #     the kernel tests (each in its own network namespace),
 #  4. builds the libFuzzer targets with clang and runs each briefly,
@@ -43,13 +45,36 @@ count_busted() { # count_busted LOG NAME RC
     [ $((f + e)) -eq 0 ] && [ "$3" -eq 0 ] || failures+=("busted ($2)")
 }
 
+LOGS=$(mktemp -d /tmp/nurs-ci.XXXXXX)
 step "dependencies"
 scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
 
-LOGS=$(mktemp -d /tmp/nurs-ci.XXXXXX)
+# A Release build out of the tree, as a packager makes it: its binary must
+# find its own modules and check every example from anywhere.
+step "build (release, out of tree)"
+RELEASE=$(mktemp -d /var/tmp/nurs-release.XXXXXX)
+if cmake -S . -B "$RELEASE" -DCMAKE_BUILD_TYPE=Release -DNURS_WERROR=ON >/dev/null &&
+    cmake --build "$RELEASE" -j"$JOBS" 2>&1 | tail -3 && [ -x "$RELEASE/nurs-lua" ]; then
+    count "build release" 0
+    for ex in scripts/examples/*.lua; do
+        args=()
+        case $ex in *nflog-pcap.lua) args=(5 -) ;; esac # its arguments are required
+        (cd / && "$RELEASE/nurs-lua" --check "$ROOT/$ex" "${args[@]}" >/dev/null 2>"$LOGS/check.log")
+        rc=$?
+        [ $rc -eq 0 ] || { echo "FAIL --check $ex from /"; cat "$LOGS/check.log"; }
+        count "release --check $(basename "$ex")" $rc
+    done
+    (cd "$RELEASE" && ctest -j"$JOBS") >"$LOGS/ctest-release.log" 2>&1
+    tail -3 "$LOGS/ctest-release.log"
+    count_ctest "$LOGS/ctest-release.log" release
+else
+    count "build release" 1
+fi
+rm -rf "$RELEASE"
+
 for variant in normal asan; do
-    dir=build; flags=()
-    if [ $variant = asan ]; then dir=build-asan; flags=(-DNURS_SANITIZE=ON -DCMAKE_C_COMPILER=clang); fi
+    dir=build; flags=(-DNURS_WERROR=ON)
+    if [ $variant = asan ]; then dir=build-asan; flags+=(-DNURS_SANITIZE=ON -DCMAKE_C_COMPILER=clang); fi
     step "build ($variant)"
     rm -rf "$dir"
     if ! { cmake -S . -B "$dir" "${flags[@]}" >/dev/null && cmake --build "$dir" -j"$JOBS" 2>&1 | tail -20; } ||
@@ -76,7 +101,6 @@ for variant in normal asan; do
 
     step "kernel tests ($variant)"
     for t in tests/kernel/*.sh; do
-        case $(basename "$t") in lib*.sh) continue ;; esac
         NURS="$ROOT/$dir/nurs-lua" timeout 300 bash "$t" >"$LOGS/k.log" 2>&1
         rc=$?
         if [ $rc -eq 0 ]; then echo "PASS $t"; else echo "FAIL $t (exit $rc)"; tail -40 "$LOGS/k.log"; fi
@@ -86,7 +110,7 @@ done
 
 step "fuzz (clang libFuzzer, ${FUZZ_SECONDS}s each)"
 rm -rf build-fuzz
-if cmake -S . -B build-fuzz -DNURS_FUZZ=ON -DCMAKE_C_COMPILER=clang >/dev/null &&
+if cmake -S . -B build-fuzz -DNURS_FUZZ=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang >/dev/null &&
     cmake --build build-fuzz -j"$JOBS" 2>&1 | tail -5; then
     for f in build-fuzz/fuzz/fuzz_*; do
         [ -x "$f" ] || continue

@@ -13,8 +13,8 @@
 
 #include <uv.h>
 
-#include "host.h"
-#include "log.h"
+#include "core/host.h"
+#include "core/log.h"
 
 static void usage(FILE *out)
 {
@@ -37,44 +37,10 @@ static void usage(FILE *out)
             "Signals: SIGHUP reloads the script (the old one keeps running if the new one\n"
             "fails) and reopens output files; SIGUSR1 logs every counter; SIGINT and\n"
             "SIGTERM flush every sink and exit 0.\n"
-            "Modules: lua/nurs next to the build tree, else %s,\n"
-            "or the directory named by NURS_LUA_DIR.\n",
+            "Modules: the nurs modules are built in; NURS_LUA_DIR names a directory\n"
+            "whose modules are used instead. Other modules are also looked for in\n"
+            "%s.\n",
             NURS_LUA_INSTALL_DIR);
-}
-
-static bool has_nurs_modules(const char *dir)
-{
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/nurs/init.lua", dir) >= (int)sizeof path)
-        return false;
-    return access(path, R_OK) == 0;
-}
-
-/* Finds lua/nurs: $NURS_LUA_DIR, the source tree next to a build
- * directory, the tree next to an installed binary, the configured prefix. */
-static const char *find_lua_dir(char *buf, size_t len)
-{
-    const char *env = getenv("NURS_LUA_DIR");
-    if (env && *env)
-        return env;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            static const char *const rel[] = {"/../lua", "/../../lua", "/../share/nurs-lua/lua"};
-            for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
-                char cand[PATH_MAX];
-                snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
-                if (has_nurs_modules(cand) && realpath(cand, buf))
-                    return buf;
-            }
-        }
-    }
-    snprintf(buf, len, "%s", NURS_LUA_INSTALL_DIR);
-    return buf;
 }
 
 struct signals {
@@ -213,12 +179,15 @@ int main(int argc, char **argv)
     if (!check && set_scheduling(realtime, nice_value, set_nice) < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
-    char lua_dir_buf[PATH_MAX];
+    const char *lua_dir = getenv("NURS_LUA_DIR");
+    bool lua_dir_override = lua_dir && *lua_dir;
     struct nurs_host host;
-    if (nurs_host_init(&host, uv_default_loop(), find_lua_dir(lua_dir_buf, sizeof lua_dir_buf)) < 0) {
+    if (nurs_host_init(&host, uv_default_loop(),
+                       lua_dir_override ? lua_dir : NURS_LUA_INSTALL_DIR) < 0) {
         fprintf(stderr, "nurs-lua: module directory path too long\n");
         return 2;
     }
+    host.lua_dir_override = lua_dir_override;
     host.check_only = check;
     host.record_path = record;
     host.script_path = argv[optind];

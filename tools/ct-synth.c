@@ -14,8 +14,8 @@
 
 #include <linux/netfilter/nf_conntrack_common.h>
 
-#include "ct_synth.h"
-#include "pcap_nl.h"
+#include "netlink/ct_synth.h"
+#include "netlink/pcap_nl.h"
 
 static uint64_t rng_state;
 

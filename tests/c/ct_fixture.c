@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_fields.h"
-#include "ct_msg.h"
-#include "nl.h"
+#include "records/ct_fields.h"
+#include "netlink/ct_msg.h"
+#include "netlink/socket.h"
 #include "tap.h"
 
 #define MAX_ENTRIES 64
@@ -86,6 +86,7 @@ unsigned char *fixture_read(const char *name, size_t *len)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", NURS_FIXTURES, name);
+    *len = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return NULL;
@@ -93,6 +94,8 @@ unsigned char *fixture_read(const char *name, size_t *len)
     *len = fread(buf, 1, sizeof buf, fp);
     fclose(fp);
     unsigned char *copy = malloc(*len);
+    if (!copy)
+        return NULL;
     memcpy(copy, buf, *len);
     return copy;
 }

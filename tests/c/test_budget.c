@@ -9,7 +9,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "budget.h"
+#include "bindings/budget.h"
 #include "tap.h"
 
 #define LIMIT_MS 20

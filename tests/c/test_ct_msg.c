@@ -11,10 +11,10 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "ct_build.h"
-#include "ct_fields.h"
-#include "ct_msg.h"
+#include "records/ct_fields.h"
+#include "netlink/ct_msg.h"
 #include "ct_fixture.h"
-#include "nl.h"
+#include "netlink/socket.h"
 #include "tap.h"
 
 /* An emitter that only counts, to walk every field of a record. */

@@ -9,9 +9,9 @@
 
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
-#include "ct_msg.h"
-#include "ct_synth.h"
-#include "nl.h"
+#include "netlink/ct_msg.h"
+#include "netlink/ct_synth.h"
+#include "netlink/socket.h"
 #include "tap.h"
 
 static const struct nlattr *top_attr(const struct nlmsghdr *nlh, int type)

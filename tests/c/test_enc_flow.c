@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "enc_flow.h"
+#include "sinks/flow/encoder.h"
 #include "tap.h"
-#include "template.h"
+#include "sinks/flow/template.h"
 
 static size_t unhex(const char *hex, uint8_t *out, size_t cap)
 {

@@ -8,9 +8,9 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
-#include "ct_msg.h"
-#include "ct_synth.h"
-#include "flow.h"
+#include "netlink/ct_msg.h"
+#include "netlink/ct_synth.h"
+#include "sinks/flow/flow.h"
 #include "tap.h"
 
 static uint8_t buf[2048] __attribute__((aligned(4)));

@@ -1,6 +1,6 @@
 /* The table of live connections an exporter keeps (an id table): lookups survive growth
  * and deletions, the size bound holds, stale entries make room. */
-#include "flow_state.h"
+#include "sinks/flow/flow_state.h"
 #include "tap.h"
 
 struct holder {

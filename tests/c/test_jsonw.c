@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "jsonw.h"
+#include "core/jsonw.h"
 #include "tap.h"
 
-static struct jsonw w;
+static struct nurs_jsonw w;
 
 static const char *text(void)
 {
@@ -20,27 +20,27 @@ static const char *text(void)
 
 static void string_is(const char *in, size_t len, const char *want, const char *what)
 {
-    jsonw_clear(&w);
-    jsonw_string(&w, NULL, in, len);
+    nurs_jsonw_clear(&w);
+    nurs_jsonw_string(&w, NULL, in, len);
     tap_is_str(text(), want, what);
 }
 
 int main(void)
 {
-    jsonw_init(&w);
-    jsonw_object_begin(&w, NULL);
-    jsonw_cstring(&w, "a", "x");
-    jsonw_array_begin(&w, "list");
-    jsonw_int(&w, NULL, 1);
-    jsonw_object_begin(&w, NULL);
-    jsonw_object_end(&w);
-    jsonw_array_begin(&w, NULL);
-    jsonw_array_end(&w);
-    jsonw_null(&w, NULL);
-    jsonw_bool(&w, NULL, 1);
-    jsonw_array_end(&w);
-    jsonw_bool(&w, "f", 0);
-    jsonw_object_end(&w);
+    nurs_jsonw_init(&w);
+    nurs_jsonw_object_begin(&w, NULL);
+    nurs_jsonw_cstring(&w, "a", "x");
+    nurs_jsonw_array_begin(&w, "list");
+    nurs_jsonw_int(&w, NULL, 1);
+    nurs_jsonw_object_begin(&w, NULL);
+    nurs_jsonw_object_end(&w);
+    nurs_jsonw_array_begin(&w, NULL);
+    nurs_jsonw_array_end(&w);
+    nurs_jsonw_null(&w, NULL);
+    nurs_jsonw_bool(&w, NULL, 1);
+    nurs_jsonw_array_end(&w);
+    nurs_jsonw_bool(&w, "f", 0);
+    nurs_jsonw_object_end(&w);
     tap_is_str(text(), "{\"a\":\"x\",\"list\":[1,{},[],null,true],\"f\":false}", "nesting and commas");
 
     string_is("q\"b\\s/", 6, "\"q\\\"b\\\\s/\"", "quote and backslash escaped, slash not");
@@ -58,46 +58,46 @@ int main(void)
     string_is("\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\"", "UTF-16 surrogate replaced");
     string_is("\xf4\x90\x80\x80", 4, "\"\\ufffd\\ufffd\\ufffd\\ufffd\"", "above U+10FFFF replaced");
 
-    jsonw_clear(&w);
-    jsonw_array_begin(&w, NULL);
-    jsonw_int(&w, NULL, LLONG_MIN);
-    jsonw_int(&w, NULL, LLONG_MAX);
-    jsonw_int(&w, NULL, 0);
-    jsonw_int(&w, NULL, -7);
-    jsonw_uint(&w, NULL, ULLONG_MAX);
-    jsonw_array_end(&w);
+    nurs_jsonw_clear(&w);
+    nurs_jsonw_array_begin(&w, NULL);
+    nurs_jsonw_int(&w, NULL, LLONG_MIN);
+    nurs_jsonw_int(&w, NULL, LLONG_MAX);
+    nurs_jsonw_int(&w, NULL, 0);
+    nurs_jsonw_int(&w, NULL, -7);
+    nurs_jsonw_uint(&w, NULL, ULLONG_MAX);
+    nurs_jsonw_array_end(&w);
     tap_is_str(text(), "[-9223372036854775808,9223372036854775807,0,-7,18446744073709551615]",
                "integer limits");
 
-    jsonw_clear(&w);
-    jsonw_array_begin(&w, NULL);
-    jsonw_double(&w, NULL, 0.1);
-    jsonw_double(&w, NULL, 1e300);
-    jsonw_double(&w, NULL, 2.5);
-    jsonw_double(&w, NULL, NAN);
-    jsonw_double(&w, NULL, -INFINITY);
-    jsonw_array_end(&w);
+    nurs_jsonw_clear(&w);
+    nurs_jsonw_array_begin(&w, NULL);
+    nurs_jsonw_double(&w, NULL, 0.1);
+    nurs_jsonw_double(&w, NULL, 1e300);
+    nurs_jsonw_double(&w, NULL, 2.5);
+    nurs_jsonw_double(&w, NULL, NAN);
+    nurs_jsonw_double(&w, NULL, -INFINITY);
+    nurs_jsonw_array_end(&w);
     tap_is_str(text(), "[0.1,1e+300,2.5,null,null]", "doubles round-trip shortest; NaN and inf are null");
 
-    jsonw_clear(&w);
-    jsonw_object_begin(&w, NULL);
-    jsonw_cstring(&w, "k\"e\ny", "v");
-    jsonw_object_end(&w);
+    nurs_jsonw_clear(&w);
+    nurs_jsonw_object_begin(&w, NULL);
+    nurs_jsonw_cstring(&w, "k\"e\ny", "v");
+    nurs_jsonw_object_end(&w);
     tap_is_str(text(), "{\"k\\\"e\\ny\":\"v\"}", "keys are escaped too");
 
-    jsonw_clear(&w);
-    for (int i = 0; i < JSONW_MAX_DEPTH + 1; i++)
-        jsonw_array_begin(&w, NULL);
-    tap_ok(w.failed, "nesting deeper than %d marks the writer failed", JSONW_MAX_DEPTH);
-    jsonw_clear(&w);
+    nurs_jsonw_clear(&w);
+    for (int i = 0; i < NURS_JSONW_MAX_DEPTH + 1; i++)
+        nurs_jsonw_array_begin(&w, NULL);
+    tap_ok(w.failed, "nesting deeper than %d marks the writer failed", NURS_JSONW_MAX_DEPTH);
+    nurs_jsonw_clear(&w);
     tap_ok(!w.failed && w.len == 0, "clear resets a failed writer");
 
     static char big[100000];
     memset(big, 'z', sizeof big);
-    jsonw_clear(&w);
-    jsonw_string(&w, NULL, big, sizeof big);
+    nurs_jsonw_clear(&w);
+    nurs_jsonw_string(&w, NULL, big, sizeof big);
     tap_ok(w.len == sizeof big + 2 && w.buf[0] == '"' && w.buf[w.len - 1] == '"',
            "a 100 kB string grows the buffer and arrives whole");
-    jsonw_free(&w);
+    nurs_jsonw_free(&w);
     return tap_done();
 }

@@ -15,15 +15,15 @@
 #include <linux/netfilter/nfnetlink_log.h>
 
 #include "ct_build.h"
-#include "ifnames.h"
-#include "jsonw.h"
-#include "nflog_fields.h"
-#include "nflog_msg.h"
-#include "nl.h"
-#include "out_json.h"
-#include "pcap_nl.h"
+#include "netlink/ifnames.h"
+#include "core/jsonw.h"
+#include "records/nflog_fields.h"
+#include "netlink/nflog_msg.h"
+#include "netlink/socket.h"
+#include "sinks/json/sink.h"
+#include "netlink/pcap_nl.h"
 #include "pkt_build.h"
-#include "pkt_record.h"
+#include "bindings/pkt_record.h"
 #include "tap.h"
 
 static struct nurs_nflog_msg msg; /* large: the conntrack nest's tables */
@@ -56,10 +56,10 @@ static size_t udp_packet(uint8_t *b)
 /* The record's fields as JSON, as the JSON sink writes them. */
 static const char *as_json(const struct nlmsghdr *nlh, uint64_t recv_ns)
 {
-    static struct jsonw w;
+    static struct nurs_jsonw w;
     const char *why = NULL;
-    jsonw_free(&w);
-    jsonw_init(&w);
+    nurs_jsonw_free(&w);
+    nurs_jsonw_init(&w);
     if (nurs_nflog_msg_parse(&msg, nlh, &why) < 0)
         return why;
     msg.recv_ns = recv_ns;
@@ -69,10 +69,10 @@ static const char *as_json(const struct nlmsghdr *nlh, uint64_t recv_ns)
     const uint8_t *pkt = nurs_nflog_payload(&msg, &len);
     struct nurs_pkt_record r = {.cls = &nurs_nflog_record_class, .meta = &msg, .data = pkt,
                                 .len = len, .hint = nurs_nflog_l3_hint(&msg)};
-    jsonw_object_begin(&w, NULL);
+    nurs_jsonw_object_begin(&w, NULL);
     nurs_pkt_record_emit(&r, &nurs_jsonw_emitter, &w);
-    jsonw_object_end(&w);
-    jsonw_raw_char(&w, '\0');
+    nurs_jsonw_object_end(&w);
+    nurs_jsonw_raw_char(&w, '\0');
     return w.buf;
 }
 
@@ -81,16 +81,16 @@ static const char *field(const char *name)
 {
     static char out[64];
     const struct nurs_pkt_meta_ops *m = nurs_nflog_record_class.meta;
-    struct jsonw w;
-    jsonw_init(&w);
+    struct nurs_jsonw w;
+    nurs_jsonw_init(&w);
     out[0] = '\0';
     for (int i = 0; i < m->count; i++) {
         if (strcmp(m->names[i], name) == 0 && m->emit(&msg, i, &nurs_jsonw_emitter, &w)) {
-            jsonw_raw_char(&w, '\0');
+            nurs_jsonw_raw_char(&w, '\0');
             snprintf(out, sizeof out, "%s", strchr(w.buf, ':') + 1); /* the value */
         }
     }
-    jsonw_free(&w);
+    nurs_jsonw_free(&w);
     return out;
 }
 

@@ -11,9 +11,9 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <uv.h>
 
-#include "host.h"
-#include "nl.h"
-#include "src_nfqueue.h"
+#include "core/host.h"
+#include "netlink/socket.h"
+#include "sources/nfqueue/source.h"
 #include "tap.h"
 
 struct sent {

@@ -12,9 +12,9 @@
 #include <linux/netfilter/nfnetlink_log.h>
 #include <linux/netlink.h>
 
-#include "pcap_file.h"
-#include "pcap_fmt.h"
-#include "pcap_ring.h"
+#include "sinks/pcap/file.h"
+#include "core/pcap_fmt.h"
+#include "sinks/pcap/ring.h"
 #include "tap.h"
 
 static bool bytes_are(const uint8_t *got, const uint8_t *want, size_t n, const char *what)

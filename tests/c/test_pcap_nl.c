@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pcap_nl.h"
+#include "netlink/pcap_nl.h"
 #include "tap.h"
 
 static unsigned char *slurp(const char *path, size_t *len)

@@ -11,9 +11,9 @@
 
 #include <netinet/in.h>
 
-#include "pkt.h"
+#include "netlink/packet.h"
 #include "pkt_build.h"
-#include "pkt_fields.h"
+#include "records/pkt_fields.h"
 #include "tap.h"
 
 #define NEVER INT_MAX

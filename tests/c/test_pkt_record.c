@@ -9,11 +9,11 @@
 #include <lualib.h>
 #include <netinet/in.h>
 
-#include "jsonw.h"
-#include "out_json.h"
+#include "core/jsonw.h"
+#include "sinks/json/sink.h"
 #include "pkt_build.h"
-#include "pkt_record.h"
-#include "record.h"
+#include "bindings/pkt_record.h"
+#include "bindings/ct_record.h"
 #include "tap.h"
 
 struct test_meta {
@@ -263,12 +263,12 @@ static void test_json(void)
     size_t len = tcp_packet(pkt);
     struct test_meta m = {.prefix = "p", .group = 9};
     struct nurs_pkt_record *r = nurs_pkt_record_push(L, &test_class, &m, pkt, len, NURS_PKT_L3_ANY);
-    struct jsonw w;
-    jsonw_init(&w);
-    jsonw_object_begin(&w, NULL);
+    struct nurs_jsonw w;
+    nurs_jsonw_init(&w);
+    nurs_jsonw_object_begin(&w, NULL);
     nurs_pkt_record_emit(r, &nurs_jsonw_emitter, &w);
-    jsonw_object_end(&w);
-    jsonw_raw_char(&w, '\0');
+    nurs_jsonw_object_end(&w);
+    nurs_jsonw_raw_char(&w, '\0');
     tap_is_str(w.buf,
                "{\"prefix\":\"p\",\"group\":9,\"family\":\"ipv4\",\"proto\":\"tcp\",\"protonum\":6,"
                "\"src\":\"192.0.2.7\",\"dst\":\"192.0.2.8\",\"sport\":1234,\"dport\":80,\"ttl\":64,"
@@ -276,7 +276,7 @@ static void test_json(void)
                "\"ack\":0,\"window\":1024,\"tcp_hdrlen\":20,\"payload_offset\":40,"
                "\"payload_len\":3,\"caplen\":43}",
                "JSON of a packet record: metadata, then the packet, booleans as booleans");
-    jsonw_free(&w);
+    nurs_jsonw_free(&w);
     lua_close(L);
 }
 

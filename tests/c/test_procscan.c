@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "procinfo.h"
-#include "procscan.h"
+#include "process/procinfo.h"
+#include "process/procscan.h"
 #include "tap.h"
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

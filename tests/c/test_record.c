@@ -11,8 +11,8 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "ct_build.h"
-#include "ct_msg.h"
-#include "record.h"
+#include "netlink/ct_msg.h"
+#include "bindings/ct_record.h"
 #include "tap.h"
 
 static const char script[] =

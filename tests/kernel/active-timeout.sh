@@ -7,8 +7,8 @@
 # just before the end, flowEndReason active timeout on every record but
 # the last, and time ranges that follow one another without overlapping,
 # from conntrack's start.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-flow.sh"
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 PORT=9995
 CONN=30500
@@ -42,7 +42,7 @@ start_nfcapd "$TMP/nf" $PORT
 start_capture "$TMP/export.pcap" udp port $PORT
 start_nurs_log "$TMP/nurs.log" "$TMP/active.lua" 127.0.0.1:$PORT "$TMP/stop"
 wait_log "listening"
-nsx timeout 60 python3 "$ROOT/tests/kernel/longconn.py" $CONN 6 0.6 "$TMP/go" >"$TMP/conn.json" &
+nsx timeout 60 python3 "$ROOT/tests/kernel/lib/longconn.py" $CONN 6 0.6 "$TMP/go" >"$TMP/conn.json" &
 LONG=$!
 PIDS+=("$LONG")
 wait_grep "$TMP/conn.json" "ready" 20 || fail "the long connection did not get going"

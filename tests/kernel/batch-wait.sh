@@ -3,7 +3,7 @@
 # events in the kernel's buffer for a while. Events still waiting there
 # when the daemon gets SIGTERM are read and written before it exits; a
 # reload while events wait keeps them too (the socket is adopted).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
 cat >"$TMP/bw.lua" <<'LUA'
 local nurs = require "nurs"
@@ -13,7 +13,7 @@ LUA
 
 # One entry destroyed at base+i: a DESTROY event for dport base+i.
 destroy() { # destroy PORT
-    nsx timeout 10 python3 "$ROOT/tests/kernel/udp_burst.py" 1 0.1 "$1" >/dev/null
+    nsx timeout 10 python3 "$ROOT/tests/kernel/lib/udp_burst.py" 1 0.1 "$1" >/dev/null
     nsx conntrack -D -p udp --dport "$1" >/dev/null 2>&1 || fail "no entry for port $1"
 }
 has_port() { grep -q "\"dport\":$2[,}]" "$1"; }

@@ -8,8 +8,8 @@
 # or expert warning, sees continuous sequence numbers, statistics records
 # that count what went before them, and as many flow records as the
 # exporter counted.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-flow.sh"
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 PORT=9995
 collector_notrack "udp dport $PORT"

@@ -10,8 +10,8 @@
 #  (c) into file:///path, read by tshark the same way;
 #  (d) biflows into a file: one record per connection whose reverse
 #      octets and packets are the reply direction's.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-flow.sh"
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 UDP=4739
 TCP=4740

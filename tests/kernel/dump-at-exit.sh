@@ -6,8 +6,8 @@
 # connection), conntrack's start, and an end between SIGTERM and the exit.
 # The exit dump zeroes the counters it reports ("zero"), so the next run
 # starts from there.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-flow.sh"
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 PORT=9995
 CONN=30500
@@ -17,7 +17,7 @@ start_nfcapd "$TMP/nf" $PORT
 start_capture "$TMP/export.pcap" udp port $PORT
 start_nurs_log "$TMP/nurs.log" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:$PORT
 wait_log "listening"
-nsx timeout 60 python3 "$ROOT/tests/kernel/longconn.py" $CONN 2 0.1 "$TMP/go" >"$TMP/conn.json" &
+nsx timeout 60 python3 "$ROOT/tests/kernel/lib/longconn.py" $CONN 2 0.1 "$TMP/go" >"$TMP/conn.json" &
 LONG=$!
 PIDS+=("$LONG")
 nsx timeout 30 python3 "$TRAFFIC" --tcp 0 --udp 1 >/dev/null || fail "traffic failed"

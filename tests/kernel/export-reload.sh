@@ -8,8 +8,8 @@
 # template ids that follow the definitions: the unchanged IPv6 template
 # keeps its id throughout, the changed IPv4 one gets a new id, and the
 # original definition gets its old id back.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-flow.sh"
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 PORT=9995
 V4=4000
@@ -31,9 +31,9 @@ start_capture "$TMP/export.pcap" udp port $PORT
 start_nurs_log "$TMP/nurs.log" "$TMP/ctflow9.lua" 127.0.0.1:$PORT
 wait_log "listening"
 
-nsx timeout 30 python3 "$ROOT/tests/kernel/udp_burst.py" $V4 3 10000 127.0.0.1 >/dev/null &
+nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" $V4 3 10000 127.0.0.1 >/dev/null &
 G4=$!
-nsx timeout 30 python3 "$ROOT/tests/kernel/udp_burst.py" $V6 3 30000 ::1 >/dev/null &
+nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" $V6 3 30000 ::1 >/dev/null &
 G6=$!
 PIDS+=("$G4" "$G6")
 (for ((i = 0; i < 16; i++)); do sleep 0.25; nsx conntrack -F 2>/dev/null; done) &

@@ -9,8 +9,8 @@
 # loses records while away: its `lost` counter, its `dropped` counter and
 # the notSentFlowTotalCount the collector receives all say how many, and
 # with what arrived they add up to every record it made.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-flow.sh"
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 A=4740 # ctipfix.lua
 B=4741 # the small queue
@@ -44,7 +44,7 @@ settled() {
     fail "$1 did not settle"
 }
 burst() { # burst COUNT BASE_PORT: COUNT entries with counters, then their end
-    nsx timeout 30 python3 "$ROOT/tests/kernel/udp_burst.py" "$1" 0.3 "$2" >/dev/null
+    nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" "$1" 0.3 "$2" >/dev/null
     nsx conntrack -F 2>/dev/null
 }
 

@@ -5,8 +5,8 @@
 # before Lua runs, and the `filtered` counter says how many events.
 # Conntrack timestamps are off here: ctflow9.lua then listens to NEW
 # events too, and flows start when conntrack created them.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-flow.sh"
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 nsx sysctl -qw net.netfilter.nf_conntrack_timestamp=0
 PORT=9995

@@ -10,7 +10,7 @@
 #  - a copy range of 60 gives 60-byte captures of full-length packets;
 #  - the source's recording (record=), replayed, gives the same packets;
 #  - the records' fields agree with tshark's decoding, packet by packet.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
 # With loopback's 64 KiB MTU, TCP hands the output hook segments that leave
 # split differently (and some over 64 KiB, IP length 0, cut by NFLOG at
@@ -33,11 +33,11 @@ ip netns exec "$NS" tcpdump -i lo --immediate-mode -U -B 65536 -s 65600 -w "$TMP
     2>"$TMP/tcpdump.err" &
 TD=$!; PIDS+=("$TD")
 for ((i = 0; i < 50; i++)); do grep -q listening "$TMP/tcpdump.err" && break; sleep 0.1; done
-start_nurs "$TMP/out.txt" "$ROOT/tests/kernel/nflog_pcap.lua" "$TMP" 20999
+start_nurs "$TMP/out.txt" "$ROOT/tests/kernel/lib/nflog_pcap.lua" "$TMP" 20999
 wait_log "listening for NFLOG group 8"
 # On one CPU: tcpdump on lo sees packets as they are received, which is the
 # order they were sent (and logged) only when one CPU's backlog carries them.
-nsx taskset -c 0 timeout 60 python3 "$ROOT/tests/kernel/pkt_traffic.py" --tcp-bytes 400000 \
+nsx taskset -c 0 timeout 60 python3 "$ROOT/tests/kernel/lib/pkt_traffic.py" --tcp-bytes 400000 \
     --trigger 20999 >/dev/null || fail "traffic generator failed"
 wait_log "ring dump"
 sleep 1
@@ -81,7 +81,7 @@ echo "rotation: ${#files[@]} files, together identical to the capture"
 
 # Ring: the last packets up to the trigger, a valid pcap.
 td "$TMP/ring.pcap" >"$TMP/ring.txt"
-python3 "$ROOT/tests/kernel/pkt_compare.py" slice "$TMP/truth.txt" "$TMP/ring.txt"
+python3 "$ROOT/tests/kernel/lib/pkt_compare.py" slice "$TMP/truth.txt" "$TMP/ring.txt"
 
 # Copy range 60: every captured length 60 (or the whole packet), wire length kept.
 timeout 60 tshark -r "$TMP/snap.pcap" -T fields -e frame.cap_len -e frame.len -e ip.len \
@@ -105,6 +105,6 @@ echo "record and replay: the $n packets again"
 # Fields of the records against tshark's decoding of the capture.
 # shellcheck disable=SC2046
 timeout 60 tshark -r "$TMP/truth.pcap" -T fields -E occurrence=f \
-    $(python3 "$ROOT/tests/kernel/pkt_compare.py" fields) 2>/dev/null | head -c 64M >"$TMP/truth.tsv"
-python3 "$ROOT/tests/kernel/pkt_compare.py" views "$TMP/records.json" "$TMP/truth.tsv"
+    $(python3 "$ROOT/tests/kernel/lib/pkt_compare.py" fields) 2>/dev/null | head -c 64M >"$TMP/truth.tsv"
+python3 "$ROOT/tests/kernel/lib/pkt_compare.py" views "$TMP/records.json" "$TMP/truth.tsv"
 echo "ok: nflog-pcap"

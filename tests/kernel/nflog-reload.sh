@@ -10,7 +10,7 @@
 #    one with 40 that fails to load leaves 48;
 #  - a reload that would move the groups but fails to load gives them
 #    back: packets keep reaching the old script, with its settings.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
 nsx nft -f - <<'NFT'
 table inet nurs_log {

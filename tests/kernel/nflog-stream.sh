@@ -9,7 +9,7 @@
 #  - with small per-reader buffers, a reader that never reads loses
 #    packets, counted, while the kernel source loses none and the daemon
 #    stays responsive.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
 nsx ip link set lo mtu 1500 # see nflog-pcap.sh: the hook's packets are the wire's
 # A stalled reader must not hide in big socket buffers.
@@ -39,7 +39,7 @@ start_truth() {
     for ((i = 0; i < 50; i++)); do grep -q listening "$TMP/tcpdump-$1.err" && break; sleep 0.1; done
 }
 traffic() {
-    nsx taskset -c 0 timeout 60 python3 "$ROOT/tests/kernel/pkt_traffic.py" "$@" >/dev/null ||
+    nsx taskset -c 0 timeout 60 python3 "$ROOT/tests/kernel/lib/pkt_traffic.py" "$@" >/dev/null ||
         fail "traffic generator failed"
 }
 stop_truth() {

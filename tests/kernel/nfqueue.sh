@@ -15,9 +15,9 @@
 #  6. SIGTERM gives held packets the default verdict; a killed daemon with
 #     `bypass` lets traffic through;
 #  7. scripts/examples/nfq-filter.lua drops DNS queries for listed names.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
-UDP="$ROOT/tests/kernel/nfq_udp.py"
+UDP="$ROOT/tests/kernel/lib/nfq_udp.py"
 Q=3
 
 # The queue rule: nft's own queue statement where the kernel has it,
@@ -324,7 +324,7 @@ clear_queue_rules
 queue_rule 53
 printf 'blocked.example\n# a comment\n\n' >"$TMP/blocklist"
 run "$ROOT/scripts/examples/nfq-filter.lua" $Q "$TMP/blocklist" ads.test
-nsx timeout 20 python3 "$ROOT/tests/kernel/dns_queries.py" www.blocked.example blocked.example \
+nsx timeout 20 python3 "$ROOT/tests/kernel/lib/dns_queries.py" www.blocked.example blocked.example \
     ADS.test example notblocked.example ads.test.org >"$TMP/dns.out"
 stop_nurs
 sort "$TMP/dns.out" | tr '\n' ' ' >"$TMP/dns.got"

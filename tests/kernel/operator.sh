@@ -3,7 +3,7 @@
 # opens no socket; SIGUSR1 logs counters; SIGHUP reopens the JSON file
 # after logrotate moved it; kernel overruns are counted, logged and grow
 # the receive buffer; SIGTERM flushes and exits 0.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
 
 # 1. No CAP_NET_ADMIN: exit 1 with a message that says what is missing.
@@ -35,7 +35,7 @@ end)
 LUA
 start_nurs "$TMP/stdout" "$TMP/rot.lua"
 wait_log "listening"
-nsx timeout 30 python3 "$ROOT/tests/kernel/udp_burst.py" 20000 0.2 10000 >/dev/null
+nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" 20000 0.2 10000 >/dev/null
 wait_log "receive buffer overrun" 10 || fail "no overrun logged with a 4 KiB buffer"
 wait_log "receive buffer now" 10 || fail "buffer did not grow"
 sleep 0.5
@@ -45,7 +45,7 @@ wait_log "counters conntrack: in=[0-9]* delivered=[0-9]* errors=0 overruns=[1-9]
 mv "$TMP/ct.json" "$TMP/ct.json.1"
 kill -HUP "$NURS_PID"
 wait_log "reloaded"
-nsx timeout 30 python3 "$ROOT/tests/kernel/udp_burst.py" 50 0.2 40000 >/dev/null
+nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" 50 0.2 40000 >/dev/null
 sleep 0.5
 stop_nurs
 [ -s "$TMP/ct.json" ] || fail "no new file after SIGHUP"

@@ -5,8 +5,8 @@
 # addresses, ports, protocol, ICMP type/code (in the port, as v9
 # collectors read it), post-NAT fields, bytes and packets conntrack
 # counted, and conntrack's start to pmacct's precision (a second).
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-flow.sh"
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 PORT=9996
 collector_notrack "udp dport $PORT"

@@ -7,7 +7,7 @@
 # and user at both ends of every flow: in the JSON lines (ct-json.lua is
 # reloaded while the connections live: what it knows of them stays), and
 # in the IPFIX file and NetFlow v9 datagrams as tshark decodes them.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
 # Packets of a flushed connection must not start a new entry.
 nsx sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
@@ -39,7 +39,7 @@ done
 sleep 0.3 # tcpdump
 
 # nsenter, not ip netns exec: that mounts another /sys, without our cgroup.
-timeout 60 nsenter --net="/run/netns/$NS" python3 "$ROOT/tests/kernel/proc_traffic.py" "$CG" 31000 \
+timeout 60 nsenter --net="/run/netns/$NS" python3 "$ROOT/tests/kernel/lib/proc_traffic.py" "$CG" 31000 \
     "$CT_JSON" >"$TMP/flows.json" ||
     fail "traffic failed"
 for ((i = 0; i < 100; i++)); do
@@ -60,6 +60,6 @@ timeout 10 tail --pid="$TCPDUMP" -f /dev/null || true
 grep -q "reloaded .*ct-json.lua" "$TMP/nurs.log" || fail "ct-json.lua was not reloaded"
 grep -q "process_failed=0" "$TMP/nurs.log" || fail "attribution failures: $(grep process_ "$TMP/nurs.log")"
 ! grep -q "process_failed=[1-9]" "$TMP/nurs.log" || fail "attribution failures: $(grep process_ "$TMP/nurs.log")"
-python3 "$ROOT/tests/kernel/proc_check.py" "$TMP/flows.json" "$TMP/ct.json" "$TMP/flows.ipfix" "$TMP/v9.pcap" ||
+python3 "$ROOT/tests/kernel/lib/proc_check.py" "$TMP/flows.json" "$TMP/ct.json" "$TMP/flows.ipfix" "$TMP/v9.pcap" ||
     { grep -h "counters conntrack" "$TMP/nurs.log"; fail "attribution wrong"; }
 echo "ok: process"

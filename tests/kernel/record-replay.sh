@@ -3,7 +3,7 @@
 # the replay equals the live one, line for line; tshark decodes every
 # recorded frame as netlink/netfilter with no malformed frame or expert
 # warning; a corrupt file is an error naming its offset.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
 
 cat >"$TMP/live.lua" <<'LUA'
@@ -19,7 +19,7 @@ LUA
 
 start_nurs "$TMP/stdout" --record "$TMP/live.pcap" "$TMP/live.lua" "$TMP/live.json"
 wait_log "listening"
-nsx timeout 30 python3 "$ROOT/tests/kernel/traffic.py" --tcp 3 --udp 3 >/dev/null
+nsx timeout 30 python3 "$ROOT/tests/kernel/lib/traffic.py" --tcp 3 --udp 3 >/dev/null
 nsx ping -c 2 -i 0.2 -q 127.0.0.1 >/dev/null
 nsx conntrack -F 2>/dev/null
 sleep 0.5

@@ -3,7 +3,7 @@
 # test sends SIGHUP several times; every NEW event the kernel emitted is
 # delivered exactly once across the reloads. Then a broken script on
 # reload leaves the old one running.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib/common.sh"
 ns_setup
 COUNT=20000
 
@@ -21,7 +21,7 @@ LUA
 
 start_nurs "$TMP/stdout" "$TMP/script.lua"
 wait_log "listening"
-nsx timeout 60 python3 "$ROOT/tests/kernel/udp_burst.py" $COUNT 4 10000 >/dev/null &
+nsx timeout 60 python3 "$ROOT/tests/kernel/lib/udp_burst.py" $COUNT 4 10000 >/dev/null &
 GEN=$!
 PIDS+=("$GEN")
 for i in 1 2 3 4 5 6; do
@@ -38,7 +38,7 @@ cp "$TMP/script.lua" "$TMP/good.lua"
 echo 'this is not lua (' >"$TMP/script.lua"
 kill -HUP "$NURS_PID"
 wait_log "reload of .* failed; the running script goes on"
-nsx timeout 30 python3 "$ROOT/tests/kernel/udp_burst.py" 100 0.5 40000 >/dev/null
+nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" 100 0.5 40000 >/dev/null
 sleep 1
 stop_nurs
 

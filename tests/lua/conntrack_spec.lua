@@ -17,7 +17,7 @@ describe("conntrack source in a namespace", function()
         records[#records + 1] = rec:totable()
       end
     end)
-    nsx("python3 tests/kernel/udp_burst.py 1 0.1 31000 >/dev/null")
+    nsx("python3 tests/kernel/lib/udp_burst.py 1 0.1 31000 >/dev/null")
     nsx("conntrack -D -p udp --dport 31000 >/dev/null 2>&1")
     assert.is_true(run_until(function() return #records >= 2 end, 5))
     local new, destroy = records[1], records[2]
@@ -41,7 +41,7 @@ describe("conntrack source in a namespace", function()
   end)
 
   it("lists the table with dump, and zeroes counters with dump{zero=true}", function()
-    nsx("python3 tests/kernel/udp_burst.py 3 0.1 32000 >/dev/null")
+    nsx("python3 tests/kernel/lib/udp_burst.py 3 0.1 32000 >/dev/null")
     local dumped = {}
     local ct = nurs.conntrack({ netns = NS, events = {}, dump = true }, function(rec)
       if rec.orig.dport and rec.orig.dport >= 32000 and rec.orig.dport < 32003 then
@@ -73,7 +73,7 @@ describe("conntrack source in a namespace", function()
         if seen % 2 == 0 then error("every second record fails") end
       end
     end)
-    nsx("python3 tests/kernel/udp_burst.py 10 0.1 33000 >/dev/null")
+    nsx("python3 tests/kernel/lib/udp_burst.py 10 0.1 33000 >/dev/null")
     assert.is_true(run_until(function() return seen >= 10 end, 5))
     local c = ct:counters()
     assert.equals(5, c.errors)
@@ -86,7 +86,7 @@ describe("conntrack source in a namespace", function()
     local ct = nurs.conntrack({ netns = NS, events = { "new" } }, function(rec)
       if rec.orig.dport == 34000 then kept = rec end
     end)
-    nsx("python3 tests/kernel/udp_burst.py 1 0.1 34000 >/dev/null")
+    nsx("python3 tests/kernel/lib/udp_burst.py 1 0.1 34000 >/dev/null")
     assert.is_true(run_until(function() return kept ~= nil end, 5))
     local ok, err = pcall(function() return kept.orig.src end)
     assert.is_false(ok)
@@ -107,7 +107,7 @@ describe("conntrack source in a namespace", function()
             if nurs.now() - rec.start > wait + 0.25 then late = late + 1 end
           end
         end)
-      os.execute(string.format("ip netns exec %s python3 tests/kernel/udp_burst.py 40 2 %d >/dev/null &",
+      os.execute(string.format("ip netns exec %s python3 tests/kernel/lib/udp_burst.py 40 2 %d >/dev/null &",
         NS, base))
       assert.is_true(run_until(function() return seen >= 40 end, 8))
       local reads = ct:counters().reads

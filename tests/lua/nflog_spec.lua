@@ -6,7 +6,7 @@ local nurs = require "nurs"
 
 local ROOT = debug.getinfo(1, "S").source:sub(2):match("(.*)/tests/lua/") or "."
 local FIXTURE = ROOT .. "/tests/c/fixtures/nflog.pcap"
-local COMPARE = ROOT .. "/tests/kernel/pkt_compare.py"
+local COMPARE = ROOT .. "/tests/kernel/lib/pkt_compare.py"
 
 local tmpname = dofile("tests/lua/files.lua").tmpname
 

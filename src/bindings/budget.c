@@ -1,0 +1,419 @@
+#include "bindings/budget.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "core/log.h"
+
+/* Coroutines resumed (through our resume) at most, nested; deeper ones
+ * are not hooked directly, but their resumers are. */
+#define CHAIN_MAX 64
+
+/* Shared between the daemon's thread, its signal handler and the
+ * watchdog. One callback runs at a time (one loop, one thread), so the
+ * state is global. */
+static struct {
+    atomic_bool armed;           /* a budgeted call is running */
+    atomic_uint_fast64_t gen;    /* which one */
+    atomic_uint_fast64_t deadline_ns;
+    atomic_uint_fast64_t limit_ns;
+    atomic_uint_fast64_t fire_gen; /* the call the watchdog signalled about */
+    atomic_bool expired;         /* the hook saw the deadline pass */
+    uint64_t start_ns;
+    /* The watchdog sleeps on `wake` once no call has run for a while, so an
+     * idle daemon does not wake up hundreds of times a second; arming a
+     * call signals it only then (one futex call per idle spell). */
+    atomic_bool idle;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t main_thread;
+    clockid_t main_cpu; /* the daemon thread's CPU clock */
+    bool started;
+    int signo;
+} wd;
+
+/* Coroutines running now, outermost first: only the daemon's thread and
+ * its signal handler touch them. */
+static lua_State *volatile chain[CHAIN_MAX];
+static volatile sig_atomic_t chain_len;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    if (!atomic_load(&wd.armed) || atomic_load(&wd.fire_gen) != atomic_load(&wd.gen)) {
+        lua_sethook(L, NULL, 0, 0); /* left from an earlier call */
+        return;
+    }
+    atomic_store(&wd.expired, true);
+    /* A yield unwinds past every pcall of the script; a coroutine of the
+     * script's own only hands control back to its resumer, which is hooked
+     * too and yields in turn. */
+    if (lua_isyieldable(L)) {
+        lua_yield(L, 0); /* in a hook it returns, and the hook must end here */
+        return;
+    }
+    luaL_error(L, "time budget of %d us exceeded", (int)(atomic_load(&wd.limit_ns) / 1000));
+}
+
+static void on_signal(int signo)
+{
+    (void)signo;
+    if (!atomic_load(&wd.armed) || atomic_load(&wd.fire_gen) != atomic_load(&wd.gen))
+        return;
+    int n = chain_len;
+    for (int i = 0; i < n && i < CHAIN_MAX; i++)
+        lua_sethook(chain[i], hook, LUA_MASKCOUNT, 1);
+}
+
+/* Unarmed for this many checks in a row: sleep until armed. */
+#define IDLE_CHECKS 200
+
+static void wait_until_armed(void)
+{
+    /* Dekker-style: we say idle, then look at armed; arm() sets armed,
+     * then looks at idle. Sequentially consistent atomics make at least
+     * one of the two see the other, so no call runs unwatched. */
+    atomic_store(&wd.idle, true);
+    if (atomic_load(&wd.armed)) {
+        atomic_store(&wd.idle, false);
+        return;
+    }
+    pthread_mutex_lock(&wd.lock);
+    while (atomic_load(&wd.idle))
+        pthread_cond_wait(&wd.wake, &wd.lock);
+    pthread_mutex_unlock(&wd.lock);
+}
+
+static void arm(void)
+{
+    atomic_store(&wd.armed, true);
+    if (atomic_load(&wd.idle)) {
+        pthread_mutex_lock(&wd.lock);
+        atomic_store(&wd.idle, false);
+        pthread_cond_signal(&wd.wake);
+        pthread_mutex_unlock(&wd.lock);
+    }
+}
+
+/* CPU time the daemon's thread has used, in ns. */
+static uint64_t main_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(wd.main_cpu, &ts) < 0)
+        return UINT64_MAX; /* unknown: judge by the wall clock alone */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Past the deadline, is it the callback's doing? A loop burns CPU; time
+ * the daemon spent waiting for a CPU on a busy machine is not the
+ * script's fault, so the CPU the thread used since the watchdog first saw
+ * the call (at most one period after it began) must cover the budget
+ * too. A callback that waits inside C uses none: it is stopped at ten
+ * times the budget on the wall clock, once control is back in Lua. */
+static bool overran(uint64_t now, uint64_t deadline, uint64_t limit, uint64_t period,
+                    uint64_t cpu_at_sight)
+{
+    if (now < deadline)
+        return false;
+    if (now >= deadline + 9 * limit)
+        return true;
+    uint64_t cpu = main_cpu_ns();
+    return cpu == UINT64_MAX || cpu_at_sight == UINT64_MAX ||
+           cpu - cpu_at_sight + period >= limit;
+}
+
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    int unarmed = 0;
+    uint64_t sighted_gen = 0, cpu_at_sight = 0;
+    for (;;) {
+        if (atomic_load(&wd.armed))
+            unarmed = 0;
+        else if (++unarmed >= IDLE_CHECKS) {
+            wait_until_armed();
+            unarmed = 0;
+        }
+        uint64_t limit = atomic_load(&wd.limit_ns);
+        uint64_t period = limit / 2;
+        if (period < 200000)
+            period = 200000;
+        if (period > 5000000)
+            period = 5000000;
+        if (atomic_load(&wd.armed)) {
+            uint64_t gen = atomic_load(&wd.gen), now = now_ns();
+            uint64_t deadline = atomic_load(&wd.deadline_ns);
+            if (gen != sighted_gen) {
+                sighted_gen = gen;
+                cpu_at_sight = main_cpu_ns();
+            }
+            if (atomic_load(&wd.fire_gen) != gen &&
+                overran(now, deadline, limit, period, cpu_at_sight)) {
+                atomic_store(&wd.fire_gen, gen);
+                pthread_kill(wd.main_thread, wd.signo);
+            } else if (now < deadline && deadline - now < period) {
+                period = deadline - now;
+            }
+        }
+        struct timespec ts = {.tv_sec = (time_t)(period / 1000000000u),
+                              .tv_nsec = (long)(period % 1000000000u)};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    return NULL;
+}
+
+static int start_watchdog(void)
+{
+    if (wd.started)
+        return 0;
+    wd.main_thread = pthread_self();
+    if (pthread_getcpuclockid(wd.main_thread, &wd.main_cpu) != 0)
+        wd.main_cpu = CLOCK_MONOTONIC; /* then wall time counts as CPU time */
+    wd.signo = SIGRTMIN;
+    pthread_mutex_init(&wd.lock, NULL);
+    pthread_cond_init(&wd.wake, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(wd.signo, &sa, NULL) < 0)
+        return -1;
+    /* The watchdog must not take the daemon's signals. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, watchdog, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return -1;
+    pthread_detach(t);
+    wd.started = true;
+    return 0;
+}
+
+int nurs_budget_init(struct nurs_budget *b, uint64_t limit_ns)
+{
+    b->L = NULL;
+    b->co = NULL;
+    b->ref = LUA_NOREF;
+    b->limit_ns = limit_ns;
+    if (start_watchdog() < 0) {
+        nurs_err("cannot start the time budget's watchdog thread");
+        return -1;
+    }
+    return 0;
+}
+
+void nurs_budget_forget(struct nurs_budget *b)
+{
+    b->L = NULL;
+    b->co = NULL;
+    b->ref = LUA_NOREF;
+}
+
+void nurs_budget_release(struct nurs_budget *b)
+{
+    if (b->L)
+        luaL_unref(b->L, LUA_REGISTRYINDEX, b->ref);
+    nurs_budget_forget(b);
+}
+
+void nurs_budget_start(struct nurs_budget *b)
+{
+    wd.start_ns = now_ns();
+    atomic_store(&wd.limit_ns, b->limit_ns);
+    atomic_store(&wd.deadline_ns, wd.start_ns + b->limit_ns);
+    atomic_store(&wd.expired, false);
+    atomic_fetch_add(&wd.gen, 1);
+}
+
+static bool ensure_thread(struct nurs_budget *b, lua_State *L)
+{
+    if (b->L == L && b->co)
+        return true;
+    if (b->L == L)
+        nurs_budget_release(b);
+    else
+        nurs_budget_forget(b); /* a closed state's thread */
+    lua_State *co = lua_newthread(L);
+    b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    b->co = co;
+    b->L = L;
+    return true;
+}
+
+/* The coroutine's error value as a message with the coroutine's traceback,
+ * pushed on L. */
+static void push_error(lua_State *L, lua_State *co, const char *prefix)
+{
+    const char *msg = prefix;
+    if (!msg) {
+        msg = lua_tostring(co, -1);
+        if (!msg)
+            msg = lua_pushfstring(co, "(error object is a %s value)", luaL_typename(co, -1));
+    }
+    luaL_traceback(L, co, msg, 0);
+}
+
+static bool chain_push(lua_State *co)
+{
+    if (chain_len >= CHAIN_MAX)
+        return false;
+    chain[chain_len] = co;
+    chain_len = chain_len + 1;
+    return true;
+}
+
+static void chain_pop(bool pushed)
+{
+    if (pushed)
+        chain_len = chain_len - 1;
+}
+
+enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fnref, int arg,
+                                     lua_State **co, int *nres)
+{
+    arg = lua_absindex(L, arg);
+    ensure_thread(b, L);
+    lua_State *t = b->co;
+    lua_settop(t, 0);
+    lua_rawgeti(t, LUA_REGISTRYINDEX, fnref);
+    lua_pushvalue(L, arg);
+    lua_xmove(L, t, 1);
+    int saved_len = chain_len;
+    chain_len = 0;
+    bool pushed = chain_push(t);
+    arm();
+    int rc = lua_resume(t, L, 1, nres);
+    enum nurs_budget_rc out = NURS_BUDGET_OK;
+    bool expired = atomic_load(&wd.expired);
+    if (rc == LUA_YIELD) {
+        char msg[96];
+        if (expired)
+            snprintf(msg, sizeof msg, "callback exceeded its time budget of %d us",
+                     (int)(b->limit_ns / 1000));
+        else
+            snprintf(msg, sizeof msg, "callback yielded (a callback cannot wait)");
+        push_error(L, t, msg);
+        out = expired ? NURS_BUDGET_TIMEOUT : NURS_BUDGET_ERROR;
+    } else if (rc != LUA_OK) {
+        push_error(L, t, NULL);
+        out = expired ? NURS_BUDGET_TIMEOUT : NURS_BUDGET_ERROR;
+    }
+    if (out != NURS_BUDGET_OK) {
+        /* Close what the coroutine left open (a __close handler that loops
+         * is stopped by the hook still armed) and make it usable again. */
+        lua_resetthread(t);
+        lua_settop(t, 0);
+    }
+    atomic_store(&wd.armed, false);
+    lua_sethook(t, NULL, 0, 0);
+    chain_pop(pushed);
+    chain_len = saved_len;
+    *co = t;
+    return out;
+}
+
+void nurs_budget_done(struct nurs_budget *b) { lua_settop(b->co, 0); }
+
+bool nurs_budget_watchdog_idle(void) { return atomic_load(&wd.idle); }
+
+/* ---- coroutine.resume and coroutine.wrap that keep the chain ---- */
+
+/* Resumes co with the narg values on top of L; returns the count of
+ * results moved to L, or -1 with the error value on top of L. */
+static int resume_chained(lua_State *L, lua_State *co, int narg)
+{
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_xmove(L, co, narg);
+    bool pushed = chain_push(co);
+    int nres;
+    int status = lua_resume(co, L, narg, &nres);
+    chain_pop(pushed);
+    if (status != LUA_OK && status != LUA_YIELD) {
+        lua_xmove(co, L, 1);
+        return -1;
+    }
+    if (!lua_checkstack(L, nres + 1)) {
+        lua_pop(co, nres);
+        lua_pushliteral(L, "too many results to resume");
+        return -1;
+    }
+    lua_xmove(co, L, nres);
+    return nres;
+}
+
+static int co_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    int n = resume_chained(L, co, lua_gettop(L) - 1);
+    if (n < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(n + 1));
+    return n + 1;
+}
+
+static int co_wrapped(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int n = resume_chained(L, co, lua_gettop(L));
+    if (n >= 0)
+        return n;
+    int status = lua_status(co);
+    if (status != LUA_OK && status != LUA_YIELD) {
+        /* A dead coroutine: close its variables, as the library's wrap does. */
+        lua_resetthread(co);
+    }
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+static int co_wrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, co_wrapped, 1);
+    return 1;
+}
+
+void nurs_budget_open(lua_State *L)
+{
+    if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
+        lua_pushcfunction(L, co_resume);
+        lua_setfield(L, -2, "resume");
+        lua_pushcfunction(L, co_wrap);
+        lua_setfield(L, -2, "wrap");
+    }
+    lua_pop(L, 1);
+}

@@ -1,0 +1,111 @@
+/* nurs.json{...}: the Lua face of the JSON-lines sink. */
+#include <lauxlib.h>
+
+#include "core/host.h"
+#include "bindings/json_value.h"
+#include "bindings/nurs.h"
+#include "bindings/util.h"
+#include "sinks/json/sink.h"
+#include "bindings/pkt_record.h"
+#include "bindings/ct_record.h"
+
+#define JSON_MT "nurs.json"
+#define FNAME "nurs.json"
+
+static struct nurs_json_sink *check_sink(lua_State *L)
+{
+    return nurs_json_sink_of(nurs_l_handle_check(L, 1, JSON_MT, "json sink"));
+}
+
+/* Records inside tables: written in place. Must not raise: the writer is
+ * in the middle of a line. */
+static int write_userdata(struct nurs_jsonw *w, lua_State *L, int idx, const char *key)
+{
+    struct nurs_record *r = luaL_testudata(L, idx, NURS_CT_RECORD_MT);
+    struct nurs_pkt_record *p = r ? NULL : nurs_pkt_record_to(L, idx);
+    if (r && r->msg) {
+        nurs_jsonw_object_begin(w, key);
+        nurs_ct_emit_record(r->msg, &nurs_jsonw_emitter, w);
+        nurs_jsonw_object_end(w);
+        return 0;
+    }
+    if (p && nurs_pkt_record_live(p)) {
+        nurs_jsonw_object_begin(w, key);
+        nurs_pkt_record_emit(p, &nurs_jsonw_emitter, w);
+        nurs_jsonw_object_end(w);
+        return 0;
+    }
+    return -1;
+}
+
+/* nurs.json([path | opts]) */
+static int l_json(lua_State *L)
+{
+    static const char *const allowed[] = {"path", "flush", "buffer", "name", NULL};
+    struct nurs_json_opts o = {.flush_interval = 1.0};
+    lua_settop(L, 1);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        o.path = lua_tostring(L, 1);
+    } else if (!lua_isnil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        nurs_check_options(L, 1, FNAME, allowed);
+        o.path = nurs_opt_string(L, 1, FNAME, "path", NULL);
+        o.flush_interval = nurs_opt_number(L, 1, FNAME, "flush", 1.0, 0.001, 86400);
+        o.buffer_size = (size_t)nurs_opt_int(L, 1, FNAME, "buffer", NURS_JSON_DEFAULT_BUFFER,
+                                             0, 1 << 30);
+        o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
+    }
+    char err[512];
+    struct nurs_json_sink *sink = nurs_json_sink_get(nurs_script_of(L), &o, err, sizeof err);
+    if (!sink)
+        return luaL_error(L, FNAME ": %s", err);
+    nurs_l_handle_push(L, JSON_MT, nurs_json_sink_resource(sink));
+    return 1;
+}
+
+static int json_write(lua_State *L)
+{
+    struct nurs_json_sink *sink = check_sink(L);
+    luaL_checkany(L, 2);
+    struct nurs_ct_msg *m = nurs_record_test(L, 2);
+    if (m) {
+        nurs_json_sink_write_ct(sink, m);
+        return 0;
+    }
+    struct nurs_pkt_record *p = nurs_pkt_record_to(L, 2);
+    if (p) {
+        nurs_pkt_record_check(L, 2); /* an expired one raises */
+        struct nurs_jsonw *w = nurs_json_sink_begin(sink);
+        nurs_jsonw_object_begin(w, NULL);
+        nurs_pkt_record_emit(p, &nurs_jsonw_emitter, w);
+        nurs_jsonw_object_end(w);
+        nurs_json_sink_end(sink, 1);
+        return 0;
+    }
+    char err[256];
+    struct nurs_jsonw *w = nurs_json_sink_begin(sink);
+    int rc = nurs_json_from_lua(w, L, 2, NULL, err, sizeof err);
+    nurs_json_sink_end(sink, rc == 0);
+    if (rc != 0)
+        return luaL_error(L, "json:write: %s", err);
+    return 0;
+}
+
+static int json_flush(lua_State *L)
+{
+    lua_pushboolean(L, nurs_json_sink_flush(check_sink(L)) == 0);
+    return 1;
+}
+
+void nurs_l_json_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"write", json_write},
+        {"flush", json_flush},
+        {NULL, NULL},
+    };
+    nurs_json_set_userdata_writer(write_userdata);
+    nurs_l_handle_class(L, JSON_MT, "json sink", methods);
+    lua_pushcfunction(L, l_json);
+    lua_setfield(L, -2, "json");
+}

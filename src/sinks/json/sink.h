@@ -1,0 +1,41 @@
+/* The JSON-lines sink: one JSON object per record, buffered, written to
+ * stdout or a file, flushed on a timer and at exit, reopened on SIGHUP so
+ * logrotate can move the file away. */
+#ifndef NURS_SINKS_JSON_SINK_H
+#define NURS_SINKS_JSON_SINK_H
+
+#include <stddef.h>
+
+#include "netlink/ct_msg.h"
+#include "core/jsonw.h"
+#include "core/resource.h"
+
+struct nurs_script;
+struct nurs_json_sink;
+
+struct nurs_json_opts {
+    const char *path;      /* NULL or "-": standard output */
+    double flush_interval; /* seconds */
+    size_t buffer_size;    /* flush when this many bytes are waiting */
+    const char *name;
+};
+
+#define NURS_JSON_DEFAULT_BUFFER (64 * 1024)
+
+struct nurs_json_sink *nurs_json_sink_get(struct nurs_script *s, const struct nurs_json_opts *o,
+                                          char *err, size_t errlen);
+struct nurs_resource *nurs_json_sink_resource(struct nurs_json_sink *j);
+struct nurs_json_sink *nurs_json_sink_of(struct nurs_resource *r);
+
+/* Appends one record as a JSON line. */
+void nurs_json_sink_write_ct(struct nurs_json_sink *j, struct nurs_ct_msg *m);
+/* For other values: write one top-level value into the returned writer,
+ * then call _end (ok = 0 discards what was written). */
+struct nurs_jsonw *nurs_json_sink_begin(struct nurs_json_sink *j);
+void nurs_json_sink_end(struct nurs_json_sink *j, int ok);
+int nurs_json_sink_flush(struct nurs_json_sink *j);
+
+/* Emitter writing the field walker's values into a JSON writer. */
+extern const struct nurs_emit nurs_jsonw_emitter;
+
+#endif

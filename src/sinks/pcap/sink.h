@@ -1,0 +1,55 @@
+/* The pcap sink: packets encoded once (raw IP or NFLOG link type, snap
+ * length, us/ns timestamps), through an optional token bucket, to one
+ * target (a file with rotation, a FIFO, stdout, TCP readers or a TCP
+ * collector) and/or an in-memory ring dumped on demand. */
+#ifndef NURS_SINKS_PCAP_SINK_H
+#define NURS_SINKS_PCAP_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/pcap_fmt.h"
+#include "core/resource.h"
+
+struct nurs_script;
+struct nurs_pcap_sink;
+
+#define NURS_PCAP_DEFAULT_SNAPLEN 262144
+#define NURS_PCAP_DEFAULT_READER_BUFFER (4 << 20)
+#define NURS_PCAP_DEFAULT_FILE_BUFFER (256 << 10)
+#define NURS_PCAP_DEFAULT_MAX_READERS 16
+
+struct nurs_pcap_opts {
+    const char *target; /* NULL: ring only */
+    struct nurs_pcap_format fmt;
+    uint64_t rotate_size;
+    uint32_t rotate_seconds;
+    uint32_t rotate_count;
+    bool mkfifo;
+    size_t reader_buffer;
+    int max_readers;
+    double flush_interval; /* seconds, for files */
+    double rate, burst;    /* packets/s, packets; rate 0: no limit */
+    size_t ring_size;      /* bytes; 0: no ring */
+    double ring_seconds;
+    const char *name;
+};
+
+/* The sink with the same target, link type, precision and ring that the
+ * running script owns (given the new settings), else a new one. */
+struct nurs_pcap_sink *nurs_pcap_sink_get(struct nurs_script *s, const struct nurs_pcap_opts *o,
+                                          char *err, size_t errlen);
+struct nurs_resource *nurs_pcap_sink_resource(struct nurs_pcap_sink *p);
+struct nurs_pcap_sink *nurs_pcap_sink_of(struct nurs_resource *r);
+
+/* Writes one packet; false if the rate limit refused it. */
+bool nurs_pcap_sink_write(struct nurs_pcap_sink *p, const struct nurs_pcap_in *in);
+int nurs_pcap_sink_flush(struct nurs_pcap_sink *p);
+bool nurs_pcap_sink_has_ring(const struct nurs_pcap_sink *p);
+/* Writes the ring as a pcap file; packets written, or -1 with err. */
+long long nurs_pcap_sink_dump(struct nurs_pcap_sink *p, const char *path, char *err,
+                              size_t errlen);
+void nurs_pcap_sink_clear_ring(struct nurs_pcap_sink *p);
+
+#endif

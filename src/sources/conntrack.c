@@ -1,0 +1,677 @@
+#include "sources/conntrack.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <uv.h>
+
+#include "netlink/ct_msg.h"
+#include "core/host.h"
+#include "netlink/socket.h"
+#include "bindings/ct_record.h"
+#include "sources/recorder.h"
+#include "sources/source.h"
+
+/* A wakeup reads at most this many batches, so one busy source cannot
+ * starve timers and other sources. */
+#define MAX_BATCHES_PER_WAKEUP 8
+
+struct channel {
+    struct nurs_nl nl;
+    uv_poll_t poll;
+    bool polling;
+    bool closing; /* poll handle not yet released by libuv */
+};
+
+struct nurs_ct_source {
+    struct nurs_resource res; /* first: the resource is the source */
+    struct channel events;
+    struct channel dump;
+    bool dumping;
+    uint32_t dump_seq;
+    int pending_closes;
+    char *netns;
+    struct nurs_nl_batch batch;
+    struct nurs_ct_msg msg;
+    struct nurs_ratelimit overrun_rl;
+    struct nurs_ratelimit malformed_rl;
+    struct nurs_pcap_writer *recorder;
+    struct nurs_ct_filter filter;
+    uint64_t filtered;
+    bool dump_at_exit, zero_at_exit;
+    struct nurs_attribution *attr;
+    bool process; /* every connection, from its NEW event */
+    unsigned batch_wait_ms, pending_batch_wait_ms;
+    uv_timer_t wait_timer; /* ends a batch wait: the events are read again */
+    bool wait_timer_ready;
+    uint64_t reads; /* receive rounds on the events socket that got datagrams */
+    bool deliver_new; /* the script asked for NEW events (else they only start attribution) */
+    bool joined_new;  /* member of the NEW events group */
+    struct nurs_attribution_opts process_opts;
+    /* What a loading script asked for, applied when it is adopted. */
+    struct nurs_ct_filter pending_filter;
+    bool pending_dump_at_exit, pending_zero_at_exit, pending_process;
+    struct nurs_attribution_opts pending_process_opts;
+};
+
+struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
+
+struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r)
+{
+    return (struct nurs_ct_source *)r;
+}
+
+bool nurs_ct_source_dumping(const struct nurs_ct_source *src) { return src->dumping; }
+
+static int extra_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
+{
+    const struct nurs_ct_source *s = (const struct nurs_ct_source *)r;
+    out[0] = (struct nurs_extra_counter){"rcvbuf", (uint64_t)s->events.nl.rcvbuf};
+    out[1] = (struct nurs_extra_counter){"filtered", s->filtered};
+    out[2] = (struct nurs_extra_counter){"reads", s->reads};
+    return 3 + (s->attr ? nurs_attribution_counters(s->attr, out + 3) : 0);
+}
+
+struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *s, char *err,
+                                                    size_t errlen)
+{
+    if (!s->attr && !s->res.host->check_only)
+        s->attr = nurs_attribution_new(s->res.host->loop, s->netns, &s->process_opts, s->res.name,
+                                       err, errlen);
+    else if (!s->attr)
+        snprintf(err, errlen, "not under --check");
+    return s->attr;
+}
+
+/* What the live source's records go through. */
+static struct nurs_ct_delivery delivery(struct nurs_ct_source *s, bool final)
+{
+    return (struct nurs_ct_delivery){.filter = &s->filter, .attr = s->attr,
+                                     .begin = s->process && !final, .rl = &s->malformed_rl};
+}
+
+static void log_malformed(struct nurs_ct_source *s, const char *why)
+{
+    nurs_source_malformed(&s->res, &s->malformed_rl, why);
+}
+
+static bool filtered_out(const struct nurs_ct_msg *m, const struct nurs_ct_filter *f)
+{
+    if (!f || !f->on)
+        return false;
+    /* Events leave a zero mark out. */
+    uint32_t mark = 0;
+    nurs_ct_u32(m, CTA_MARK, &mark);
+    return (mark & f->mask) != f->mark;
+}
+
+bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
+                     const struct nlmsghdr *nlh, unsigned flags, const struct nurs_ct_delivery *d)
+{
+    const char *why;
+    r->counters.in++;
+    if (nurs_ct_msg_parse(scratch, nlh, flags & NURS_CT_FROM_DUMP, &why) < 0) {
+        nurs_source_malformed(r, d->rl, why);
+        return true;
+    }
+    if (filtered_out(scratch, d->filter))
+        return false;
+    scratch->final = flags & NURS_CT_FINAL;
+    if (r->cb.n == 0) {
+        r->counters.dropped++;
+        if (d->attr)
+            nurs_attribution_after(d->attr, scratch);
+        return true;
+    }
+    if (d->attr)
+        nurs_attribution_before(d->attr, scratch, d->begin);
+    /* Sinks alone as callbacks need no Lua record. */
+    lua_State *L = r->cb.L;
+    struct nurs_record *rec = r->cb.n_functions ? nurs_record_push(L, scratch) : NULL;
+    nurs_resource_dispatch(r, scratch);
+    if (rec) {
+        nurs_record_expire(rec);
+        lua_pop(L, 1);
+    }
+    /* A callback may have closed the source, and its attribution with it. */
+    if (d->attr && !r->closing)
+        nurs_attribution_after(d->attr, scratch);
+    return true;
+}
+
+static void stop_channel(struct nurs_ct_source *s, struct channel *c);
+
+static void finish_dump(struct nurs_ct_source *s, const char *failure)
+{
+    if (failure)
+        nurs_err("%s: table dump failed: %s", s->res.name, failure);
+    else
+        nurs_debug("%s: table dump complete", s->res.name);
+    s->dumping = false;
+    stop_channel(s, &s->dump);
+}
+
+/* A NEW event the script did not ask for: it only starts attribution. */
+static bool attribute_only(struct nurs_ct_source *s, const struct nlmsghdr *nlh, bool from_dump)
+{
+    if (s->deliver_new || from_dump || NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_NEW ||
+        !(nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)))
+        return false;
+    const char *why;
+    if (s->attr && s->process && nurs_ct_msg_parse(&s->msg, nlh, false, &why) == 0 &&
+        !filtered_out(&s->msg, &s->filter))
+        nurs_attribution_begin(s->attr, &s->msg);
+    return true;
+}
+
+/* Walks the netlink messages of one datagram. */
+static void process_datagram(struct nurs_ct_source *s, const void *data, long len,
+                             bool from_dump)
+{
+    size_t left = (size_t)len;
+    const struct nlmsghdr *nlh = data;
+    for (; nurs_nlmsg_ok(nlh, left); nlh = nurs_nlmsg_next(nlh, &left)) {
+        if (s->res.closing)
+            return;
+        switch (nlh->nlmsg_type) {
+        case NLMSG_NOOP:
+            continue;
+        case NLMSG_DONE:
+            if (from_dump && s->dumping)
+                finish_dump(s, NULL);
+            return;
+        case NLMSG_ERROR: {
+            const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+            if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof *e)
+                log_malformed(s, "short error message");
+            else if (from_dump && e->error != 0)
+                finish_dump(s, strerror(-e->error));
+            continue;
+        }
+        default:
+            break;
+        }
+        if (from_dump && (nlh->nlmsg_flags & NLM_F_DUMP_INTR))
+            nurs_warn("%s: the table changed during the dump; some entries may be missing",
+                      s->res.name);
+        struct nurs_ct_delivery d = delivery(s, false);
+        if (nurs_ct_msg_is_entry(nlh) && !attribute_only(s, nlh, from_dump) &&
+            !nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &d))
+            s->filtered++;
+    }
+    if (left > 0 && !s->res.closing)
+        log_malformed(s, "trailing bytes after the last message");
+}
+
+static void on_overrun(struct nurs_ct_source *s, struct channel *c)
+{
+    nurs_source_overrun(&s->res, &c->nl, &s->overrun_rl);
+}
+
+/* Reads what the socket of c holds, a few batches at most; true when it
+ * was read empty (fewer datagrams than a batch came). */
+static bool read_channel(struct nurs_ct_source *s, struct channel *c, bool from_dump)
+{
+    for (int round = 0; round < MAX_BATCHES_PER_WAKEUP && !s->res.closing; round++) {
+        int n = nurs_nl_recv(&c->nl, &s->batch);
+        if (n == -ENOBUFS) {
+            on_overrun(s, c);
+            if (from_dump) {
+                finish_dump(s, "receive buffer overrun (raise rcvbuf)");
+                return false;
+            }
+            continue;
+        }
+        if (n < 0) {
+            nurs_err("%s: netlink receive: %s", s->res.name, strerror(-n));
+            return false;
+        }
+        if (n > 0 && !from_dump)
+            s->reads++;
+        for (int i = 0; i < n && !s->res.closing; i++) {
+            const void *data;
+            const char *why;
+            long len = nurs_nl_datagram(&s->batch, i, &data, &why);
+            if (len < 0) {
+                log_malformed(s, why);
+                continue;
+            }
+            if (s->recorder)
+                nurs_recorder_write(s->recorder, NETLINK_NETFILTER, data, (size_t)len);
+            process_datagram(s, data, len, from_dump);
+            if (from_dump && !s->dumping)
+                return false;
+        }
+        if (n < NURS_NL_SLOTS)
+            return true;
+    }
+    return false;
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events);
+
+static void on_wait_over(uv_timer_t *t)
+{
+    struct nurs_ct_source *s = t->data;
+    if (!s->res.closing && s->events.polling)
+        uv_poll_start(&s->events.poll, UV_READABLE, on_readable);
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events)
+{
+    (void)events;
+    struct nurs_ct_source *s = poll->data;
+    bool from_dump = poll == &s->dump.poll;
+    struct channel *c = from_dump ? &s->dump : &s->events;
+    if (status < 0) {
+        /* libuv stops the handle on POLLERR, which is how a netlink socket
+         * reports an overrun: the receive below collects the error (ENOBUFS)
+         * and polling starts again. */
+        uv_poll_start(poll, UV_READABLE, on_readable);
+    }
+    bool empty = read_channel(s, c, from_dump);
+    /* Events that come one by one cost a wakeup each: let them gather in
+     * the kernel's buffer for a while. A busy socket is never read empty,
+     * so it is read without a pause. */
+    if (empty && !from_dump && s->batch_wait_ms && s->wait_timer_ready && !s->res.closing) {
+        uv_poll_stop(poll);
+        uv_timer_start(&s->wait_timer, on_wait_over, s->batch_wait_ms, 0);
+    }
+}
+
+static void free_source(struct nurs_ct_source *s)
+{
+    nurs_attribution_free(s->attr);
+    nurs_recorder_put(s->res.host, s->recorder);
+    nurs_nl_batch_free(&s->batch);
+    free(s->netns);
+    free(s);
+}
+
+static void on_channel_closed(uv_handle_t *handle)
+{
+    struct nurs_ct_source *s = handle->data;
+    struct channel *c = (uv_poll_t *)handle == &s->dump.poll ? &s->dump : &s->events;
+    c->closing = false;
+    if (--s->pending_closes == 0 && s->res.closing)
+        free_source(s);
+}
+
+static void stop_channel(struct nurs_ct_source *s, struct channel *c)
+{
+    if (c->polling) {
+        c->polling = false;
+        c->closing = true;
+        s->pending_closes++;
+        uv_poll_stop(&c->poll);
+        uv_close((uv_handle_t *)&c->poll, on_channel_closed);
+    }
+    nurs_nl_close(&c->nl);
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    struct nurs_ct_source *s = handle->data;
+    if (--s->pending_closes == 0 && s->res.closing)
+        free_source(s);
+}
+
+static void destroy(struct nurs_resource *r)
+{
+    struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+    if (s->wait_timer_ready) {
+        s->wait_timer_ready = false;
+        s->pending_closes++;
+        uv_close((uv_handle_t *)&s->wait_timer, on_timer_closed);
+    }
+    stop_channel(s, &s->events);
+    if (s->dumping || s->dump.polling)
+        stop_channel(s, &s->dump);
+    if (s->pending_closes == 0)
+        free_source(s);
+}
+
+static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool zero, char *err,
+                             size_t errlen);
+
+/* Walks one datagram of the exit dump; false once the dump is over. */
+static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_t len,
+                               uint64_t *entries)
+{
+    size_t left = len;
+    for (const struct nlmsghdr *nlh = data; nurs_nlmsg_ok(nlh, left);
+         nlh = nurs_nlmsg_next(nlh, &left)) {
+        if (nlh->nlmsg_type == NLMSG_DONE)
+            return false;
+        if (nlh->nlmsg_type == NLMSG_ERROR) {
+            const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+            if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof *e && e->error)
+                nurs_err("%s: exit dump: %s", s->res.name, strerror(-e->error));
+            return false;
+        }
+        if (!nurs_ct_msg_is_entry(nlh))
+            continue;
+        struct nurs_ct_delivery d = delivery(s, true);
+        if (nurs_ct_deliver(&s->res, &s->msg, nlh, NURS_CT_FROM_DUMP | NURS_CT_FINAL, &d))
+            (*entries)++;
+        else
+            s->filtered++;
+        if (s->res.closing)
+            return false;
+    }
+    return true;
+}
+
+/* At an orderly exit, lists the table once more, so that what live
+ * connections did since they were last listed reaches the callbacks
+ * (records with event "dump"; exporters end their flows as forced). The
+ * loop is not running: this waits, at most EXIT_DUMP_MS in all. */
+#define EXIT_DUMP_MS 10000
+
+static void finish(struct nurs_resource *r)
+{
+    struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+    if (r->host->check_only || r->cb.n == 0)
+        return;
+    /* Events left waiting by batch_wait are read before the end. */
+    for (int i = 0; i < 64 && s->batch_wait_ms && s->events.polling && !r->closing; i++)
+        if (read_channel(s, &s->events, false))
+            break;
+    if (!s->dump_at_exit || r->closing)
+        return;
+    struct nurs_nl nl;
+    char err[256];
+    if (nurs_nl_open(&nl, NETLINK_NETFILTER, s->netns, err, sizeof err) < 0 ||
+        (nurs_nl_set_rcvbuf(&nl, s->events.nl.rcvbuf > 0 ? s->events.nl.rcvbuf
+                                                          : NURS_CT_DEFAULT_RCVBUF),
+         send_dump_request(s, &nl, s->zero_at_exit, err, sizeof err) < 0)) {
+        nurs_err("%s: exit dump: %s", r->name, err);
+        nurs_nl_close(&nl);
+        return;
+    }
+    uint64_t deadline = nurs_monotonic_ms() + EXIT_DUMP_MS, entries = 0;
+    bool more = true;
+    while (more) {
+        int n = nurs_nl_recv(&nl, &s->batch);
+        if (n == 0) {
+            uint64_t now = nurs_monotonic_ms();
+            if (now >= deadline) {
+                nurs_err("%s: exit dump: no end within %d ms", r->name, EXIT_DUMP_MS);
+                break;
+            }
+            struct pollfd pfd = {.fd = nl.fd, .events = POLLIN};
+            poll(&pfd, 1, (int)(deadline - now));
+            continue;
+        }
+        if (n < 0) {
+            nurs_err("%s: exit dump: %s", r->name,
+                     n == -ENOBUFS ? "receive buffer overrun (raise rcvbuf)" : strerror(-n));
+            break;
+        }
+        for (int i = 0; i < n && more; i++) {
+            const void *data;
+            const char *why;
+            long len = nurs_nl_datagram(&s->batch, i, &data, &why);
+            if (len >= 0)
+                more = exit_dump_datagram(s, data, (size_t)len, &entries);
+        }
+    }
+    nurs_nl_close(&nl);
+    nurs_info("%s: exit dump: %llu entries", r->name, (unsigned long long)entries);
+}
+
+static int join_new(struct nurs_ct_source *s, bool on, char *err, size_t errlen);
+
+static void claim_end(struct nurs_resource *r, bool adopted)
+{
+    struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+    if (!adopted)
+        return;
+    s->filter = s->pending_filter;
+    s->batch_wait_ms = s->pending_batch_wait_ms;
+    s->dump_at_exit = s->pending_dump_at_exit;
+    s->zero_at_exit = s->pending_zero_at_exit;
+    /* What is known of live connections stays; the old script's waiting
+     * callbacks go with its Lua state. A running engine keeps the settings
+     * it started with. */
+    s->process = s->pending_process;
+    char err[256];
+    if (join_new(s, s->process, err, sizeof err) < 0)
+        nurs_err("%s: process attribution: NEW events: %s", r->name, err);
+    if (s->attr) {
+        nurs_attribution_unwatch_all(s->attr);
+    } else if (s->process) {
+        s->process_opts = s->pending_process_opts;
+        if (!nurs_ct_source_attribution(s, err, sizeof err))
+            nurs_err("%s: process attribution: %s", r->name, err);
+    }
+}
+
+static const struct nurs_resource_ops ct_ops = {
+    .kind = "conntrack",
+    .destroy = destroy,
+    .extra_counters = extra_counters,
+    .claim_end = claim_end,
+    .finish = finish,
+};
+
+static int start_channel(struct nurs_ct_source *s, struct channel *c, char *err, size_t errlen)
+{
+    if (nurs_source_poll(&s->res, &c->poll, c->nl.fd, on_readable, s, err, errlen) < 0)
+        return -1;
+    c->polling = true;
+    return 0;
+}
+
+static const char *explain_join_error(int err)
+{
+    switch (err) {
+    case EPERM:
+    case EACCES:
+        return "subscribing to conntrack events needs CAP_NET_ADMIN (run as root or grant "
+               "the capability)";
+    case ENOENT:
+    case EOPNOTSUPP:
+    case EPROTONOSUPPORT:
+        return "conntrack netlink is not available in this kernel (modprobe "
+               "nf_conntrack_netlink)";
+    default:
+        return strerror(err);
+    }
+}
+
+/* Attribution starts at NEW events: listen to them when it is on, even if
+ * the script did not ask for them (they then reach no callback). */
+static int join_new(struct nurs_ct_source *s, bool on, char *err, size_t errlen)
+{
+    bool want = on || s->deliver_new;
+    if (want == s->joined_new || s->events.nl.fd < 0)
+        return 0;
+    unsigned group = NFNLGRP_CONNTRACK_NEW;
+    if (setsockopt(s->events.nl.fd, SOL_NETLINK,
+                   want ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &group,
+                   sizeof group) < 0) {
+        snprintf(err, errlen, "%s", explain_join_error(errno));
+        return -1;
+    }
+    s->joined_new = want;
+    return 0;
+}
+
+static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
+                       size_t errlen)
+{
+    if (nurs_nl_open(&s->events.nl, NETLINK_NETFILTER, o->netns, err, errlen) < 0)
+        return -1;
+    const struct {
+        bool on;
+        unsigned group;
+    } groups[] = {
+        {o->ev_new || o->process, NFNLGRP_CONNTRACK_NEW},
+        {o->ev_update, NFNLGRP_CONNTRACK_UPDATE},
+        {o->ev_destroy, NFNLGRP_CONNTRACK_DESTROY},
+    };
+    for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
+        if (!groups[i].on)
+            continue;
+        if (setsockopt(s->events.nl.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i].group,
+                       sizeof groups[i].group) < 0) {
+            snprintf(err, errlen, "%s", explain_join_error(errno));
+            return -1;
+        }
+    }
+    s->joined_new = o->ev_new || o->process;
+    nurs_source_rcvbuf(&s->res, &s->events.nl, o->rcvbuf, o->rcvbuf_max);
+    return 0;
+}
+
+static int set_recorder(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
+                        size_t errlen)
+{
+    return nurs_source_set_recorder(&s->res, &s->recorder, o->record, err, errlen);
+}
+
+static void make_key(const struct nurs_ct_source_opts *o, char *key, size_t len)
+{
+    snprintf(key, len, "netns=%s;new=%d;update=%d;destroy=%d", o->netns ? o->netns : "",
+             o->ev_new, o->ev_update, o->ev_destroy);
+}
+
+struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
+                                          const struct nurs_ct_source_opts *o, bool *adopted,
+                                          char *err, size_t errlen)
+{
+    char key[4200];
+    make_key(o, key, sizeof key);
+    struct nurs_resource *r = nurs_resource_claim(script, ct_ops.kind, key);
+    if (r) {
+        struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+        s->events.nl.rcvbuf_max = o->rcvbuf_max;
+        if (s->events.nl.fd >= 0 && o->rcvbuf > s->events.nl.rcvbuf / 2)
+            nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf);
+        *adopted = true;
+        s->pending_filter = o->filter;
+        s->pending_batch_wait_ms = o->batch_wait_ms;
+        s->pending_dump_at_exit = o->dump_at_exit;
+        s->pending_zero_at_exit = o->zero_at_exit;
+        s->pending_process = o->process;
+        s->pending_process_opts = o->process_opts;
+        /* On failure the load fails and gives the source back as it was. */
+        return set_recorder(s, o, err, errlen) < 0 ? NULL : s;
+    }
+    *adopted = false;
+
+    struct nurs_ct_source *s = calloc(1, sizeof *s);
+    if (!s || nurs_nl_batch_init(&s->batch) < 0 || (o->netns && !(s->netns = strdup(o->netns)))) {
+        if (s)
+            free_source(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->events.nl.fd = s->dump.nl.fd = -1;
+    s->filter = o->filter;
+    s->batch_wait_ms = o->batch_wait_ms;
+    s->dump_at_exit = o->dump_at_exit;
+    s->zero_at_exit = o->zero_at_exit;
+    s->process = o->process;
+    s->process_opts = o->process_opts;
+    s->deliver_new = o->ev_new;
+    s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
+    s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
+    if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key) < 0) {
+        free_source(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (script->host->check_only)
+        return s;
+    uv_timer_init(script->host->loop, &s->wait_timer);
+    s->wait_timer.data = s;
+    s->wait_timer_ready = true;
+    if (set_recorder(s, o, err, errlen) < 0) {
+        nurs_resource_destroy(&s->res);
+        return NULL;
+    }
+    bool any = o->ev_new || o->ev_update || o->ev_destroy;
+    if ((any && (open_events(s, o, err, errlen) < 0 ||
+                 start_channel(s, &s->events, err, errlen) < 0)) ||
+        (o->process && !nurs_ct_source_attribution(s, err, errlen))) {
+        nurs_resource_destroy(&s->res);
+        return NULL;
+    }
+    if (any) {
+        char list[80] = "";
+        const char *names[] = {o->ev_new       ? "new"
+                               : o->process ? "new (for process attribution only)"
+                                            : NULL,
+                               o->ev_update ? "update" : NULL, o->ev_destroy ? "destroy" : NULL};
+        for (int i = 0; i < 3; i++)
+            if (names[i])
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         *list ? ", " : "", names[i]);
+        nurs_info("%s: listening for conntrack events (%s) in %s, receive buffer %d bytes",
+                  s->res.name, list, o->netns ? o->netns : "our namespace", s->events.nl.rcvbuf);
+    }
+    return s;
+}
+
+/* Asks for the whole table on `nl`; the kernel applies the mark filter. */
+static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool zero, char *err,
+                             size_t errlen)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) |
+                      (zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET);
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_seq = ++s->dump_seq;
+    struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
+    nfg->nfgen_family = AF_UNSPEC;
+    nfg->version = NFNETLINK_V0;
+    nfg->res_id = 0;
+    if (s->filter.on) {
+        mnl_attr_put_u32(nlh, CTA_MARK, htonl(s->filter.mark));
+        mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(s->filter.mask));
+    }
+    if (send(nl->fd, nlh, nlh->nlmsg_len, 0) < 0) {
+        snprintf(err, errlen, "dump request: %s",
+                 errno == EPERM ? "permission denied (needs CAP_NET_ADMIN)" : strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t errlen)
+{
+    if (s->dumping) {
+        snprintf(err, errlen, "a dump is already running");
+        return -1;
+    }
+    if (s->res.host->check_only)
+        return 0;
+    if (s->dump.closing) {
+        /* The previous dump's socket is still closing. */
+        snprintf(err, errlen, "the previous dump is still finishing");
+        return -1;
+    }
+    if (nurs_nl_open(&s->dump.nl, NETLINK_NETFILTER, s->netns, err, errlen) < 0)
+        return -1;
+    nurs_nl_set_rcvbuf(&s->dump.nl, s->events.nl.rcvbuf ? s->events.nl.rcvbuf / 2
+                                                         : NURS_CT_DEFAULT_RCVBUF);
+    if (send_dump_request(s, &s->dump.nl, zero, err, errlen) < 0 ||
+        start_channel(s, &s->dump, err, errlen) < 0) {
+        nurs_nl_close(&s->dump.nl);
+        return -1;
+    }
+    s->dumping = true;
+    return 0;
+}

@@ -1,0 +1,80 @@
+# Shared helpers for the kernel tests: a private network namespace per
+# test, bounded waits, and cleanup on any exit. Source it from a test.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+NURS=${NURS:-$ROOT/build/nurs-lua}
+TMP=$(mktemp -d /tmp/nurs-ktest.XXXXXX)
+NS=nurs-t$$
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || true
+    done
+    ip netns del "$NS" 2>/dev/null || true
+    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# A namespace with loopback up, conntrack accounting and timestamps on.
+ns_setup() {
+    modprobe nf_conntrack_netlink 2>/dev/null || true
+    ip netns add "$NS"
+    ip -n "$NS" link set lo up
+    nsx sysctl -qw net.netfilter.nf_conntrack_acct=1 || true
+    nsx sysctl -qw net.netfilter.nf_conntrack_timestamp=1 || true
+    # Entries are only tracked once a conntrack-using rule exists.
+    nsx nft -f - <<'NFT'
+table inet nurs_test {
+    chain out { type filter hook output priority 0; ct state new counter; }
+    chain in { type filter hook input priority 0; ct state new counter; }
+}
+NFT
+    [ "$(nsx cat /proc/sys/net/netfilter/nf_conntrack_acct)" = 1 ] ||
+        fail "cannot enable conntrack accounting in the namespace"
+}
+
+nsx() { ip netns exec "$NS" "$@"; }
+
+# Starts nurs-lua inside the namespace; its stdout goes to $1.
+start_nurs() {
+    local out=$1; shift
+    ip netns exec "$NS" "$NURS" "$@" >"$out" 2>>"$TMP/nurs.log" &
+    NURS_PID=$!
+    PIDS+=("$NURS_PID")
+}
+
+# Waits (at most $3 seconds) until file $1 has at least $2 lines.
+wait_lines() {
+    local file=$1 want=$2 secs=${3:-10} i
+    for ((i = 0; i < secs * 10; i++)); do
+        [ "$(wc -l <"$file" 2>/dev/null || echo 0)" -ge "$want" ] && return 0
+        sleep 0.1
+    done
+    echo "timeout: $file has $(wc -l <"$file") lines, wanted $want" >&2
+    return 1
+}
+
+# Waits until the daemon logged $1 (a grep pattern) in its stderr.
+wait_log() {
+    local pattern=$1 secs=${2:-10} i
+    for ((i = 0; i < secs * 10; i++)); do
+        grep -q -- "$pattern" "$TMP/nurs.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "timeout waiting for log '$pattern'" >&2
+    cat "$TMP/nurs.log" >&2
+    return 1
+}
+
+stop_nurs() {
+    kill -TERM "$NURS_PID"
+    timeout 10 tail --pid="$NURS_PID" -f /dev/null || fail "nurs-lua did not exit on SIGTERM"
+    wait "$NURS_PID" || fail "nurs-lua exited with $? on SIGTERM"
+}
