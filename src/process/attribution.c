@@ -617,7 +617,7 @@ bool nurs_attribution_begin(struct nurs_attribution *a, struct nurs_ct_msg *m)
     return true;
 }
 
-void nurs_attribution_before(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin)
+static void before(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin)
 {
     m->attr = a;
     uint32_t id;
@@ -633,7 +633,7 @@ void nurs_attribution_before(struct nurs_attribution *a, struct nurs_ct_msg *m, 
         nurs_attribution_begin(a, m);
 }
 
-void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m)
+static void after(struct nurs_attribution *a, struct nurs_ct_msg *m)
 {
     uint32_t id;
     if (m->event != NURS_CT_EVENT_DESTROY || !nurs_ct_u32(m, CTA_ID, &id))
@@ -646,6 +646,16 @@ void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m)
         fire(a, id, &c->pub);
     drop_conn(c);
     nurs_idtable_del(&a->conns, id);
+}
+
+void nurs_attribution_stage(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin,
+                            bool (*deliver)(void *ctx), void *ctx)
+{
+    if (deliver || begin)
+        before(a, m, begin);
+    if (deliver && !deliver(ctx))
+        return;
+    after(a, m);
 }
 
 const struct nurs_conn_attr *nurs_attribution_find(const struct nurs_attribution *a, uint32_t id)

@@ -106,6 +106,20 @@ static bool filtered_out(const struct nurs_ct_msg *m, const struct nurs_ct_filte
     return (mark & f->mask) != f->mark;
 }
 
+struct delivery {
+    struct nurs_resource *r;
+    struct nurs_record rec;
+};
+
+/* Returns false when a consumer closed the source (and its attribution). */
+static bool deliver_record(void *arg)
+{
+    struct delivery *dl = arg;
+    nurs_resource_deliver(dl->r, &dl->rec);
+    nurs_record_end(&dl->rec);
+    return !dl->r->closing;
+}
+
 bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
                      const struct nlmsghdr *nlh, unsigned flags, const struct nurs_ct_delivery *d)
 {
@@ -118,20 +132,15 @@ bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
     if (filtered_out(scratch, d->filter))
         return false;
     scratch->final = flags & NURS_CT_FINAL;
-    if (r->consumers.n == 0) {
+    struct delivery dl = {.r = r, .rec = {.kind = NURS_RECORD_CT, .data = scratch}};
+    bool consumed = r->consumers.n > 0;
+    if (!consumed)
         r->counters.dropped++;
-        if (d->attr)
-            nurs_attribution_after(d->attr, scratch);
-        return true;
-    }
     if (d->attr)
-        nurs_attribution_before(d->attr, scratch, d->begin);
-    struct nurs_record rec = {.kind = NURS_RECORD_CT, .data = scratch};
-    nurs_resource_deliver(r, &rec);
-    nurs_record_end(&rec);
-    /* A callback may have closed the source, and its attribution with it. */
-    if (d->attr && !r->closing)
-        nurs_attribution_after(d->attr, scratch);
+        nurs_attribution_stage(d->attr, scratch, consumed && d->begin,
+                               consumed ? deliver_record : NULL, &dl);
+    else if (consumed)
+        deliver_record(&dl);
     return true;
 }
 
@@ -164,7 +173,7 @@ static bool attribute_only(struct nurs_ct_source *s, const struct nlmsghdr *nlh,
     const char *why;
     if (s->attr && s->cur.process && nurs_ct_msg_parse(&s->msg, nlh, false, &why) == 0 &&
         !filtered_out(&s->msg, &s->cur.filter))
-        nurs_attribution_begin(s->attr, &s->msg);
+        nurs_attribution_stage(s->attr, &s->msg, true, NULL, NULL);
     return true;
 }
 

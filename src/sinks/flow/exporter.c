@@ -12,7 +12,8 @@
 #include "core/closer.h"
 #include "core/host.h"
 #include "records/record.h"
-#include "sinks/flow/exporter_priv.h"
+#include "sinks/flow/ctflow.h"
+#include "sinks/flow/flow_state.h"
 
 /* Template definitions ever sent by this exporter, so that a definition
  * keeps its id across reloads and a changed one gets a new id. */
@@ -21,6 +22,18 @@
 struct registered {
     struct nurs_template def;
     uint16_t id;
+};
+
+/* What conntrack records need of the exporter: the connections it
+ * remembers, and its counts and warnings per reason a record made no
+ * flow. */
+struct nurs_exporter_ct {
+    struct nurs_flow_state state;
+    struct nurs_ct_flow_ctx map;
+    uint64_t records;     /* data records made (each sent to every collector) */
+    uint64_t no_template; /* flows of a family no template takes */
+    uint64_t no_counters; /* entries without counters: accounting is off */
+    bool warned_template[2], warned_counters, warned_times, warned_process;
 };
 
 struct nurs_exporter {
@@ -38,6 +51,13 @@ struct nurs_exporter {
     struct nurs_exporter_ct ct;
 };
 
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 struct nurs_resource *nurs_exporter_resource(struct nurs_exporter *e) { return &e->res; }
 struct nurs_exporter *nurs_exporter_of(struct nurs_resource *r) { return (struct nurs_exporter *)r; }
 enum nurs_flow_version nurs_exporter_version(const struct nurs_exporter *e)
@@ -49,8 +69,6 @@ const struct nurs_collector *nurs_exporter_collector(const struct nurs_exporter 
 {
     return i >= 0 && i < e->n_collectors ? e->collectors[i] : NULL;
 }
-struct nurs_exporter_ct *nurs_exporter_ct_state(struct nurs_exporter *e) { return &e->ct; }
-
 const struct nurs_template *nurs_exporter_templates(const struct nurs_exporter *e,
                                                     const struct nurs_script *caller, int *n)
 {
@@ -72,7 +90,8 @@ const struct nurs_template *nurs_exporter_ct_template(const struct nurs_exporter
     return n == 1 && t[0].ip_version == 0 ? &t[0] : NULL;
 }
 
-int nurs_exporter_send(struct nurs_exporter *e, const struct nurs_template *t,
+/* Adds one record to every collector's message. */
+static int send_record(struct nurs_exporter *e, const struct nurs_template *t,
                        const struct nurs_flow *fwd, const struct nurs_flow *rev,
                        const struct nurs_fvalue *vals)
 {
@@ -86,8 +105,74 @@ int nurs_exporter_export_values(struct nurs_exporter *e, const struct nurs_templ
                                 const struct nurs_fvalue *vals)
 {
     e->res.counters.in++;
-    int n = nurs_exporter_send(e, t, NULL, NULL, vals);
+    int n = send_record(e, t, NULL, NULL, vals);
     e->res.counters.delivered++;
+    return n;
+}
+
+static void warn_once(bool *flag, const char *name, const char *msg)
+{
+    if (!*flag)
+        nurs_warn("%s: %s", name, msg);
+    *flag = true;
+}
+
+int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
+                            const struct nurs_template *t, const struct nurs_fvalue *vals[2])
+{
+    struct nurs_exporter_ct *ct = &e->ct;
+    struct nurs_resource *r = &e->res;
+    r->counters.in++;
+    struct nurs_flow f[2];
+    bool start_known;
+    enum nurs_ct_flow_outcome outcome = nurs_ct_flow_map(&ct->map, m, f, &start_known);
+    if (!start_known)
+        warn_once(&ct->warned_times, r->name,
+                  "flow start times are unknown: turn conntrack timestamps on (sysctl -w "
+                  "net.netfilter.nf_conntrack_timestamp=1) or listen to \"new\" events; until "
+                  "then flows start when they end");
+    switch (outcome) {
+    case NURS_CT_FLOWS:
+        break;
+    case NURS_CT_FLOWS_NOTED:
+    case NURS_CT_FLOWS_EMPTY:
+        r->counters.delivered++;
+        return 0;
+    case NURS_CT_FLOWS_MALFORMED:
+        r->counters.malformed++;
+        return 0;
+    case NURS_CT_FLOWS_NO_COUNTERS:
+        ct->no_counters++;
+        warn_once(&ct->warned_counters, r->name,
+                  "conntrack entries carry no counters, so they make no flows: turn "
+                  "accounting on (sysctl -w net.netfilter.nf_conntrack_acct=1)");
+        return 0;
+    }
+    if (!t) {
+        ct->no_template++;
+        int v6 = f[0].ip_version == 6;
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "no template takes IPv%d flows: they are counted (no_template) and not sent",
+                 v6 ? 6 : 4);
+        warn_once(&ct->warned_template[v6], r->name, msg);
+        return 0;
+    }
+    if (t->process && !m->attr)
+        warn_once(&ct->warned_process, r->name,
+                  "templates have process elements, but the records carry no process "
+                  "attribution: they are sent empty (turn it on: nurs.conntrack{ process = true })");
+    int n = 0;
+    const struct nurs_fvalue *v0 = vals ? vals[0] : NULL, *v1 = vals ? vals[1] : NULL;
+    if (t->biflow) {
+        n = send_record(e, t, &f[0], &f[1], v0);
+    } else {
+        if (f[0].packets)
+            n += send_record(e, t, &f[0], NULL, v0);
+        if (f[1].packets)
+            n += send_record(e, t, &f[1], NULL, v1);
+    }
+    r->counters.delivered++;
     return n;
 }
 
@@ -343,6 +428,7 @@ struct nurs_exporter *nurs_exporter_get(struct nurs_script *s, const struct nurs
     e->next_id = NURS_STATS_TEMPLATE_ID + 1;
     build_stats_template(e);
     nurs_flow_state_init(&e->ct.state, o->state_max, 6 * 86400ull * 1000000000ull);
+    e->ct.map = (struct nurs_ct_flow_ctx){.state = &e->ct.state, .clock_ns = realtime_ns};
     e->cur = o->set;
     give_ids(e, e->cur.templates, e->cur.n_templates);
     use_templates(e, &e->cur);
