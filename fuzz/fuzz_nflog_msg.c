@@ -9,11 +9,11 @@
 #include <string.h>
 
 #include "core/jsonw.h"
-#include "records/nflog_fields.h"
+#include "core/pcap_fmt.h"
 #include "netlink/nflog_msg.h"
 #include "netlink/socket.h"
+#include "records/nflog_fields.h"
 #include "sinks/json/sink.h"
-#include "core/pcap_fmt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

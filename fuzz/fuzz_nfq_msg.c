@@ -10,9 +10,9 @@
 
 #include "core/jsonw.h"
 #include "netlink/nfq_msg.h"
-#include "sources/nfqueue/record.h"
 #include "netlink/socket.h"
 #include "sinks/json/sink.h"
+#include "sources/nfqueue/record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,11 +4,11 @@
 
 #include <lauxlib.h>
 
-#include "records/ct_fields.h"
-#include "bindings/script.h"
-#include "core/host.h"
-#include "bindings/util.h"
 #include "bindings/record.h"
+#include "bindings/script.h"
+#include "bindings/util.h"
+#include "core/host.h"
+#include "records/ct_fields.h"
 #include "records/ct_record.h"
 
 bool nurs_l_process_option(lua_State *L, int idx, const char *fname,

@@ -5,13 +5,13 @@
 
 #include <lauxlib.h>
 
+#include "bindings/attribution.h"
 #include "bindings/consumer.h"
+#include "bindings/nurs.h"
 #include "bindings/script.h"
+#include "bindings/util.h"
 #include "core/host.h"
 #include "records/record.h"
-#include "bindings/attribution.h"
-#include "bindings/nurs.h"
-#include "bindings/util.h"
 #include "sources/conntrack.h"
 
 #define CT_MT "nurs.conntrack"

@@ -9,13 +9,13 @@
 
 #include <lauxlib.h>
 
-#include "sinks/flow/exporter.h"
-#include "bindings/script.h"
-#include "core/host.h"
 #include "bindings/nurs.h"
-#include "bindings/util.h"
 #include "bindings/record.h"
+#include "bindings/script.h"
+#include "bindings/util.h"
+#include "core/host.h"
 #include "records/ct_record.h"
+#include "sinks/flow/exporter.h"
 
 #define EXPORTER_MT "nurs.exporter"
 

@@ -1,14 +1,14 @@
 /* nurs.json{...}: the Lua face of the JSON-lines sink. */
 #include <lauxlib.h>
 
-#include "bindings/script.h"
-#include "core/host.h"
 #include "bindings/json_value.h"
 #include "bindings/nurs.h"
-#include "bindings/util.h"
-#include "sinks/json/sink.h"
 #include "bindings/record.h"
+#include "bindings/script.h"
+#include "bindings/util.h"
+#include "core/host.h"
 #include "records/ct_record.h"
+#include "sinks/json/sink.h"
 
 #define JSON_MT "nurs.json"
 #define FNAME "nurs.json"

@@ -5,13 +5,13 @@
 #include <lauxlib.h>
 #include <linux/netfilter/nfnetlink_log.h>
 
-#include "core/host.h"
 #include "bindings/consumer.h"
-#include "bindings/script.h"
-#include "records/record.h"
 #include "bindings/nurs.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
+#include "core/host.h"
 #include "records/nflog_fields.h"
+#include "records/record.h"
 #include "sources/nflog.h"
 
 #define NFLOG_MT "nurs.nflog"

@@ -5,13 +5,13 @@
 
 #include <lauxlib.h>
 
-#include "core/host.h"
 #include "bindings/consumer.h"
-#include "bindings/script.h"
-#include "records/record.h"
-#include "bindings/nurs.h"
-#include "bindings/util.h"
 #include "bindings/nfq_record.h"
+#include "bindings/nurs.h"
+#include "bindings/script.h"
+#include "bindings/util.h"
+#include "core/host.h"
+#include "records/record.h"
 #include "sources/nfqueue/source.h"
 
 #define NFQ_MT "nurs.nfqueue"

@@ -6,12 +6,12 @@
 
 #include <lauxlib.h>
 
+#include "bindings/record.h"
 #include "bindings/script.h"
+#include "bindings/timer.h"
 #include "bindings/util.h"
 #include "core/host.h"
-#include "bindings/timer.h"
 #include "core/log.h"
-#include "bindings/record.h"
 
 void nurs_l_release(lua_State *L, struct nurs_resource *r)
 {

@@ -5,13 +5,13 @@
 
 #include <lauxlib.h>
 
-#include "bindings/script.h"
-#include "core/host.h"
 #include "bindings/nurs.h"
-#include "bindings/util.h"
-#include "sinks/pcap/sink.h"
 #include "bindings/record.h"
+#include "bindings/script.h"
+#include "bindings/util.h"
+#include "core/host.h"
 #include "records/packet.h"
+#include "sinks/pcap/sink.h"
 
 #define PCAP_MT "nurs.pcap"
 #define FNAME "nurs.pcap"

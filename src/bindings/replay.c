@@ -3,13 +3,13 @@
 
 #include <lauxlib.h>
 
-#include "core/host.h"
-#include "bindings/consumer.h"
-#include "bindings/script.h"
-#include "records/record.h"
 #include "bindings/attribution.h"
+#include "bindings/consumer.h"
 #include "bindings/nurs.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
+#include "core/host.h"
+#include "records/record.h"
 #include "sources/replay.h"
 
 #define REPLAY_MT "nurs.replay"

@@ -232,6 +232,10 @@ static int handle_tostring(lua_State *L)
     return 1;
 }
 
+/* As liolib's file handles: `local out <close> = nurs.json{...}` closes
+ * the sink when out goes out of scope. There is no __gc that closes:
+ * resources belong to the script, not to the garbage collector, so a
+ * source declared without keeping its handle keeps running. */
 void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const luaL_Reg *methods)
 {
     static const luaL_Reg common[] = {
@@ -240,19 +244,21 @@ void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const l
         {"close", handle_close},
         {NULL, NULL},
     };
+    static const luaL_Reg metamethods[] = {
+        {"__tostring", handle_tostring},
+        {"__close", handle_close},
+        {"__index", NULL}, /* set below */
+        {NULL, NULL},
+    };
     luaL_newmetatable(L, mt);
-    lua_newtable(L);
-    for (const luaL_Reg *m = common; m->name; m++) {
-        lua_pushstring(L, mt);
-        lua_pushstring(L, what);
-        lua_pushcclosure(L, m->func, 2);
-        lua_setfield(L, -2, m->name);
-    }
-    luaL_setfuncs(L, methods, 0); /* type-specific ones may override */
-    lua_setfield(L, -2, "__index");
     lua_pushstring(L, mt);
     lua_pushstring(L, what);
-    lua_pushcclosure(L, handle_tostring, 2);
-    lua_setfield(L, -2, "__tostring");
+    luaL_setfuncs(L, metamethods, 2);
+    lua_newtable(L);
+    lua_pushstring(L, mt);
+    lua_pushstring(L, what);
+    luaL_setfuncs(L, common, 2);
+    luaL_setfuncs(L, methods, 0); /* type-specific ones may override */
+    lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 }

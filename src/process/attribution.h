@@ -17,10 +17,10 @@
 
 #include <uv.h>
 
-#include "netlink/ct_msg.h"
 #include "core/idtable.h"
-#include "process/procinfo.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
+#include "process/procinfo.h"
 
 struct nurs_attribution;
 

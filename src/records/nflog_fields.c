@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "records/ct_fields.h"
 #include "netlink/ifnames.h"
 #include "netlink/nflog_msg.h"
+#include "records/ct_fields.h"
 #include "records/pkt_fields.h"
 
 enum nflog_field {

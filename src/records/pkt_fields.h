@@ -7,8 +7,8 @@
 
 #include <stdbool.h>
 
-#include "records/ct_fields.h"
 #include "netlink/packet.h"
+#include "records/ct_fields.h"
 
 enum nurs_pkt_field {
     NURS_PKTF_FAMILY,

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "process/attribution.h"
-#include "netlink/ct_msg.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
+#include "process/attribution.h"
 
 struct nurs_script;
 struct nurs_ct_source;

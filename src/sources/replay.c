@@ -12,14 +12,14 @@
 #include <linux/netlink.h>
 #include <uv.h>
 
-#include "netlink/ct_msg.h"
 #include "core/closer.h"
 #include "core/host.h"
-#include "netlink/socket.h"
+#include "netlink/ct_msg.h"
 #include "netlink/pcap_nl.h"
-#include "sources/source.h"
+#include "netlink/socket.h"
 #include "sources/conntrack.h"
 #include "sources/nflog.h"
+#include "sources/source.h"
 
 /* Datagrams per loop iteration at full speed: big enough to amortize the
  * loop, small enough that timers and signals are not kept waiting. */

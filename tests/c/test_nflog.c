@@ -15,14 +15,14 @@
 #include <linux/netfilter/nfnetlink_log.h>
 
 #include "ct_build.h"
-#include "netlink/ifnames.h"
 #include "core/jsonw.h"
+#include "netlink/ifnames.h"
+#include "netlink/nflog_msg.h"
+#include "netlink/pcap_nl.h"
+#include "netlink/socket.h"
 #include "records/nflog_fields.h"
 #include "records/record.h"
-#include "netlink/nflog_msg.h"
-#include "netlink/socket.h"
 #include "sinks/json/sink.h"
-#include "netlink/pcap_nl.h"
 #include "pkt_build.h"
 #include "tap.h"
 

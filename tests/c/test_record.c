@@ -11,8 +11,8 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "ct_build.h"
-#include "netlink/ct_msg.h"
 #include "bindings/record.h"
+#include "netlink/ct_msg.h"
 #include "records/ct_record.h"
 #include "tap.h"
 

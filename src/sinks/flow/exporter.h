@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sinks/flow/collector.h"
-#include "netlink/ct_msg.h"
-#include "sinks/flow/encoder.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
+#include "sinks/flow/collector.h"
+#include "sinks/flow/encoder.h"
 #include "sinks/flow/template.h"
 
 struct nurs_script;

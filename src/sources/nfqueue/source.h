@@ -19,9 +19,9 @@
 
 #include "core/closer.h"
 #include "core/log.h"
+#include "core/resource.h"
 #include "netlink/nfq_msg.h"
 #include "netlink/socket.h"
-#include "core/resource.h"
 
 struct nurs_script;
 
