@@ -120,6 +120,11 @@ struct nurs_resource {
     struct nurs_resource *next;
 };
 
+/* In a kind's ops: its settings are the `cur` and `next` members of type. */
+#define NURS_SETTINGS_IN(type)                                                                  \
+    .settings_size = sizeof(((type *)0)->cur), .cur_offset = offsetof(type, cur),               \
+    .next_offset = offsetof(type, next)
+
 /* The sink whose consumer c is (c == &r->as_consumer). */
 static inline struct nurs_resource *nurs_resource_of_consumer(struct nurs_consumer *c)
 {

@@ -426,9 +426,7 @@ static const struct nurs_resource_ops ct_ops = {
     .kind = "conntrack",
     .destroy = destroy,
     .extra_counters = extra_counters,
-    .settings_size = sizeof(struct nurs_ct_settings),
-    .cur_offset = offsetof(struct nurs_ct_source, cur),
-    .next_offset = offsetof(struct nurs_ct_source, next),
+    NURS_SETTINGS_IN(struct nurs_ct_source),
     .adopted = adopted,
     .finish = finish,
 };

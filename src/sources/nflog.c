@@ -385,9 +385,7 @@ static const struct nurs_resource_ops nflog_ops = {
     .destroy = destroy,
     .extra_counters = extra_counters,
     .committed = committed,
-    .settings_size = sizeof(struct kept_settings),
-    .cur_offset = offsetof(struct nurs_nflog_source, cur),
-    .next_offset = offsetof(struct nurs_nflog_source, next),
+    NURS_SETTINGS_IN(struct nurs_nflog_source),
     .adopted = adopted,
 };
 

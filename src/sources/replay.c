@@ -221,9 +221,7 @@ static const struct nurs_resource_ops replay_ops = {
     .kind = "replay",
     .destroy = destroy,
     .extra_counters = extra_counters,
-    .settings_size = sizeof(struct replay_settings),
-    .cur_offset = offsetof(struct nurs_replay, cur),
-    .next_offset = offsetof(struct nurs_replay, next),
+    NURS_SETTINGS_IN(struct nurs_replay),
 };
 
 static int map_file(struct nurs_replay *rp, const char *path, char *err, size_t errlen)

@@ -376,9 +376,7 @@ static const struct nurs_resource_ops exporter_ops = {
     .flush = flush_op,
     .reopen = reopen_op,
     .extra_counters = extra_counters,
-    .settings_size = sizeof(struct nurs_exporter_settings),
-    .cur_offset = offsetof(struct nurs_exporter, cur),
-    .next_offset = offsetof(struct nurs_exporter, next),
+    NURS_SETTINGS_IN(struct nurs_exporter),
     .adopted = adopted,
     .consumer = &consumer_ops,
 };

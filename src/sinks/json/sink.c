@@ -222,9 +222,7 @@ static const struct nurs_resource_ops json_ops = {
     .destroy = destroy,
     .flush = flush_op,
     .reopen = reopen,
-    .settings_size = sizeof(struct json_settings),
-    .cur_offset = offsetof(struct nurs_json_sink, cur),
-    .next_offset = offsetof(struct nurs_json_sink, next),
+    NURS_SETTINGS_IN(struct nurs_json_sink),
     .adopted = adopted,
     .consumer = &consumer_ops,
 };

@@ -236,9 +236,7 @@ static const struct nurs_resource_ops pcap_ops = {
     .flush = flush_op,
     .reopen = reopen,
     .extra_counters = extra_counters,
-    .settings_size = sizeof(struct nurs_pcap_opts),
-    .cur_offset = offsetof(struct nurs_pcap_sink, cur),
-    .next_offset = offsetof(struct nurs_pcap_sink, next),
+    NURS_SETTINGS_IN(struct nurs_pcap_sink),
     .adopted = adopted,
 };
 
