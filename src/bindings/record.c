@@ -140,9 +140,8 @@ static int push_sub(lua_State *L, struct nurs_l_view *v, int arg,
     if (lua_getiuservalue(L, 1, arg + 1) == LUA_TUSERDATA)
         return 1;
     lua_pop(L, 1);
-    struct nurs_l_part *sub =
-        (struct nurs_l_part *)new_view(L, cls, v, sizeof(struct nurs_l_part), 1);
-    sub->arg = arg;
+    struct nurs_l_view *part = new_view(L, cls, v, sizeof *part + sizeof arg, 1);
+    memcpy(part->state, &arg, sizeof arg);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     lua_pushvalue(L, -1);

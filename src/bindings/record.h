@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -24,15 +25,11 @@
 struct nurs_l_view {
     uint64_t magic;
     const struct nurs_record_class *cls;
-    const void *data; /* NULL once expired; a part's: see nurs_l_part */
+    /* NULL once expired. A part of a record (cls->part: rec.orig)
+     * borrows through its record's view, which this points at, and
+     * expires with it; its arg is in its state. */
+    const void *data;
     _Alignas(8) unsigned char state[]; /* cls->state_size bytes */
-};
-
-/* The view of a part of a record (cls->part: rec.orig): it borrows
- * through its record's view, and expires with it. */
-struct nurs_l_part {
-    struct nurs_l_view view; /* view.data: the record's view */
-    int arg;
 };
 
 /* Registers cls's metatable in L (found by the class's address): the
@@ -55,9 +52,10 @@ static inline const void *nurs_l_view_data(const struct nurs_l_view *v)
 /* What the class's walkers read of v. */
 static inline struct nurs_field_src nurs_l_view_src(struct nurs_l_view *v)
 {
-    return (struct nurs_field_src){.data = nurs_l_view_data(v),
-                                   .arg = v->cls->part ? ((struct nurs_l_part *)v)->arg : 0,
-                                   .state = v->state};
+    int arg = 0;
+    if (v->cls->part)
+        memcpy(&arg, v->state, sizeof arg);
+    return (struct nurs_field_src){.data = nurs_l_view_data(v), .arg = arg, .state = v->state};
 }
 
 /* The view at idx, live or expired; NULL when the value is not one.
