@@ -135,6 +135,29 @@ void nurs_resource_dispatch(struct nurs_resource *r, struct nurs_ct_msg *m)
         r->counters.delivered++;
 }
 
+int nurs_label_set(struct nurs_resource_label *l, const char *name, const char *value)
+{
+    if (!value || !*value)
+        return 0;
+    l->name = name;
+    snprintf(l->value, sizeof l->value, "%s", value);
+    return 1;
+}
+
+void nurs_label_append(struct nurs_resource_label *l, const char *item)
+{
+    size_t used = strlen(l->value);
+    snprintf(l->value + used, sizeof l->value - used, "%s%s", used ? "," : "", item);
+}
+
+bool nurs_extra_is_gauge(const struct nurs_resource *r, const char *name)
+{
+    for (const char *const *g = r->ops->gauges; g && *g; g++)
+        if (strcmp(*g, name) == 0)
+            return true;
+    return false;
+}
+
 void nurs_counters_push(lua_State *L, const struct nurs_resource *r)
 {
     const struct nurs_counters *c = &r->counters;

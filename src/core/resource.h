@@ -50,6 +50,15 @@ struct nurs_extra_counter {
 
 #define NURS_MAX_EXTRA_COUNTERS 24
 
+/* A label that places a resource for an operator (the netns it listens
+ * in, its NFLOG groups, its collectors), as metrics show it. */
+struct nurs_resource_label {
+    const char *name;
+    char value[256];
+};
+
+#define NURS_MAX_RESOURCE_LABELS 4
+
 struct nurs_resource_ops {
     const char *kind;
     /* Flush, close and free; may finish asynchronously (uv_close). */
@@ -60,6 +69,13 @@ struct nurs_resource_ops {
      * (at most NURS_MAX_EXTRA_COUNTERS). Lua tables and the SIGUSR1 log
      * show them after the common ones. */
     int (*extra_counters)(const struct nurs_resource *r, struct nurs_extra_counter *out);
+    /* Optional, NULL-terminated: the extra counters that are levels going
+     * up and down (a buffer size, entries held now) rather than counts of
+     * events; metrics expose them as gauges. */
+    const char *const *gauges;
+    /* Optional: fills out[] with r's labels (at most
+     * NURS_MAX_RESOURCE_LABELS), returns how many. */
+    int (*labels)(const struct nurs_resource *r, struct nurs_resource_label *out);
     /* Optional: the script that declared (or adopted) r has loaded and is
      * now the running one. */
     void (*committed)(struct nurs_resource *r);
@@ -114,6 +130,14 @@ void nurs_resource_add_callback(struct nurs_resource *r, lua_State *L, int idx);
  * m. Counts delivered and errors; errors are logged with their traceback,
  * rate-limited. */
 void nurs_resource_dispatch(struct nurs_resource *r, struct nurs_ct_msg *m);
+
+/* For labels ops: sets l to name=value and returns 1, or returns 0 when
+ * value is NULL or empty (nothing to say). */
+int nurs_label_set(struct nurs_resource_label *l, const char *name, const char *value);
+/* Appends an item to a comma-separated label value. */
+void nurs_label_append(struct nurs_resource_label *l, const char *item);
+/* True if `name` is in r's kind's list of gauges. */
+bool nurs_extra_is_gauge(const struct nurs_resource *r, const char *name);
 
 /* Pushes a table of r's counters, its kind's own ones included. */
 void nurs_counters_push(lua_State *L, const struct nurs_resource *r);

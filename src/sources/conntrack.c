@@ -456,10 +456,19 @@ static void claim_end(struct nurs_resource *r, bool adopted)
     }
 }
 
+static int labels(const struct nurs_resource *r, struct nurs_resource_label *out)
+{
+    return nurs_label_set(out, "netns", ((const struct nurs_ct_source *)r)->netns);
+}
+
+static const char *const gauges[] = {"rcvbuf", NURS_ATTRIBUTION_GAUGES, NULL};
+
 static const struct nurs_resource_ops ct_ops = {
     .kind = "conntrack",
     .destroy = destroy,
     .extra_counters = extra_counters,
+    .gauges = gauges,
+    .labels = labels,
     .claim_end = claim_end,
     .finish = finish,
 };

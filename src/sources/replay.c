@@ -215,6 +215,7 @@ static const struct nurs_resource_ops replay_ops = {
     .kind = "replay",
     .destroy = destroy,
     .extra_counters = extra_counters,
+    .gauges = (const char *const[]){NURS_ATTRIBUTION_GAUGES, NULL},
 };
 
 static int map_file(struct nurs_replay *rp, const char *path, char *err, size_t errlen)

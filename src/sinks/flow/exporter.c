@@ -295,12 +295,23 @@ static void take_ct(struct nurs_resource *r, struct nurs_ct_msg *m)
                             NULL);
 }
 
+static int labels(const struct nurs_resource *r, struct nurs_resource_label *out)
+{
+    const struct nurs_exporter *e = (const struct nurs_exporter *)r;
+    out[0] = (struct nurs_resource_label){.name = "collector"};
+    for (int i = 0; i < e->n_collectors; i++)
+        nurs_label_append(&out[0], nurs_collector_spec(e->collectors[i]));
+    return 1;
+}
+
 static const struct nurs_resource_ops exporter_ops = {
     .kind = "exporter",
     .destroy = destroy,
     .flush = flush_op,
     .reopen = reopen_op,
     .extra_counters = extra_counters,
+    .gauges = (const char *const[]){"connections", NULL},
+    .labels = labels,
     .claim_end = claim_end,
     .take_ct = take_ct,
 };

@@ -186,6 +186,7 @@ static const struct nurs_resource_ops pcap_ops = {
     .flush = flush_op,
     .reopen = reopen,
     .extra_counters = extra_counters,
+    .gauges = (const char *const[]){"readers", "ring_packets", "ring_bytes", NULL},
 };
 
 static struct nurs_pcap_file_opts file_opts(const struct nurs_pcap_opts *o)
