@@ -80,6 +80,10 @@ int nurs_metrics_parse_listen(const char *text, struct sockaddr_storage *addr, s
     char host[64] = "127.0.0.1";
     const char *port = text;
     const char *colon = strrchr(text, ':');
+    if (text[0] == '[' && (!colon || colon == text || colon[-1] != ']')) {
+        snprintf(err, errlen, "'%s' is not [IPV6]:PORT", text);
+        return -1;
+    }
     if (colon) {
         size_t hlen = (size_t)(colon - text);
         const char *h = text;
