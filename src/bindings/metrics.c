@@ -47,7 +47,7 @@ static int l_metrics(lua_State *L)
     nurs_check_options(L, 1, FNAME, allowed);
     if (lua_getfield(L, 1, "listen") == LUA_TNUMBER) {
         /* A port alone: on loopback. */
-        lua_Integer port = nurs_opt_int(L, 1, FNAME, "listen", 0, 1, 65535);
+        lua_Integer port = nurs_opt_int(L, 1, FNAME, "listen", 0, 0, 65535);
         lua_pushfstring(L, "127.0.0.1:%I", port);
         lua_setfield(L, 1, "listen");
     }
@@ -152,6 +152,13 @@ static int define(lua_State *L, enum nurs_metric_type type, const char *fname)
     struct metric *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->f = f;
     luaL_setmetatable(L, type_mt[type]);
+    return 1;
+}
+
+/* m:address() -> "127.0.0.1:9464" (the port the kernel chose for 0) */
+static int m_address(lua_State *L)
+{
+    lua_pushstring(L, nurs_metrics_address(check_endpoint(L)));
     return 1;
 }
 
@@ -351,6 +358,7 @@ void nurs_l_metrics_open(lua_State *L)
         {"counter", m_counter},
         {"gauge", m_gauge},
         {"histogram", m_histogram},
+        {"address", m_address},
         {NULL, NULL},
     };
     metric_class(L, NURS_METRIC_COUNTER, (const luaL_Reg[]){{"inc", counter_inc}, {NULL, NULL}});

@@ -224,6 +224,7 @@ static void listen_syntax(void)
         {"[::1]:9464", AF_INET6, "::1", 9464},
         {"*:9464", AF_INET6, "::", 9464},
         {"0.0.0.0:80", AF_INET, "0.0.0.0", 80},
+        {"1.2.3.4:0", AF_INET, "1.2.3.4", 0},
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         struct sockaddr_storage a;
@@ -242,7 +243,7 @@ static void listen_syntax(void)
                    port == good[i].port,
                "listen '%s' -> %s port %u", good[i].text, ip, port);
     }
-    static const char *const bad[] = {"", "host.example:9464", "::1:9464", "1.2.3.4:0",
+    static const char *const bad[] = {"", "host.example:9464", "::1:9464", "1.2.3.4:-1",
                                       "1.2.3.4:70000", "1.2.3.4:", ":9464", "[::1]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct sockaddr_storage a;

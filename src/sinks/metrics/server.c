@@ -61,6 +61,7 @@ struct nurs_metrics {
 struct nurs_resource *nurs_metrics_resource(struct nurs_metrics *m) { return &m->res; }
 struct nurs_metrics *nurs_metrics_of(struct nurs_resource *r) { return (struct nurs_metrics *)r; }
 struct nurs_mregistry *nurs_metrics_registry(struct nurs_metrics *m) { return &m->reg; }
+const char *nurs_metrics_address(const struct nurs_metrics *m) { return m->listen_text; }
 
 bool nurs_metrics_loading(const struct nurs_metrics *m, const struct nurs_script *s)
 {
@@ -104,8 +105,8 @@ int nurs_metrics_parse_listen(const char *text, struct sockaddr_storage *addr, s
     }
     char *end;
     long p = strtol(port, &end, 10);
-    if (!*port || *end || p < 1 || p > 65535) {
-        snprintf(err, errlen, "'%s': the port must be 1..65535", text);
+    if (!*port || *end || p < 0 || p > 65535) {
+        snprintf(err, errlen, "'%s': the port must be 0..65535 (0: any free one)", text);
         return -1;
     }
     memset(addr, 0, sizeof *addr);
@@ -179,6 +180,11 @@ static int open_listener(struct nurs_metrics *m, char *err, size_t errlen)
         close(fd);
         return -1;
     }
+    /* Port 0: the one the kernel chose. */
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof bound;
+    if (getsockname(fd, (struct sockaddr *)&bound, &len) == 0)
+        address_text(&bound, m->listen_text, sizeof m->listen_text);
     return fd;
 }
 
@@ -656,6 +662,6 @@ struct nurs_metrics *nurs_metrics_get(struct nurs_script *s, const struct nurs_m
         return NULL;
     }
     if (fd >= 0)
-        nurs_info("%s: serving metrics on http://%s/metrics", m->res.name, text);
+        nurs_info("%s: serving metrics on http://%s/metrics", m->res.name, m->listen_text);
     return m;
 }

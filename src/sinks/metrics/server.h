@@ -49,8 +49,9 @@ struct nurs_metrics_opts {
     }
 
 /* "HOST:PORT", "[V6]:PORT", "PORT" (loopback), "*:PORT" (every address,
- * IPv4 and IPv6), "localhost:PORT". Numeric addresses only: nothing is
- * resolved. Returns 0, or -1 with the reason in err. */
+ * IPv4 and IPv6), "localhost:PORT"; port 0 is any free one. Numeric
+ * addresses only: nothing is resolved. Returns 0, or -1 with the reason
+ * in err. */
 int nurs_metrics_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t *len,
                               char *err, size_t errlen);
 
@@ -64,6 +65,9 @@ struct nurs_metrics *nurs_metrics_of(struct nurs_resource *r);
 /* The script metrics of the endpoint, and whether the script defining one
  * now is the one being loaded. */
 struct nurs_mregistry *nurs_metrics_registry(struct nurs_metrics *m);
+/* Where it listens ("127.0.0.1:9464", "[::1]:9464"), the port chosen
+ * when 0 was asked for. */
+const char *nurs_metrics_address(const struct nurs_metrics *m);
 bool nurs_metrics_loading(const struct nurs_metrics *m, const struct nurs_script *s);
 size_t nurs_metrics_max_series(const struct nurs_metrics *m, const struct nurs_script *s);
 
