@@ -32,10 +32,11 @@ static bool reserve(struct nurs_expo *w, size_t more)
         w->failed = true;
         return false;
     }
-    if (w->len + more <= w->cap)
+    /* One more byte: the text stays NUL-terminated. */
+    if (w->len + more < w->cap)
         return true;
     size_t cap = w->cap ? w->cap : 4096;
-    while (cap < w->len + more)
+    while (cap <= w->len + more)
         cap *= 2;
     char *p = realloc(w->buf, cap);
     if (!p) {
@@ -52,6 +53,7 @@ static void put(struct nurs_expo *w, const char *s, size_t n)
     if (reserve(w, n)) {
         memcpy(w->buf + w->len, s, n);
         w->len += n;
+        w->buf[w->len] = '\0';
     }
 }
 

@@ -25,7 +25,7 @@ struct nurs_label {
 
 struct nurs_expo {
     enum nurs_expo_format format;
-    char *buf;
+    char *buf; /* NUL-terminated once anything is written */
     size_t len, cap;
     size_t limit; /* most bytes written; past it the exposition failed */
     bool failed;  /* out of memory or past the limit: later calls do nothing */

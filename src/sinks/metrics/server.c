@@ -313,6 +313,7 @@ static void probe_done(uv_work_t *w, int status)
         release(m);
         return;
     }
+    m->pending_closes--; /* the probe's hold; ours is still there */
     if (status == 0) {
         m->probe = m->reading;
         m->have_probe = true;
