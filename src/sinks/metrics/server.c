@@ -40,10 +40,9 @@ struct nurs_metrics {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     struct MHD_Daemon *mhd;
-    uv_poll_t poll;     /* MHD's epoll descriptor */
+    uv_poll_t *poll;    /* MHD's epoll descriptor; one per MHD instance */
     uv_timer_t timer;   /* MHD's next timeout */
     uv_timer_t waiting; /* the longest a scrape waits for the probe */
-    bool polling;
     struct conn *conns;
     unsigned n_conns;
     struct stats st;
@@ -476,16 +475,18 @@ static int start_mhd(struct nurs_metrics *m, int fd, char *err, size_t errlen)
         return -1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    if (!di || uv_poll_init(m->res.host->loop, &m->poll, di->epoll_fd) < 0) {
+    m->poll = di ? malloc(sizeof *m->poll) : NULL;
+    if (!m->poll || uv_poll_init(m->res.host->loop, m->poll, di->epoll_fd) < 0) {
         snprintf(err, errlen, "cannot watch the HTTP server's epoll descriptor");
+        free(m->poll);
+        m->poll = NULL;
         MHD_stop_daemon(m->mhd);
         m->mhd = NULL;
         return -1;
     }
-    m->poll.data = m;
-    m->polling = true;
-    uv_unref((uv_handle_t *)&m->poll);
-    uv_poll_start(&m->poll, UV_READABLE, on_epoll);
+    m->poll->data = m;
+    uv_unref((uv_handle_t *)m->poll);
+    uv_poll_start(m->poll, UV_READABLE, on_epoll);
     run_mhd(m);
     return 0;
 }
@@ -506,6 +507,12 @@ static void release(struct nurs_metrics *m)
 
 static void on_closed(uv_handle_t *h) { release(h->data); }
 
+static void on_poll_closed(uv_handle_t *h)
+{
+    release(h->data);
+    free(h);
+}
+
 /* The poll handle goes before MHD closes the descriptor it watches; a
  * restart opens a new one. */
 static void stop_mhd(struct nurs_metrics *m, bool keep_listener, int *listener)
@@ -518,10 +525,10 @@ static void stop_mhd(struct nurs_metrics *m, bool keep_listener, int *listener)
             MHD_resume_connection(k->c);
         }
     }
-    if (m->polling) {
+    if (m->poll) {
         m->pending_closes++;
-        uv_close((uv_handle_t *)&m->poll, on_closed);
-        m->polling = false;
+        uv_close((uv_handle_t *)m->poll, on_poll_closed);
+        m->poll = NULL;
     }
     if (keep_listener)
         *listener = MHD_quiesce_daemon(m->mhd);
@@ -545,6 +552,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     const struct nurs_metrics *m = (const struct nurs_metrics *)r;
     int n = 0;
     out[n++] = (struct nurs_extra_counter){"connections", m->n_conns};
+    out[n++] = (struct nurs_extra_counter){"max_connections", m->o.max_connections};
     out[n++] = (struct nurs_extra_counter){"refused_connections", m->st.refused_total};
     out[n++] = (struct nurs_extra_counter){"refused_per_ip", m->st.refused_per_ip};
     out[n++] = (struct nurs_extra_counter){"not_found", m->st.not_found};
@@ -594,7 +602,7 @@ static const struct nurs_resource_ops metrics_ops = {
     .kind = "metrics",
     .destroy = destroy,
     .extra_counters = extra_counters,
-    .gauges = (const char *const[]){"connections", NULL},
+    .gauges = (const char *const[]){"connections", "max_connections", NULL},
     .labels = labels,
     .claim_end = claim_end,
 };
