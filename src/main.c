@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "bindings/script.h"
 #include "core/host.h"
 #include "core/log.h"
 
@@ -181,13 +182,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const char *lua_dir = getenv("NURS_LUA_DIR");
     bool lua_dir_override = lua_dir && *lua_dir;
-    struct nurs_host host;
-    if (nurs_host_init(&host, uv_default_loop(),
-                       lua_dir_override ? lua_dir : NURS_LUA_INSTALL_DIR) < 0) {
-        fprintf(stderr, "nurs-lua: module directory path too long\n");
+    if (!lua_dir_override)
+        lua_dir = NURS_LUA_INSTALL_DIR;
+    if (strlen(lua_dir) >= PATH_MAX) {
+        fprintf(stderr, "nurs-lua: NURS_LUA_DIR is too long\n");
         return 2;
     }
-    host.lua_dir_override = lua_dir_override;
+    struct nurs_host host;
+    nurs_host_init(&host, uv_default_loop(), nurs_lua_engine(lua_dir, lua_dir_override));
     host.check_only = check;
     host.record_path = record;
     host.script_path = argv[optind];

@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 
 #include "bindings/nurs.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
 #include "core/host.h"
 #include "sinks/metrics/server.h"

@@ -140,6 +140,23 @@ static void write_conntrack_tables(struct nurs_expo *w, const struct nurs_probe 
     }
 }
 
+/* nurs_script_<name>_total: the running script's own counters (errors
+ * in its timer callbacks). */
+static void write_script(struct nurs_expo *w, const struct nurs_host *h)
+{
+    struct nurs_extra_counter c[NURS_MAX_EXTRA_COUNTERS];
+    int n = h->current && h->engine && h->engine->counters ? h->engine->counters(h->current, c) : 0;
+    for (int i = 0; i < n; i++) {
+        char part[64], family[96], help[128];
+        name_part(part, sizeof part, c[i].name);
+        snprintf(family, sizeof family, "nurs_script_%s", part);
+        snprintf(help, sizeof help, "The script's counter '%s' (errors: in its timer callbacks).",
+                 c[i].name);
+        nurs_expo_family(w, family, NURS_METRIC_COUNTER, help);
+        nurs_expo_uint(w, NULL, 0, c[i].value);
+    }
+}
+
 static void gauge(struct nurs_expo *w, const char *name, const char *help, double v)
 {
     nurs_expo_family(w, name, NURS_METRIC_GAUGE, help);
@@ -188,19 +205,14 @@ int nurs_metrics_collect(struct nurs_expo *w, const struct nurs_host *h,
         take_snapshot(&s[--i], r);
 
     nurs_expo_family(w, "nurs_build_info", NURS_METRIC_GAUGE,
-                     "Always 1; its labels say which version of nurs-lua and Lua run.");
-    struct nurs_label build[] = {{"version", NURS_VERSION}, {"lua", LUA_RELEASE}};
-    nurs_expo_uint(w, build, 2, 1);
+                     "Always 1; its label says which version of nurs-lua runs.");
+    nurs_expo_uint(w, &(struct nurs_label){"version", NURS_VERSION}, 1, 1);
     write_common(w, s, n);
     write_extra(w, s, n);
     free(s);
     if (probe)
         write_conntrack_tables(w, probe);
-    if (h->current) {
-        nurs_expo_family(w, "nurs_script_errors", NURS_METRIC_COUNTER,
-                         "Errors in the script's timer callbacks.");
-        nurs_expo_uint(w, NULL, 0, h->current->errors);
-    }
+    write_script(w, h);
     write_process(w, probe);
     if (reg) {
         nurs_mregistry_write(reg, w);

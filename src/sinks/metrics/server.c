@@ -34,8 +34,7 @@ struct stats {
 
 struct nurs_metrics {
     struct nurs_resource res; /* first: the resource is the endpoint */
-    struct nurs_metrics_opts o, next;
-    bool has_next;
+    struct nurs_metrics_opts cur, next; /* string options not kept */
     char listen_text[80];
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -69,7 +68,7 @@ bool nurs_metrics_loading(const struct nurs_metrics *m, const struct nurs_script
 
 size_t nurs_metrics_max_series(const struct nurs_metrics *m, const struct nurs_script *s)
 {
-    return nurs_metrics_loading(m, s) ? m->next.max_series : m->o.max_series;
+    return ((const struct nurs_metrics_opts *)nurs_resource_settings(&m->res, s))->max_series;
 }
 
 /* ---- the listening address ---- */
@@ -227,7 +226,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 {
     struct nurs_metrics *m = cls;
     (void)len;
-    if (m->n_conns >= m->o.max_connections) {
+    if (m->n_conns >= m->cur.max_connections) {
         m->st.refused_total++;
         m->res.counters.dropped++;
         return MHD_NO;
@@ -235,7 +234,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     unsigned same = 0;
     for (const struct conn *c = m->conns; c; c = c->next)
         same += same_host(&c->addr, addr);
-    if (same >= m->o.max_per_ip) {
+    if (same >= m->cur.max_per_ip) {
         m->st.refused_per_ip++;
         m->res.counters.dropped++;
         return MHD_NO;
@@ -358,7 +357,7 @@ static void probe_targets(struct nurs_metrics *m, struct nurs_probe *p)
 static bool probe_fresh(struct nurs_metrics *m)
 {
     return m->have_probe &&
-           uv_now(m->res.host->loop) - m->probed_ms < (uint64_t)(m->o.probe_interval * 1000.0);
+           uv_now(m->res.host->loop) - m->probed_ms < (uint64_t)(m->cur.probe_interval * 1000.0);
 }
 
 static void start_probe(struct nurs_metrics *m)
@@ -406,10 +405,10 @@ static enum MHD_Result scrape(struct nurs_metrics *m, struct MHD_Connection *c)
     const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     enum nurs_expo_format f = nurs_expo_negotiate(accept);
     struct nurs_expo w;
-    nurs_expo_init(&w, f, m->o.max_response);
+    nurs_expo_init(&w, f, m->cur.max_response);
     if (nurs_metrics_collect(&w, m->res.host, m->have_probe ? &m->probe : NULL, &m->reg) < 0 ||
         w.failed) {
-        bool big = w.len >= m->o.max_response || w.failed;
+        bool big = w.len >= m->cur.max_response || w.failed;
         nurs_expo_free(&w);
         m->res.counters.errors++;
         m->st.too_large += big;
@@ -466,9 +465,9 @@ static int start_mhd(struct nurs_metrics *m, int fd, char *err, size_t errlen)
     m->mhd = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, on_accept, m, on_request,
         m, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)m->o.max_connections + 1, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)m->o.max_per_ip + 1, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)m->o.timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, m->o.max_request, MHD_OPTION_NOTIFY_CONNECTION,
+        (unsigned)m->cur.max_connections + 1, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)m->cur.max_per_ip + 1, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)m->cur.timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, m->cur.max_request, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m, MHD_OPTION_END);
     if (!m->mhd) {
         snprintf(err, errlen, "cannot start the HTTP server on %s", m->listen_text);
@@ -552,7 +551,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     const struct nurs_metrics *m = (const struct nurs_metrics *)r;
     int n = 0;
     out[n++] = (struct nurs_extra_counter){"connections", m->n_conns};
-    out[n++] = (struct nurs_extra_counter){"max_connections", m->o.max_connections};
+    out[n++] = (struct nurs_extra_counter){"max_connections", m->cur.max_connections};
     out[n++] = (struct nurs_extra_counter){"refused_connections", m->st.refused_total};
     out[n++] = (struct nurs_extra_counter){"refused_per_ip", m->st.refused_per_ip};
     out[n++] = (struct nurs_extra_counter){"not_found", m->st.not_found};
@@ -576,26 +575,23 @@ static bool same_limits(const struct nurs_metrics_opts *a, const struct nurs_met
 
 /* A reloaded script's limits apply to a new MHD on the same listening
  * socket: connections open now are closed, no connection is refused. */
-static void claim_end(struct nurs_resource *r, bool adopted)
+static void adopted(struct nurs_resource *r)
 {
     struct nurs_metrics *m = (struct nurs_metrics *)r;
-    nurs_mregistry_commit(&m->reg, adopted);
-    if (!adopted || !m->has_next) {
-        m->has_next = false;
-        return;
-    }
-    bool restart = !same_limits(&m->o, &m->next) && m->mhd;
-    m->o = m->next;
-    m->has_next = false;
-    if (!restart)
+    nurs_mregistry_commit(&m->reg, true);
+    if (same_limits(&m->cur, &m->next) || !m->mhd)
         return;
     int fd = -1;
     char err[256];
     stop_mhd(m, true, &fd);
-    if (fd < 0 || start_mhd(m, fd, err, sizeof err) < 0) {
+    if (fd < 0 || start_mhd(m, fd, err, sizeof err) < 0)
         nurs_err("%s: new limits: %s; the endpoint is down until restart", r->name,
                  fd < 0 ? "cannot keep the listening socket" : err);
-    }
+}
+
+static void given_back(struct nurs_resource *r)
+{
+    nurs_mregistry_commit(&((struct nurs_metrics *)r)->reg, false);
 }
 
 static const struct nurs_resource_ops metrics_ops = {
@@ -604,14 +600,10 @@ static const struct nurs_resource_ops metrics_ops = {
     .extra_counters = extra_counters,
     .gauges = (const char *const[]){"connections", "max_connections", NULL},
     .labels = labels,
-    .claim_end = claim_end,
+    NURS_SETTINGS_IN(struct nurs_metrics),
+    .adopted = adopted,
+    .given_back = given_back,
 };
-
-static void keep_strings_out(struct nurs_metrics_opts *o)
-{
-    o->listen = NULL;
-    o->name = NULL;
-}
 
 struct nurs_metrics *nurs_metrics_get(struct nurs_script *s, const struct nurs_metrics_opts *o,
                                       char *err, size_t errlen)
@@ -624,22 +616,18 @@ struct nurs_metrics *nurs_metrics_get(struct nurs_script *s, const struct nurs_m
     char text[80], key[96];
     address_text(&addr, text, sizeof text);
     snprintf(key, sizeof key, "listen=%s", text);
-    struct nurs_resource *r = nurs_resource_claim(s, metrics_ops.kind, key);
-    if (r) {
-        struct nurs_metrics *m = (struct nurs_metrics *)r;
-        m->next = *o;
-        keep_strings_out(&m->next);
-        m->has_next = true;
-        return m;
-    }
+    /* Settings are kept without the strings, which belong to the script. */
+    struct nurs_metrics_opts set = *o;
+    set.listen = set.name = NULL;
+    struct nurs_resource *r = nurs_resource_claim(s, &metrics_ops, key, &set);
+    if (r)
+        return (struct nurs_metrics *)r;
 
     struct nurs_metrics *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    m->o = *o;
-    keep_strings_out(&m->o);
     m->addr = addr;
     m->addrlen = addrlen;
     snprintf(m->listen_text, sizeof m->listen_text, "%s", text);
@@ -652,7 +640,8 @@ struct nurs_metrics *nurs_metrics_get(struct nurs_script *s, const struct nurs_m
         free(m);
         return NULL;
     }
-    if (nurs_resource_init(&m->res, &metrics_ops, s, o->name ? o->name : "metrics", key) < 0) {
+    if (nurs_resource_init(&m->res, &metrics_ops, s, o->name ? o->name : "metrics", key, &set) <
+        0) {
         if (fd >= 0)
             close(fd);
         free(m);
