@@ -52,13 +52,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     sleep 1
     p0=$(cpu $PLAIN); m0=$(cpu $METRICS)
     ip netns exec $NS "$BUILD/tools/ct-gen" "$N" >/dev/null
-    prev=""; same=0
-    for ((i = 0; i < 80 && same < 2; i++)); do
-        sleep 1.5
-        now="$(stat -c %s "$TMP/plain.json" 2>/dev/null || echo 0) $(stat -c %s "$TMP/metrics.json" 2>/dev/null || echo 0)"
-        if [ "$now" = "$prev" ]; then same=$((same + 1)); else same=0; fi
-        prev=$now
-    done
+    wait_still "$TMP/plain.json" "$TMP/metrics.json"
     p1=$(cpu $PLAIN); m1=$(cpu $METRICS)
     kill -TERM $PLAIN $METRICS
     wait $PLAIN 2>/dev/null || true
