@@ -37,7 +37,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         2>"$TMP/metrics.log" &
     METRICS=$!; PIDS+=($METRICS)
     for ((i = 0; i < 50; i++)); do
-        grep -q listening "$TMP/plain.log" && grep -q listening "$TMP/metrics.log" && break
+        grep -qs listening "$TMP/plain.log" && grep -qs listening "$TMP/metrics.log" && break
         sleep 0.1
     done
     # The scraper: every second while the daemon lives (bounded by it).
@@ -75,7 +75,7 @@ printf 'mean over %d rounds: metrics cost %+.2f %% of records per CPU second\n' 
 rm -f "$TMP"/*.log
 ip netns exec $NS "$BUILD/nurs-lua" "$TMP/flood.lua" /dev/null metrics 2>"$TMP/idle.log" &
 IDLE=$!; PIDS+=($IDLE)
-for ((i = 0; i < 50; i++)); do grep -q listening "$TMP/idle.log" && break; sleep 0.1; done
+for ((i = 0; i < 50; i++)); do grep -qs listening "$TMP/idle.log" && break; sleep 0.1; done
 nsx curl -s -o "$TMP/sample.txt" http://127.0.0.1:9464/metrics
 c0=$(cpu $IDLE)
 for ((i = 0; i < 500; i++)); do
