@@ -17,7 +17,8 @@ static enum nurs_take call_function(struct nurs_consumer *c, struct nurs_resourc
     int view = nurs_l_record_view(L, rec);
     lua_rawgeti(L, LUA_REGISTRYINDEX, lc->ref);
     lua_pushvalue(L, view);
-    if (nurs_pcall(L, 1, 0) != LUA_OK) {
+    /* The traceback handler lies under the view: one per delivery. */
+    if (lua_pcall(L, 1, 0, view - 1) != LUA_OK) {
         nurs_log_lua_error(L, &from->error_rl, from->name);
         return NURS_TAKE_FAILED;
     }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bindings/script.h"
 #include "core/addr.h"
 #include "netlink/ct_msg.h"
 #include "records/ct_record.h"
@@ -102,20 +103,19 @@ const void *nurs_l_record_test(lua_State *L, int idx, const struct nurs_record_c
     return nurs_l_view_data(v);
 }
 
-static struct nurs_l_view *new_view(lua_State *L, const struct nurs_record_class *cls,
-                                    const void *data, int user_values)
+static inline struct nurs_l_view *new_view(lua_State *L, const struct nurs_record_class *cls,
+                                    const void *data, size_t size, int user_values)
 {
-    struct nurs_l_view *v = lua_newuserdatauv(L, sizeof *v + cls->state_size, user_values);
+    struct nurs_l_view *v = lua_newuserdatauv(L, size + cls->state_size, user_values);
     v->magic = NURS_L_VIEW_MAGIC;
     v->cls = cls;
     v->data = data;
-    v->parent = NULL;
-    v->arg = 0;
     if (cls->state_size)
         memset(v->state, 0, cls->state_size);
-    /* By the class's address: luaL_setmetatable's name lookup costs a
-     * string comparison per record. */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, cls);
+    /* By the class's name, a constant string: Lua's cache of API strings
+     * finds it by address, far cheaper than hashing a light userdata key
+     * into the large registry. */
+    lua_getfield(L, LUA_REGISTRYINDEX, cls->what);
     lua_setmetatable(L, -2);
     return v;
 }
@@ -124,7 +124,7 @@ struct nurs_l_view *nurs_l_view_push(lua_State *L, const struct nurs_record_clas
                                      const void *data)
 {
     /* User values cache the sub-records (rec.orig...). */
-    return new_view(L, cls, data, cls->n_subs);
+    return new_view(L, cls, data, sizeof(struct nurs_l_view), cls->n_subs);
 }
 
 /* The sub-record `arg` of class cls (NULL: absent) of the view at 1;
@@ -140,9 +140,8 @@ static int push_sub(lua_State *L, struct nurs_l_view *v, int arg,
     if (lua_getiuservalue(L, 1, arg + 1) == LUA_TUSERDATA)
         return 1;
     lua_pop(L, 1);
-    struct nurs_l_view *sub = new_view(L, cls, NULL, 1);
-    sub->parent = v;
-    sub->arg = arg;
+    struct nurs_l_view *part = new_view(L, cls, v, sizeof *part + sizeof arg, 1);
+    memcpy(part->state, &arg, sizeof arg);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     lua_pushvalue(L, -1);
@@ -347,9 +346,20 @@ void nurs_l_record_class(lua_State *L, const struct nurs_record_class *cls,
         {"packet", view_packet},
         {NULL, NULL},
     };
-    lua_createtable(L, 0, 4);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, cls);
+    if (cls->part && cls->state_size)
+        luaL_error(L, "%s: a part of a record keeps no state", cls->what);
+    if (!luaL_newmetatable(L, cls->what)) {
+        /* Registered before (the module loaded again): the same class, or
+         * a different one that took its name. */
+        bool same = lua_getfield(L, -1, "__class") == LUA_TLIGHTUSERDATA &&
+                    lua_touserdata(L, -1) == cls;
+        lua_pop(L, 2);
+        if (!same)
+            luaL_error(L, "%s: a class of that name is registered already", cls->what);
+        return;
+    }
+    lua_pushlightuserdata(L, (void *)cls);
+    lua_setfield(L, -2, "__class");
 
     lua_createtable(L, 0, cls->count + 8);
     for (int f = 0; f < cls->count; f++)
@@ -363,8 +373,6 @@ void nurs_l_record_class(lua_State *L, const struct nurs_record_class *cls,
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, view_tostring);
     lua_setfield(L, -2, "__tostring");
-    lua_pushstring(L, cls->what);
-    lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
 }
 
@@ -380,16 +388,15 @@ void nurs_l_records_open(lua_State *L)
 static void end_view(struct nurs_record *rec)
 {
     nurs_l_view_expire(rec->view);
-    lua_settop(rec->view_ctx, rec->view_slot - 1);
+    lua_settop(rec->view_ctx, rec->view_slot - 2);
 }
 
-int nurs_l_record_view(lua_State *L, struct nurs_record *rec)
+int nurs_l_record_view_push(lua_State *L, struct nurs_record *rec)
 {
-    if (rec->view)
-        return rec->view_slot;
     const struct nurs_record_class *cls = rec->kind == NURS_RECORD_CT      ? &nurs_ct_class
                                           : rec->kind == NURS_RECORD_NFLOG ? &nurs_nflog_class
                                                                            : &nurs_nfq_class;
+    lua_pushcfunction(L, nurs_l_traceback);
     rec->view = nurs_l_view_push(L, cls, rec->data);
     rec->view_end = end_view;
     rec->view_ctx = L;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -19,13 +20,16 @@
 
 #define NURS_L_VIEW_MAGIC 0x6e7572732d726563ull /* "nurs-rec" */
 
+/* Small: one is made per record delivered to Lua, and the collector's
+ * work grows with the bytes. */
 struct nurs_l_view {
     uint64_t magic;
     const struct nurs_record_class *cls;
-    const void *data;           /* NULL once expired */
-    struct nurs_l_view *parent; /* a sub-record's record: it expires with it */
-    int arg;
-    _Alignas(max_align_t) unsigned char state[]; /* cls->state_size bytes */
+    /* NULL once expired. A part of a record (cls->part: rec.orig)
+     * borrows through its record's view, which this points at, and
+     * expires with it; its arg is in its state. */
+    const void *data;
+    _Alignas(8) unsigned char state[]; /* cls->state_size bytes */
 };
 
 /* Registers cls's metatable in L (found by the class's address): the
@@ -43,12 +47,15 @@ struct nurs_l_view *nurs_l_view_push(lua_State *L, const struct nurs_record_clas
 static inline void nurs_l_view_expire(struct nurs_l_view *v) { v->data = NULL; }
 static inline const void *nurs_l_view_data(const struct nurs_l_view *v)
 {
-    return v->parent ? v->parent->data : v->data;
+    return v->cls->part ? ((const struct nurs_l_view *)v->data)->data : v->data;
 }
 /* What the class's walkers read of v. */
 static inline struct nurs_field_src nurs_l_view_src(struct nurs_l_view *v)
 {
-    return (struct nurs_field_src){.data = nurs_l_view_data(v), .arg = v->arg, .state = v->state};
+    int arg = 0;
+    if (v->cls->part)
+        memcpy(&arg, v->state, sizeof arg);
+    return (struct nurs_field_src){.data = nurs_l_view_data(v), .arg = arg, .state = v->state};
 }
 
 /* The view at idx, live or expired; NULL when the value is not one.
@@ -62,9 +69,15 @@ struct nurs_l_view *nurs_l_view_check(lua_State *L, int idx, const struct nurs_r
  * raises the use-after-callback error for an expired one. */
 const void *nurs_l_record_test(lua_State *L, int idx, const struct nurs_record_class *cls);
 
-/* The stack index of rec's view in L, pushed on first use (and popped
- * when the delivery ends, nurs_record_end()). */
-int nurs_l_record_view(lua_State *L, struct nurs_record *rec);
+/* Pushes rec's view on L (popped when the delivery ends,
+ * nurs_record_end()); returns its stack index. The message handler of
+ * protected calls lies just below it, for the calls that pass the view. */
+int nurs_l_record_view_push(lua_State *L, struct nurs_record *rec);
+/* The stack index of rec's view in L, pushed on first use. */
+static inline int nurs_l_record_view(lua_State *L, struct nurs_record *rec)
+{
+    return rec->view ? rec->view_slot : nurs_l_record_view_push(L, rec);
+}
 
 /* Emitter that builds Lua values on the stack. */
 struct nurs_lua_emit {

@@ -29,7 +29,7 @@ struct nurs_lua_script *nurs_lua_script_of(lua_State *L)
     return nurs_lua_script(nurs_script_of(L));
 }
 
-static int traceback_handler(lua_State *L)
+int nurs_l_traceback(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
     if (!msg) {
@@ -45,7 +45,7 @@ static int traceback_handler(lua_State *L)
 int nurs_pcall(lua_State *L, int nargs, int nresults)
 {
     int base = lua_gettop(L) - nargs;
-    lua_pushcfunction(L, traceback_handler);
+    lua_pushcfunction(L, nurs_l_traceback);
     lua_insert(L, base);
     int rc = lua_pcall(L, nargs, nresults, base);
     lua_remove(L, base);

@@ -46,6 +46,8 @@ static inline struct nurs_budget *nurs_l_script_budget(struct nurs_lua_script *s
     return &s->budget;
 }
 
+/* The message handler of protected calls: adds a traceback. */
+int nurs_l_traceback(lua_State *L);
 /* lua_pcall with a traceback message handler. */
 int nurs_pcall(lua_State *L, int nargs, int nresults);
 /* Logs the error message on top of the stack (rate-limited) and pops it. */

@@ -27,6 +27,7 @@ static void dir_emit_all(const struct nurs_field_src *src, const struct nurs_emi
 
 const struct nurs_record_class nurs_ct_dir_class = {
     .what = "conntrack direction",
+    .part = true,
     .count = NURS_CTD_COUNT,
     .name = dir_name,
     .emit_field = dir_emit_field,

@@ -280,4 +280,4 @@ static const struct nurs_packet_meta nflog_meta = {
     .nflog_attrs = nflog_attrs,
 };
 
-NURS_PACKET_CLASS(nurs_nflog_class, "nflog record", &nflog_meta);
+NURS_PACKET_CLASS(nurs_nflog_class, "nflog record", &nflog_meta, F_COUNT);

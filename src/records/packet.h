@@ -58,11 +58,12 @@ bool nurs_packet_emit_field(const struct nurs_packet_meta *m, const struct nurs_
 void nurs_packet_emit_all(const struct nurs_packet_meta *m, const struct nurs_field_src *src,
                           const struct nurs_emit *e, void *ctx);
 
-/* Fields of a packet class: the source's, then the packet's. */
-#define NURS_PACKET_FIELDS(meta) ((meta)->count + NURS_PKTF_COUNT)
+/* Fields of a packet class: the source's n_meta, then the packet's. */
+#define NURS_PACKET_FIELDS(n_meta) ((n_meta) + NURS_PKTF_COUNT)
 
-/* Declares `const struct nurs_record_class var` for a packet source. */
-#define NURS_PACKET_CLASS(var, what_, meta)                                                     \
+/* Declares `const struct nurs_record_class var` for a packet source whose
+ * meta has n_meta fields (a constant: the class is). */
+#define NURS_PACKET_CLASS(var, what_, meta, n_meta)                                             \
     static const char *var##_name(int f) { return nurs_packet_field_name(meta, f); }           \
     static bool var##_emit_field(const struct nurs_field_src *src, int f,                       \
                                  const struct nurs_emit *e, void *ctx)                          \
@@ -76,7 +77,7 @@ void nurs_packet_emit_all(const struct nurs_packet_meta *m, const struct nurs_fi
     }                                                                                           \
     const struct nurs_record_class var = {                                                      \
         .what = what_,                                                                          \
-        .count = NURS_PACKET_FIELDS(meta),                                                      \
+        .count = NURS_PACKET_FIELDS(n_meta),                                                    \
         .name = var##_name,                                                                     \
         .emit_field = var##_emit_field,                                                         \
         .emit_all = var##_emit_all,                                                             \

@@ -66,6 +66,7 @@ struct nurs_record_class {
      * NULL when the message has none. */
     int (*sub)(const void *data, int f, const struct nurs_record_class **cls);
     int n_subs; /* distinct args sub() returns: 0..n_subs-1 */
+    bool part;  /* a sub-record (rec.orig): its view borrows through its record's */
     size_t state_size;
     /* Packet records: their source's part (NULL for other kinds). */
     const struct nurs_packet_meta *packet;

@@ -88,7 +88,7 @@ static void test_emit_all(const struct nurs_field_src *src, const struct nurs_em
 
 static const struct nurs_record_class test_class = {
     .what = "test record",
-    .count = NURS_PACKET_FIELDS(&test_meta_ops),
+    .count = NURS_PACKET_FIELDS(3),
     .name = test_name,
     .emit_field = test_emit_field,
     .emit_all = test_emit_all,
@@ -339,7 +339,7 @@ static void test_bad_classes(void)
         .names = clash, .count = 1, .walked = 1, .emit = meta_emit, .payload = meta_payload};
     static const struct nurs_record_class clash_class = {
         .what = "clash record",
-        .count = NURS_PACKET_FIELDS(&clash_ops),
+        .count = NURS_PACKET_FIELDS(1),
         .name = clash_name,
         .emit_field = test_emit_field,
         .emit_all = test_emit_all,

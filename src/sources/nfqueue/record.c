@@ -290,4 +290,4 @@ static const struct nurs_packet_meta meta_ops = {
     .family = meta_family,
 };
 
-NURS_PACKET_CLASS(nurs_nfq_class, "nfqueue record", &meta_ops);
+NURS_PACKET_CLASS(nurs_nfq_class, "nfqueue record", &meta_ops, F_COUNT);

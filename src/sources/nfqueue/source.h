@@ -5,9 +5,9 @@
  * packet too long, is replaced by a reload or the daemon exits.
  *
  * Files: source.c (socket, queue config, receive loop, reload and exit),
- * verdicts.c (sending verdicts, batching, held packets); the Lua side
- * (bindings/nfq_consumer.c) calls the script under its time budget and
- * reads its answers. */
+ * verdicts.c (sending verdicts, batching, held packets), record.c (the
+ * record's fields); the Lua side (nfq_consumer.c of the bindings) calls
+ * the script under its time budget and reads its answers. */
 #ifndef NURS_SOURCES_NFQUEUE_SOURCE_H
 #define NURS_SOURCES_NFQUEUE_SOURCE_H
 
