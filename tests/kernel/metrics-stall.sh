@@ -5,7 +5,9 @@
 # held; every event is delivered, and a real scrape is still answered.
 # Then the same 200 against an endpoint with the default limits: all but
 # max_per_ip are refused at once and counted, the rest time out, counted.
-#   METRICS_STALL_MAX_MS: the longest gap allowed while held (default 100)
+#   METRICS_STALL_MAX_MS: how much longer than the baseline's longest gap
+#   the longest one while held may be (default 100; the machine's own
+#   scheduling jitter is in the baseline)
 . "$(dirname "$0")/lib/common.sh"
 ns_setup
 FLOWS=2000
@@ -77,8 +79,9 @@ print(f"longest loop stall: baseline {max(base):.1f} ms, with 200 half-open conn
 print(f"a scrape while they were held took {scrape_s * 1000:.1f} ms")
 print(f"big: {big}\nsmall: {small}")
 assert big["connected"] == 200 and big["closed_by_server"] == 0, big
-assert max(held) <= max_ms, f"the loop stalled {max(held):.1f} ms > {max_ms} ms"
-assert max(during_small) <= max_ms, f"the loop stalled {max(during_small):.1f} ms > {max_ms} ms"
+limit = max(base) + max_ms
+assert max(held) <= limit, f"the loop stalled {max(held):.1f} ms > {limit:.1f} ms"
+assert max(during_small) <= limit, f"the loop stalled {max(during_small):.1f} ms > {limit:.1f} ms"
 udp = max(u for _, _, u in windows)
 assert udp >= flows, f"only {udp} of {flows} UDP flows delivered"
 ct = re.findall(r"counters conntrack: in=(\d+) delivered=(\d+) errors=0 overruns=(\d+)", log)[-1]
