@@ -292,6 +292,18 @@ static void script_log_counters(const struct nurs_script *script)
               s->mem_peak, (unsigned long long)s->mem_refused);
 }
 
+static int script_counters(const struct nurs_script *script, struct nurs_extra_counter *out)
+{
+    const struct nurs_lua_script *s = (const struct nurs_lua_script *)script;
+    int n = 0;
+    out[n++] = (struct nurs_extra_counter){"errors", s->errors};
+    out[n++] = (struct nurs_extra_counter){"timeouts", s->timeouts};
+    out[n++] = (struct nurs_extra_counter){"memory_bytes", s->mem_used};
+    out[n++] = (struct nurs_extra_counter){"memory_peak_bytes", s->mem_peak};
+    out[n++] = (struct nurs_extra_counter){"memory_refused", s->mem_refused};
+    return n;
+}
+
 const struct nurs_engine *nurs_lua_engine(const struct nurs_lua_options *o)
 {
     static const struct nurs_engine engine = {
@@ -299,6 +311,7 @@ const struct nurs_engine *nurs_lua_engine(const struct nurs_lua_options *o)
         .run = script_run,
         .close = script_close,
         .log_counters = script_log_counters,
+        .counters = script_counters,
     };
     config = *o;
     nurs_l_default_budget_ns = o->budget_ns;
