@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,11 +16,13 @@
 /* Coroutines resumed (through our resume) at most, nested; deeper ones
  * are not hooked directly, but their resumers are. */
 #define CHAIN_MAX 64
+/* Threads that run Lua at once: the main loop and the worker loops. */
+#define MAX_WATCHES 256
 
-/* Shared between the daemon's thread, its signal handler and the
- * watchdog. One callback runs at a time (one loop, one thread), so the
- * state is global. */
-static struct {
+/* What one thread that runs Lua shares with its signal handler and the
+ * watchdog: one budgeted call runs at a time per thread (one loop, one
+ * Lua state per thread), so the state is per thread. */
+struct watch {
     atomic_bool armed;           /* a budgeted call is running */
     atomic_uint_fast64_t gen;    /* which one */
     atomic_uint_fast64_t deadline_ns;
@@ -28,22 +31,37 @@ static struct {
     atomic_bool expired;         /* the hook saw the deadline pass */
     atomic_int interrupted;      /* a stop signal (SIGTERM...) came during the call */
     uint64_t start_ns;
+    pthread_t thread;
+    clockid_t cpu; /* the thread's CPU clock */
+    /* Coroutines running now, outermost first: only the thread and its
+     * signal handler touch them. */
+    lua_State *volatile chain[CHAIN_MAX];
+    volatile sig_atomic_t chain_len;
+    /* The watchdog's own: when it first saw the current call. */
+    uint64_t sighted_gen, sight_ns, cpu_at_sight;
+    uint_fast64_t stops_seen; /* stop signals already passed on to this call */
+};
+
+/* The thread's watch, once it runs Lua (NULL: its calls are unbudgeted). */
+static _Thread_local struct watch *me;
+
+/* Shared by every thread and the watchdog. */
+static struct {
     /* The watchdog sleeps on `wake` once no call has run for a while, so an
      * idle daemon does not wake up hundreds of times a second; arming a
      * call signals it only then (one futex call per idle spell). */
     atomic_bool idle;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* the list of watches; the watchdog's sleep */
     pthread_cond_t wake;
-    pthread_t main_thread;
-    clockid_t main_cpu; /* the daemon thread's CPU clock */
-    bool started;
+    struct watch *watches[MAX_WATCHES];
+    int n_watches;
+    atomic_bool started;
     int signo;
-} wd;
-
-/* Coroutines running now, outermost first: only the daemon's thread and
- * its signal handler touch them. */
-static lua_State *volatile chain[CHAIN_MAX];
-static volatile sig_atomic_t chain_len;
+    /* SIGTERM/SIGINT so far: the watchdog stops the calls of the other
+     * threads that run when one comes. */
+    atomic_uint_fast64_t stops;
+    atomic_int stop_signo;
+} wd = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static uint64_t now_ns(void)
 {
@@ -63,16 +81,22 @@ static void budget_text(uint64_t ns, char *buf, size_t len)
         snprintf(buf, len, "%llu us", (unsigned long long)(ns / 1000u));
 }
 
+static bool fired(const struct watch *w)
+{
+    return atomic_load(&w->armed) && atomic_load(&w->fire_gen) == atomic_load(&w->gen);
+}
+
 static void hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    if (!atomic_load(&wd.armed) || atomic_load(&wd.fire_gen) != atomic_load(&wd.gen)) {
+    struct watch *w = me;
+    if (!w || !fired(w)) {
         lua_sethook(L, NULL, 0, 0); /* left from an earlier call */
         return;
     }
-    int sig = atomic_load(&wd.interrupted);
+    int sig = atomic_load(&w->interrupted);
     if (!sig)
-        atomic_store(&wd.expired, true);
+        atomic_store(&w->expired, true);
     /* A yield unwinds past every pcall of the script; a coroutine of the
      * script's own only hands control back to its resumer, which is hooked
      * too and yields in turn. Where no yield is possible, an error on
@@ -84,41 +108,51 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (sig)
         luaL_error(L, "interrupted by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     char limit[32];
-    budget_text(atomic_load(&wd.limit_ns), limit, sizeof limit);
+    budget_text(atomic_load(&w->limit_ns), limit, sizeof limit);
     luaL_error(L, "time budget of %s exceeded", limit);
 }
 
 /* Hooks every coroutine of the running call (signal handler context:
  * lua_sethook is the one Lua function that may be called there). */
-static void hook_chain(void)
+static void hook_chain(struct watch *w)
 {
-    int n = chain_len;
+    int n = w->chain_len;
     for (int i = 0; i < n && i < CHAIN_MAX; i++)
-        lua_sethook(chain[i], hook, LUA_MASKCOUNT, 1);
+        lua_sethook(w->chain[i], hook, LUA_MASKCOUNT, 1);
 }
 
+/* The watchdog's signal, sent to the thread whose call overran. */
 static void on_signal(int signo)
 {
     (void)signo;
-    if (!atomic_load(&wd.armed) || atomic_load(&wd.fire_gen) != atomic_load(&wd.gen))
-        return;
-    hook_chain();
+    struct watch *w = me;
+    if (w && fired(w))
+        hook_chain(w);
 }
 
 /* SIGTERM and SIGINT: libuv's handler only tells the loop, which does not
- * turn while a call runs; this one also stops the call, then hands the
- * signal to libuv's. */
+ * turn while a call runs; this one also stops the call of the thread it
+ * runs in, has the watchdog stop those of the other threads, then hands
+ * the signal to libuv's. */
 static struct sigaction chained[2];
 static const int stop_signals[2] = {SIGTERM, SIGINT};
+
+static void interrupt(struct watch *w, int signo)
+{
+    atomic_store(&w->interrupted, signo);
+    atomic_store(&w->fire_gen, atomic_load(&w->gen));
+}
 
 static void on_stop_signal(int signo, siginfo_t *info, void *ctx)
 {
     int saved_errno = errno;
-    if (atomic_load(&wd.armed)) {
-        atomic_store(&wd.interrupted, signo);
-        atomic_store(&wd.fire_gen, atomic_load(&wd.gen));
-        hook_chain();
+    struct watch *w = me;
+    if (w && atomic_load(&w->armed)) {
+        interrupt(w, signo);
+        hook_chain(w);
     }
+    atomic_store(&wd.stop_signo, signo);
+    atomic_fetch_add(&wd.stops, 1);
     const struct sigaction *prev = &chained[signo == SIGINT];
     if (prev->sa_flags & SA_SIGINFO)
         prev->sa_sigaction(signo, info, ctx);
@@ -149,25 +183,32 @@ int nurs_budget_watch_stop_signals(void)
 /* Unarmed for this many checks in a row: sleep until armed. */
 #define IDLE_CHECKS 200
 
+static bool any_armed(void)
+{
+    for (int i = 0; i < wd.n_watches; i++)
+        if (atomic_load(&wd.watches[i]->armed))
+            return true;
+    return false;
+}
+
+/* With wd.lock held. */
 static void wait_until_armed(void)
 {
-    /* Dekker-style: we say idle, then look at armed; arm() sets armed,
-     * then looks at idle. Sequentially consistent atomics make at least
-     * one of the two see the other, so no call runs unwatched. */
+    /* Dekker-style: we say idle, then look at every armed; arm() sets
+     * armed, then looks at idle. Sequentially consistent atomics make at
+     * least one of the two see the other, so no call runs unwatched. */
     atomic_store(&wd.idle, true);
-    if (atomic_load(&wd.armed)) {
+    if (any_armed()) {
         atomic_store(&wd.idle, false);
         return;
     }
-    pthread_mutex_lock(&wd.lock);
     while (atomic_load(&wd.idle))
         pthread_cond_wait(&wd.wake, &wd.lock);
-    pthread_mutex_unlock(&wd.lock);
 }
 
-static void arm(void)
+static void arm(struct watch *w)
 {
-    atomic_store(&wd.armed, true);
+    atomic_store(&w->armed, true);
     if (atomic_load(&wd.idle)) {
         pthread_mutex_lock(&wd.lock);
         atomic_store(&wd.idle, false);
@@ -176,71 +217,93 @@ static void arm(void)
     }
 }
 
-/* CPU time the daemon's thread has used, in ns. */
-static uint64_t main_cpu_ns(void)
+/* CPU time a thread has used, in ns. */
+static uint64_t cpu_ns(const struct watch *w)
 {
     struct timespec ts;
-    if (clock_gettime(wd.main_cpu, &ts) < 0)
+    if (clock_gettime(w->cpu, &ts) < 0)
         return UINT64_MAX; /* unknown: judge by the wall clock alone */
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Past the deadline, is it the callback's doing? A loop burns CPU; time
- * the daemon spent waiting for a CPU on a busy machine is not the
+ * the thread spent waiting for a CPU on a busy machine is not the
  * script's fault, so the CPU the thread used since the watchdog first saw
  * the call (at most one period after it began) must cover the budget
  * too. A callback that waits inside C uses none: it is stopped at ten
  * times the budget on the wall clock, once control is back in Lua. */
-static bool overran(uint64_t now, uint64_t deadline, uint64_t limit, uint64_t period,
-                    uint64_t cpu_at_sight)
+static bool overran(const struct watch *w, uint64_t now, uint64_t deadline, uint64_t limit,
+                    uint64_t period)
 {
     if (now < deadline)
         return false;
     if (now >= deadline + 9 * limit)
         return true;
-    uint64_t cpu = main_cpu_ns();
-    return cpu == UINT64_MAX || cpu_at_sight == UINT64_MAX ||
-           cpu - cpu_at_sight + period >= limit;
+    uint64_t cpu = cpu_ns(w);
+    return cpu == UINT64_MAX || w->cpu_at_sight == UINT64_MAX ||
+           cpu - w->cpu_at_sight + period >= limit;
+}
+
+/* Looks at one thread's call; returns how long the watchdog may sleep
+ * for it. With wd.lock held: the thread cannot go away meanwhile. */
+static uint64_t check(struct watch *w, uint64_t now, uint_fast64_t stops)
+{
+    uint64_t limit = atomic_load(&w->limit_ns);
+    uint64_t period = limit / 2;
+    if (period < 200000)
+        period = 200000;
+    if (period > 5000000)
+        period = 5000000;
+    if (!atomic_load(&w->armed))
+        return period;
+    uint64_t gen = atomic_load(&w->gen);
+    uint64_t deadline = atomic_load(&w->deadline_ns);
+    if (gen != w->sighted_gen) {
+        w->sighted_gen = gen;
+        w->sight_ns = now;
+        w->cpu_at_sight = cpu_ns(w);
+        w->stops_seen = stops;
+    }
+    /* A call that did not read the clock: its budget runs from when
+     * the watchdog first saw it (one period late at most). */
+    if (deadline == 0)
+        deadline = w->sight_ns + limit;
+    if (atomic_load(&w->fire_gen) == gen)
+        return period;
+    if (w->stops_seen != stops) {
+        /* SIGTERM or SIGINT came while this thread's call ran. */
+        w->stops_seen = stops;
+        interrupt(w, atomic_load(&wd.stop_signo));
+        pthread_kill(w->thread, wd.signo);
+    } else if (overran(w, now, deadline, limit, period)) {
+        atomic_store(&w->fire_gen, gen);
+        pthread_kill(w->thread, wd.signo);
+    } else if (now < deadline && deadline - now < period) {
+        period = deadline - now;
+    }
+    return period;
 }
 
 static void *watchdog(void *arg)
 {
     (void)arg;
     int unarmed = 0;
-    uint64_t sighted_gen = 0, sight_ns = 0, cpu_at_sight = 0;
     for (;;) {
-        if (atomic_load(&wd.armed))
+        pthread_mutex_lock(&wd.lock);
+        if (any_armed())
             unarmed = 0;
         else if (++unarmed >= IDLE_CHECKS) {
             wait_until_armed();
             unarmed = 0;
         }
-        uint64_t limit = atomic_load(&wd.limit_ns);
-        uint64_t period = limit / 2;
-        if (period < 200000)
-            period = 200000;
-        if (period > 5000000)
-            period = 5000000;
-        if (atomic_load(&wd.armed)) {
-            uint64_t gen = atomic_load(&wd.gen), now = now_ns();
-            uint64_t deadline = atomic_load(&wd.deadline_ns);
-            if (gen != sighted_gen) {
-                sighted_gen = gen;
-                sight_ns = now;
-                cpu_at_sight = main_cpu_ns();
-            }
-            /* A call that did not read the clock: its budget runs from when
-             * the watchdog first saw it (one period late at most). */
-            if (deadline == 0)
-                deadline = sight_ns + limit;
-            if (atomic_load(&wd.fire_gen) != gen &&
-                overran(now, deadline, limit, period, cpu_at_sight)) {
-                atomic_store(&wd.fire_gen, gen);
-                pthread_kill(wd.main_thread, wd.signo);
-            } else if (now < deadline && deadline - now < period) {
-                period = deadline - now;
-            }
+        uint64_t period = 5000000, now = now_ns();
+        uint_fast64_t stops = atomic_load(&wd.stops);
+        for (int i = 0; i < wd.n_watches; i++) {
+            uint64_t p = check(wd.watches[i], now, stops);
+            if (p < period)
+                period = p;
         }
+        pthread_mutex_unlock(&wd.lock);
         struct timespec ts = {.tv_sec = (time_t)(period / 1000000000u),
                               .tv_nsec = (long)(period % 1000000000u)};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -249,35 +312,77 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-int nurs_budget_start_watchdog(void)
+static int start_thread(void)
 {
-    if (wd.started)
-        return 0;
-    wd.main_thread = pthread_self();
-    if (pthread_getcpuclockid(wd.main_thread, &wd.main_cpu) != 0)
-        wd.main_cpu = CLOCK_MONOTONIC; /* then wall time counts as CPU time */
+    pthread_mutex_lock(&wd.lock);
+    int rc = 0;
+    if (atomic_load(&wd.started))
+        goto out;
     wd.signo = SIGRTMIN;
-    pthread_mutex_init(&wd.lock, NULL);
-    pthread_cond_init(&wd.wake, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
+    rc = -1;
     if (sigaction(wd.signo, &sa, NULL) < 0)
-        return -1;
+        goto out;
     /* The watchdog must not take the daemon's signals. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
-    int rc = pthread_create(&t, NULL, watchdog, NULL);
+    int created = pthread_create(&t, NULL, watchdog, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0)
-        return -1;
+    if (created != 0)
+        goto out;
     pthread_detach(t);
-    wd.started = true;
+    atomic_store(&wd.started, true);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&wd.lock);
+    return rc;
+}
+
+int nurs_budget_start_watchdog(void)
+{
+    if (me)
+        return 0;
+    if (start_thread() < 0)
+        return -1;
+    struct watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->thread = pthread_self();
+    if (pthread_getcpuclockid(w->thread, &w->cpu) != 0)
+        w->cpu = CLOCK_MONOTONIC; /* then wall time counts as CPU time */
+    pthread_mutex_lock(&wd.lock);
+    bool room = wd.n_watches < MAX_WATCHES;
+    if (room)
+        wd.watches[wd.n_watches++] = w;
+    pthread_mutex_unlock(&wd.lock);
+    if (!room) {
+        free(w);
+        return -1;
+    }
+    me = w;
     return 0;
+}
+
+void nurs_budget_stop_watching(void)
+{
+    struct watch *w = me;
+    if (!w)
+        return;
+    pthread_mutex_lock(&wd.lock);
+    for (int i = 0; i < wd.n_watches; i++)
+        if (wd.watches[i] == w) {
+            wd.watches[i] = wd.watches[--wd.n_watches];
+            break;
+        }
+    pthread_mutex_unlock(&wd.lock);
+    me = NULL;
+    free(w);
 }
 
 int nurs_budget_init(struct nurs_budget *b, uint64_t limit_ns)
@@ -309,12 +414,13 @@ void nurs_budget_release(struct nurs_budget *b)
 
 void nurs_budget_start(struct nurs_budget *b)
 {
-    wd.start_ns = now_ns();
-    atomic_store(&wd.limit_ns, b->limit_ns);
-    atomic_store(&wd.deadline_ns, wd.start_ns + b->limit_ns);
-    atomic_store(&wd.expired, false);
-    atomic_store(&wd.interrupted, 0);
-    atomic_fetch_add(&wd.gen, 1);
+    struct watch *w = me;
+    w->start_ns = now_ns();
+    atomic_store(&w->limit_ns, b->limit_ns);
+    atomic_store(&w->deadline_ns, w->start_ns + b->limit_ns);
+    atomic_store(&w->expired, false);
+    atomic_store(&w->interrupted, 0);
+    atomic_fetch_add(&w->gen, 1);
 }
 
 static bool ensure_thread(struct nurs_budget *b, lua_State *L)
@@ -345,24 +451,25 @@ static void push_error(lua_State *L, lua_State *co, const char *prefix)
     luaL_traceback(L, co, msg, 0);
 }
 
-static bool chain_push(lua_State *co)
+static bool chain_push(struct watch *w, lua_State *co)
 {
-    if (chain_len >= CHAIN_MAX)
+    if (!w || w->chain_len >= CHAIN_MAX)
         return false;
-    chain[chain_len] = co;
-    chain_len = chain_len + 1;
+    w->chain[w->chain_len] = co;
+    w->chain_len = w->chain_len + 1;
     return true;
 }
 
-static void chain_pop(bool pushed)
+static void chain_pop(struct watch *w, bool pushed)
 {
     if (pushed)
-        chain_len = chain_len - 1;
+        w->chain_len = w->chain_len - 1;
 }
 
 enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fnref, int arg,
                                      lua_State **co, int *nres)
 {
+    struct watch *w = me;
     arg = lua_absindex(L, arg);
     ensure_thread(b, L);
     lua_State *t = b->co;
@@ -370,14 +477,14 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
     lua_rawgeti(t, LUA_REGISTRYINDEX, fnref);
     lua_pushvalue(L, arg);
     lua_xmove(L, t, 1);
-    int saved_len = chain_len;
-    chain_len = 0;
-    bool pushed = chain_push(t);
-    arm();
+    int saved_len = w->chain_len;
+    w->chain_len = 0;
+    bool pushed = chain_push(w, t);
+    arm(w);
     int rc = lua_resume(t, L, 1, nres);
     enum nurs_budget_rc out = NURS_BUDGET_OK;
-    bool expired = atomic_load(&wd.expired);
-    int sig = atomic_load(&wd.interrupted);
+    bool expired = atomic_load(&w->expired);
+    int sig = atomic_load(&w->interrupted);
     if (rc == LUA_YIELD) {
         char msg[96], limit[32];
         budget_text(b->limit_ns, limit, sizeof limit);
@@ -402,10 +509,10 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
         lua_resetthread(t);
         lua_settop(t, 0);
     }
-    atomic_store(&wd.armed, false);
+    atomic_store(&w->armed, false);
     lua_sethook(t, NULL, 0, 0);
-    chain_pop(pushed);
-    chain_len = saved_len;
+    chain_pop(w, pushed);
+    w->chain_len = saved_len;
     *co = t;
     return out;
 }
@@ -414,21 +521,22 @@ void nurs_budget_done(struct nurs_budget *b) { lua_settop(b->co, 0); }
 
 /* No clock read here: one relaxed store per call, the watchdog times the
  * call from when it first sees it. */
-static void start_coarse(uint64_t limit_ns)
+static void start_coarse(struct watch *w, uint64_t limit_ns)
 {
-    atomic_store_explicit(&wd.limit_ns, limit_ns, memory_order_relaxed);
-    atomic_store_explicit(&wd.deadline_ns, 0, memory_order_relaxed);
-    atomic_store_explicit(&wd.expired, false, memory_order_relaxed);
-    atomic_store_explicit(&wd.interrupted, 0, memory_order_relaxed);
-    atomic_store_explicit(&wd.gen, atomic_load_explicit(&wd.gen, memory_order_relaxed) + 1,
+    atomic_store_explicit(&w->limit_ns, limit_ns, memory_order_relaxed);
+    atomic_store_explicit(&w->deadline_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->expired, false, memory_order_relaxed);
+    atomic_store_explicit(&w->interrupted, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->gen, atomic_load_explicit(&w->gen, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 
 int nurs_budget_pcall(lua_State *L, int nargs, int nresults, int msgh, uint64_t limit_ns,
                       enum nurs_budget_rc *why)
 {
+    struct watch *w = me;
     *why = NURS_BUDGET_OK;
-    if (!limit_ns || !wd.started || atomic_load_explicit(&wd.armed, memory_order_relaxed)) {
+    if (!limit_ns || !w || atomic_load_explicit(&w->armed, memory_order_relaxed)) {
         /* No budget, or inside a budgeted call already: the outer one
          * watches. */
         int rc = lua_pcall(L, nargs, nresults, msgh);
@@ -436,44 +544,51 @@ int nurs_budget_pcall(lua_State *L, int nargs, int nresults, int msgh, uint64_t 
             *why = NURS_BUDGET_ERROR;
         return rc;
     }
-    int saved_len = chain_len;
-    chain_len = 0;
-    bool pushed = chain_push(L);
-    start_coarse(limit_ns);
-    arm();
+    int saved_len = w->chain_len;
+    w->chain_len = 0;
+    bool pushed = chain_push(w, L);
+    start_coarse(w, limit_ns);
+    arm(w);
     int rc = lua_pcall(L, nargs, nresults, msgh);
-    atomic_store(&wd.armed, false);
+    atomic_store(&w->armed, false);
     if (rc != LUA_OK)
-        *why = atomic_load(&wd.expired) ? NURS_BUDGET_TIMEOUT
-               : atomic_load(&wd.interrupted) ? NURS_BUDGET_INTERRUPTED
+        *why = atomic_load(&w->expired) ? NURS_BUDGET_TIMEOUT
+               : atomic_load(&w->interrupted) ? NURS_BUDGET_INTERRUPTED
                                               : NURS_BUDGET_ERROR;
-    if (atomic_load_explicit(&wd.fire_gen, memory_order_relaxed) ==
-        atomic_load_explicit(&wd.gen, memory_order_relaxed))
+    if (atomic_load_explicit(&w->fire_gen, memory_order_relaxed) ==
+        atomic_load_explicit(&w->gen, memory_order_relaxed))
         lua_sethook(L, NULL, 0, 0);
-    chain_pop(pushed);
-    chain_len = saved_len;
+    chain_pop(w, pushed);
+    w->chain_len = saved_len;
     return rc;
 }
 
 void nurs_budget_suspend(struct nurs_budget_saved *s)
 {
-    s->armed = atomic_load(&wd.armed);
-    s->limit_ns = atomic_load(&wd.limit_ns);
-    s->chain_len = chain_len;
-    atomic_store(&wd.armed, false);
-    chain_len = 0;
+    struct watch *w = me;
+    *s = (struct nurs_budget_saved){0};
+    if (!w)
+        return;
+    s->armed = atomic_load(&w->armed);
+    s->limit_ns = atomic_load(&w->limit_ns);
+    s->chain_len = w->chain_len;
+    atomic_store(&w->armed, false);
+    w->chain_len = 0;
 }
 
 void nurs_budget_resume(const struct nurs_budget_saved *s)
 {
-    chain_len = s->chain_len;
+    struct watch *w = me;
+    if (!w)
+        return;
+    w->chain_len = s->chain_len;
     if (!s->armed)
         return;
-    start_coarse(s->limit_ns); /* the wait in between does not count */
-    arm();
+    start_coarse(w, s->limit_ns); /* the wait in between does not count */
+    arm(w);
 }
 
-bool nurs_budget_ready(void) { return wd.started; }
+bool nurs_budget_ready(void) { return me != NULL; }
 
 bool nurs_budget_watchdog_idle(void) { return atomic_load(&wd.idle); }
 
@@ -488,10 +603,11 @@ static int resume_chained(lua_State *L, lua_State *co, int narg)
         return -1;
     }
     lua_xmove(L, co, narg);
-    bool pushed = chain_push(co);
+    struct watch *w = me;
+    bool pushed = chain_push(w, co);
     int nres;
     int status = lua_resume(co, L, narg, &nres);
-    chain_pop(pushed);
+    chain_pop(w, pushed);
     if (status != LUA_OK && status != LUA_YIELD) {
         lua_xmove(co, L, 1);
         return -1;

@@ -14,7 +14,10 @@
  * back where it can yield. The resume and wrap functions of the
  * coroutine library are replaced so that the handler knows which
  * coroutines are running; what runs inside C (a blocking read, a huge
- * pattern match) cannot be interrupted. */
+ * pattern match) cannot be interrupted. Each thread that runs Lua (the
+ * main loop, each worker loop) has its own record of the call it runs;
+ * the one watchdog looks at all of them and signals the thread whose
+ * call overran (pthread_kill). */
 #ifndef NURS_BINDINGS_BUDGET_H
 #define NURS_BINDINGS_BUDGET_H
 
@@ -61,13 +64,19 @@ void nurs_budget_done(struct nurs_budget *b);
 /* True while the watchdog sleeps for want of calls (tests). */
 bool nurs_budget_watchdog_idle(void);
 
-/* Starts the watchdog (once per process, from the thread that runs the
- * scripts); -1 if it cannot. */
+/* Starts the watchdog (once per process) and has it watch the calling
+ * thread's budgeted calls (every thread that runs Lua: the main loop's
+ * and each worker loop's); -1 if it cannot. */
 int nurs_budget_start_watchdog(void);
+/* The calling thread is watched. */
 bool nurs_budget_ready(void);
-/* From then on, SIGTERM and SIGINT also stop a budgeted call that runs
- * (with an error saying so), before the handlers installed until then
- * (libuv's) run. Call it after those are installed. */
+/* The calling thread ends: the watchdog forgets it. */
+void nurs_budget_stop_watching(void);
+/* From then on, SIGTERM and SIGINT also stop the budgeted calls that run
+ * (with an error saying so): the one of the thread that takes the signal
+ * at once, those of the other threads through the watchdog, before the
+ * handlers installed until then (libuv's) run. Call it after those are
+ * installed. */
 int nurs_budget_watch_stop_signals(void);
 
 /* lua_pcall(L, nargs, nresults, msgh) under a time budget of limit_ns (0:
