@@ -16,6 +16,7 @@
 #include "bindings/script.h"
 #include "core/host.h"
 #include "core/log.h"
+#include "core/workers.h"
 
 static void usage(FILE *out)
 {
@@ -261,17 +262,24 @@ int main(int argc, char **argv)
     host.script_path = argv[optind];
     host.script_argc = argc - optind - 1;
     host.script_argv = argv + optind + 1;
+    /* Worker loops load within their load budget; a margin for the rest. */
+    host.load_wait_ms = lua.load_budget_ns ? lua.load_budget_ns / 1000000 + 5000 : 600000;
 
     struct signals sigs;
     watch_signals(&sigs, &host);
     int rc = nurs_host_load(&host);
     if (rc == 0 && check)
         printf("%s: OK\n", host.script_path);
+    if (rc == 0 && !check && !host.stop_requested)
+        rc = nurs_host_start_workers(&host);
     if (rc == 0 && !check && !host.stop_requested) {
         host.in_callback = true;
         uv_run(host.loop, UV_RUN_DEFAULT);
         host.in_callback = false;
     }
+    /* The worker loops first: what they hand the main loop's shared sinks
+     * gets there before those close. */
+    nurs_workers_stop(&host);
     unwatch_signals(&sigs);
     nurs_host_shutdown(&host);
     uv_loop_close(host.loop);

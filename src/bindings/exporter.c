@@ -248,9 +248,9 @@ struct value_space {
     uint8_t bytes[NURS_TEMPLATE_MAX][16];
 };
 
-/* One export call at a time: values live here during the call (strings
- * stay in the Lua table they came from). */
-static struct value_space scratch;
+/* One export call at a time per loop: values live here during the call
+ * (strings stay in the Lua table they came from). */
+static _Thread_local struct value_space scratch;
 
 static bool parse_mac(const char *s, uint8_t out[6])
 {

@@ -6,7 +6,8 @@
 
 #include <lauxlib.h>
 
-static nurs_json_userdata_fn userdata_writer;
+/* Set by every Lua state that opens the module, in its own thread. */
+static _Thread_local nurs_json_userdata_fn userdata_writer;
 
 void nurs_json_set_userdata_writer(nurs_json_userdata_fn fn) { userdata_writer = fn; }
 

@@ -9,6 +9,7 @@
 #include "bindings/nurs.h"
 #include "bindings/script.h"
 #include "bindings/util.h"
+#include "bindings/workers.h"
 #include "core/host.h"
 #include "records/nflog_fields.h"
 #include "records/record.h"
@@ -102,7 +103,7 @@ static int l_nflog(lua_State *L)
     static const char *const allowed[] = {
         "group",   "groups", "copy",    "copy_range", "qthresh", "timeout", "nlbufsiz",
         "seq",     "seq_global", "conntrack", "netns", "rcvbuf", "rcvbuf_max", "name",
-        "record",  "budget", NULL};
+        "record",  "budget", "workers", "affinity", NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed, false);
 
     struct nurs_nflog_opts o = {0};
@@ -113,6 +114,9 @@ static int l_nflog(lua_State *L)
     o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
     nurs_opt_rcvbuf(L, 1, FNAME, NURS_NFLOG_DEFAULT_RCVBUF, NURS_NFLOG_DEFAULT_RCVBUF_MAX,
                     &o.rcvbuf, &o.rcvbuf_max);
+    struct nurs_l_share sh = nurs_l_worker_share(L, 1, FNAME, "groups", o.groups, &o.n_groups);
+    o.workers = sh.workers;
+    o.dormant = sh.dormant;
 
     char err[512];
     bool adopted;

@@ -10,6 +10,7 @@
 #include "bindings/nurs.h"
 #include "bindings/script.h"
 #include "bindings/util.h"
+#include "bindings/workers.h"
 #include "core/host.h"
 #include "records/record.h"
 #include "sources/nfqueue/source.h"
@@ -76,7 +77,7 @@ static void read_options(lua_State *L, int opts, struct nurs_nfq_opts *o)
         "queue",   "copy",      "range",  "maxlen",       "fail_open", "gso",
         "conntrack", "uid_gid", "secctx", "netns",        "rcvbuf",    "rcvbuf_max",
         "name",    "record",    "default", "budget",      "batch",     "hold_timeout",
-        "hold_max", NULL};
+        "hold_max", "workers",  "affinity", NULL};
     nurs_check_options(L, opts, FNAME, allowed);
     lua_getfield(L, opts, "queue");
     read_queue_value(L, lua_gettop(L), o);
@@ -128,6 +129,10 @@ static void read_options(lua_State *L, int opts, struct nurs_nfq_opts *o)
     o->batch = nurs_opt_bool(L, opts, FNAME, "batch", false);
     o->hold_ms = seconds_ns(L, opts, "hold_timeout", 1, 0.001, 3600) / 1000000;
     o->hold_max = (int)nurs_opt_int(L, opts, FNAME, "hold_max", 1024, 1, 1 << 20);
+    struct nurs_l_share sh =
+        nurs_l_worker_share(L, opts, FNAME, "queues", o->queues, &o->n_queues);
+    o->workers = sh.workers;
+    o->dormant = sh.dormant;
 }
 
 /* nurs.nfqueue(opts | queue [, callback]) */

@@ -11,6 +11,7 @@
 #include "bindings/script.h"
 #include "bindings/timer.h"
 #include "bindings/util.h"
+#include "bindings/workers.h"
 #include "core/host.h"
 #include "core/log.h"
 
@@ -72,10 +73,12 @@ static int l_run(lua_State *L)
     lua_Number secs = luaL_optnumber(L, 1, -1);
     if (h->in_callback)
         return luaL_error(L, "nurs.run() cannot be called from a callback");
-    if (h->check_only)
-        return 0;
+    if (h->check_only || h->worker)
+        return 0; /* a worker loop turns once the top level is done */
     if (h->current != s && nurs_host_commit_early(h) < 0)
         return luaL_error(L, "nurs.run() is only for the first script, not a reloaded one");
+    if (nurs_host_start_workers(h) < 0)
+        return luaL_error(L, "nurs.run(): the worker loops could not start");
     uv_timer_t timer;
     uv_timer_init(h->loop, &timer);
     if (secs >= 0)
@@ -168,5 +171,6 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_nfqueue_open(L);
     nurs_l_exporter_open(L);
     nurs_l_metrics_open(L);
+    nurs_l_worker_open(L);
     return 1;
 }

@@ -312,6 +312,7 @@ const struct nurs_engine *nurs_lua_engine(const struct nurs_lua_options *o)
         .close = script_close,
         .log_counters = script_log_counters,
         .counters = script_counters,
+        .thread_end = nurs_budget_stop_watching,
     };
     config = *o;
     nurs_l_default_budget_ns = o->budget_ns;

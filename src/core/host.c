@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/workers.h"
+
 struct nurs_script *nurs_host_active_script(struct nurs_host *h)
 {
     return h->loading ? h->loading : h->current;
@@ -51,6 +53,7 @@ static void commit(struct nurs_host *h, struct nurs_script *s)
     struct nurs_script *old = h->current;
     nurs_resource_end_claims(h, s, true);
     h->current = s;
+    h->plan = h->next_plan;
     if (old)
         script_destroy(h, old);
     for (struct nurs_resource *r = h->resources; r; r = r->next)
@@ -64,8 +67,14 @@ static void abort_load(struct nurs_host *h, struct nurs_script *s)
     script_destroy(h, s);
 }
 
-int nurs_host_load(struct nurs_host *h)
+struct nurs_worker_plan *nurs_host_plan(struct nurs_host *h)
 {
+    return h->loading || !h->current ? &h->next_plan : &h->plan;
+}
+
+int nurs_host_prepare(struct nurs_host *h)
+{
+    h->next_plan = (struct nurs_worker_plan){0};
     struct nurs_script *s = h->engine->create(h);
     if (!s)
         return -1;
@@ -76,12 +85,31 @@ int nurs_host_load(struct nurs_host *h)
     /* nurs.run() may have committed the script already. */
     if (h->loading != s)
         return rc;
-    h->loading = NULL;
     if (rc != 0) {
+        h->loading = NULL;
         abort_load(h, s);
         return -1;
     }
-    commit(h, s);
+    return 0;
+}
+
+void nurs_host_settle(struct nurs_host *h, bool keep)
+{
+    struct nurs_script *s = h->loading;
+    if (!s)
+        return;
+    h->loading = NULL;
+    if (keep)
+        commit(h, s);
+    else
+        abort_load(h, s);
+}
+
+int nurs_host_load(struct nurs_host *h)
+{
+    if (nurs_host_prepare(h) < 0)
+        return -1;
+    nurs_host_settle(h, true);
     return 0;
 }
 
@@ -95,6 +123,13 @@ int nurs_host_commit_early(struct nurs_host *h)
     return 0;
 }
 
+int nurs_host_start_workers(struct nurs_host *h)
+{
+    if (h->workers || h->worker || h->check_only || h->plan.count < 2)
+        return 0;
+    return nurs_workers_start(h);
+}
+
 void nurs_host_reload(struct nurs_host *h)
 {
     if (h->starting) {
@@ -102,7 +137,8 @@ void nurs_host_reload(struct nurs_host *h)
         return;
     }
     nurs_info("SIGHUP: reloading %s", h->script_path);
-    if (nurs_host_load(h) == 0)
+    int rc = h->workers ? nurs_workers_reload(h) : nurs_host_load(h);
+    if (rc == 0)
         nurs_info("reloaded %s", h->script_path);
     else
         nurs_err("reload of %s failed; the running script goes on", h->script_path);
@@ -128,14 +164,22 @@ void nurs_host_flush(struct nurs_host *h)
 void nurs_host_log_counters(struct nurs_host *h)
 {
     for (struct nurs_resource *r = h->resources; r; r = r->next)
-        nurs_counters_log(r);
+        if (!r->dormant)
+            nurs_counters_log(r);
     if (h->current && h->engine->log_counters)
         h->engine->log_counters(h->current);
+    if (h->workers)
+        nurs_workers_log_counters(h);
 }
 
 void nurs_host_stop(struct nurs_host *h)
 {
     h->stop_requested = true;
+    if (h->worker) {
+        /* The main loop stops every loop, in order. */
+        nurs_worker_ask_stop(h->worker, h->exit_code);
+        return;
+    }
     uv_stop(h->loop);
 }
 
@@ -151,6 +195,8 @@ void nurs_host_shutdown(struct nurs_host *h)
     nurs_host_flush(h);
     if (!h->check_only)
         nurs_host_log_counters(h);
+    if (h->worker)
+        nurs_worker_publish(h->worker); /* the last word on its counters */
     if (h->loading) {
         abort_load(h, h->loading);
         h->loading = NULL;

@@ -31,6 +31,18 @@ struct nurs_engine {
     /* Optional: the same counters, for metrics; returns how many (at most
      * NURS_MAX_EXTRA_COUNTERS). */
     int (*counters)(const struct nurs_script *s, struct nurs_extra_counter *out);
+    /* Optional: a worker loop's thread ends (what the engine keeps per
+     * thread goes). */
+    void (*thread_end)(void);
+};
+
+/* The worker loops a script asks for (core/workers.h): the largest
+ * `workers` of its sources, and where to pin them. */
+#define NURS_MAX_WORKERS 256
+struct nurs_worker_plan {
+    int count;                  /* 0 or 1: none, everything on the main loop */
+    int cpus[NURS_MAX_WORKERS]; /* worker i on CPU cpus[(i - 1) % n_cpus] */
+    int n_cpus;                 /* 0: not pinned */
 };
 
 /* Something besides resources that a flush must reach (record files). */
@@ -55,6 +67,15 @@ struct nurs_host {
     int script_argc;
     char **script_argv;
     const char *record_path; /* --record: every source records here */
+    /* Worker loops (core/workers.h). On the main loop: the running
+     * script's plan, the loading one's, and the pool once started. In a
+     * worker loop: which one it is (worker_id 1..worker_count; 0 on the
+     * main loop). */
+    struct nurs_worker_plan plan, next_plan;
+    struct nurs_workers *workers;
+    struct nurs_worker *worker;
+    int worker_id, worker_count;
+    uint64_t load_wait_ms; /* longest wait for worker loops to load a script */
 };
 
 void nurs_host_init(struct nurs_host *h, uv_loop_t *loop, const struct nurs_engine *engine);
@@ -62,6 +83,11 @@ void nurs_host_init(struct nurs_host *h, uv_loop_t *loop, const struct nurs_engi
  * the running one (adopting resources it declared again); on failure the
  * running one is left as it was and -1 is returned. */
 int nurs_host_load(struct nurs_host *h);
+/* The two halves of a load, for reloads that must succeed in every loop
+ * or in none: runs the new script's top level (0: it waits as `loading`,
+ * -1: it failed and is gone), then keeps it (commit) or drops it. */
+int nurs_host_prepare(struct nurs_host *h);
+void nurs_host_settle(struct nurs_host *h, bool keep);
 /* Makes the loading script the current one now (nurs.run() from a
  * script's top level). Only for the first load. */
 int nurs_host_commit_early(struct nurs_host *h);
@@ -72,6 +98,12 @@ void nurs_host_log_counters(struct nurs_host *h);
 /* Flushes and destroys everything; runs the loop until handles closed. */
 void nurs_host_shutdown(struct nurs_host *h);
 void nurs_host_stop(struct nurs_host *h);
+
+/* The plan of the script being loaded (the running one's otherwise). */
+struct nurs_worker_plan *nurs_host_plan(struct nurs_host *h);
+/* Starts the worker loops the running script planned (none planned: 0);
+ * -1 (logged) when one of them fails to load it. */
+int nurs_host_start_workers(struct nurs_host *h);
 
 /* The script on whose behalf code runs now: loading, else current. */
 struct nurs_script *nurs_host_active_script(struct nurs_host *h);

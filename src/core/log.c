@@ -1,17 +1,32 @@
 #include "core/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-static enum nurs_log_level current_level = NURS_LOG_INFO;
+/* Any loop's script may change it (nurs.log_level), every thread reads it. */
+static _Atomic enum nurs_log_level current_level = NURS_LOG_INFO;
+/* "worker 2: " in a worker loop's thread. */
+static _Thread_local char thread_prefix[32];
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-void nurs_log_set_level(enum nurs_log_level level) { current_level = level; }
+void nurs_log_set_level(enum nurs_log_level level)
+{
+    atomic_store_explicit(&current_level, level, memory_order_relaxed);
+}
 
-enum nurs_log_level nurs_log_get_level(void) { return current_level; }
+enum nurs_log_level nurs_log_get_level(void)
+{
+    return atomic_load_explicit(&current_level, memory_order_relaxed);
+}
+
+void nurs_log_set_thread_name(const char *name)
+{
+    snprintf(thread_prefix, sizeof thread_prefix, "%s%s", name ? name : "", name ? ": " : "");
+}
 
 int nurs_log_parse_level(const char *name)
 {
@@ -30,7 +45,7 @@ const char *nurs_log_level_name(enum nurs_log_level level)
 
 void nurs_log(enum nurs_log_level level, const char *fmt, ...)
 {
-    if (level > current_level)
+    if (level > nurs_log_get_level())
         return;
     struct timespec ts;
     struct tm tm;
@@ -45,8 +60,8 @@ void nurs_log(enum nurs_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s.%03ldZ nurs-lua %s: %s\n", when, ts.tv_nsec / 1000000,
-            level_names[level], msg);
+    fprintf(stderr, "%s.%03ldZ nurs-lua %s: %s%s\n", when, ts.tv_nsec / 1000000,
+            level_names[level], thread_prefix, msg);
 }
 
 uint64_t nurs_monotonic_ms(void)

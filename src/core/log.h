@@ -17,6 +17,9 @@ enum nurs_log_level nurs_log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; returns -1 if unknown. */
 int nurs_log_parse_level(const char *name);
 const char *nurs_log_level_name(enum nurs_log_level level);
+/* Every line the calling thread logs starts with "name: " (a worker
+ * loop's "worker 2"); NULL: nothing. */
+void nurs_log_set_thread_name(const char *name);
 
 void nurs_log(enum nurs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -37,6 +37,7 @@ int nurs_resource_init(struct nurs_resource *r, const struct nurs_resource_ops *
     r->consumers.budget_ns = r->next_consumers.budget_ns = 0;
     r->as_consumer.ops = ops->consumer;
     r->closing = false;
+    r->dormant = h->check_only;
     r->error_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     if (settings && ops->settings_size)
         memcpy(settings_at(r, ops->cur_offset), settings, ops->settings_size);
@@ -237,12 +238,12 @@ int nurs_resource_counters(const struct nurs_resource *r, struct nurs_extra_coun
     return n;
 }
 
-void nurs_counters_log(const struct nurs_resource *r)
+void nurs_counters_log_list(const char *name, const char *suffix,
+                            const struct nurs_extra_counter *all, int n)
 {
-    struct nurs_extra_counter all[NURS_MAX_COUNTERS];
-    int n = nurs_resource_counters(r, all);
     char line[1536];
     size_t used = 0;
+    line[0] = '\0';
     for (int i = 0; i < n && used < sizeof line; i++) {
         int w = snprintf(line + used, sizeof line - used, "%s%s=%" PRIu64, i ? " " : "",
                          all[i].name, all[i].value);
@@ -250,5 +251,11 @@ void nurs_counters_log(const struct nurs_resource *r)
             break;
         used += (size_t)w;
     }
-    nurs_info("counters %s: %s", r->name, line);
+    nurs_info("counters %s%s: %s", name, suffix, line);
+}
+
+void nurs_counters_log(const struct nurs_resource *r)
+{
+    struct nurs_extra_counter all[NURS_MAX_COUNTERS];
+    nurs_counters_log_list(r->name, "", all, nurs_resource_counters(r, all));
 }

@@ -136,6 +136,10 @@ struct nurs_resource {
     struct nurs_consumers next_consumers;  /* the claimant's, until it is adopted */
     struct nurs_consumer as_consumer;      /* a sink: what sources hold of it */
     bool closing;
+    /* Declared by the script but not open in this loop (--check, or a
+     * source that lives in other loops: the worker loops' own on the main
+     * loop, the main loop's in a worker): it has no counters of its own. */
+    bool dormant;
     struct nurs_ratelimit error_rl;
     struct nurs_resource *next;
 };
@@ -199,5 +203,8 @@ bool nurs_extra_is_gauge(const struct nurs_resource *r, const char *name);
 #define NURS_MAX_COUNTERS (7 + NURS_MAX_EXTRA_COUNTERS)
 int nurs_resource_counters(const struct nurs_resource *r, struct nurs_extra_counter *out);
 void nurs_counters_log(const struct nurs_resource *r);
+/* Logs "counters NAME SUFFIX: a=1 b=2..." */
+void nurs_counters_log_list(const char *name, const char *suffix,
+                            const struct nurs_extra_counter *all, int n);
 
 #endif

@@ -7,13 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include <linux/netlink.h>
 
 #include "core/log.h"
 
-static uint32_t next_seq = 1;
+/* Requests from every loop's thread (worker loops configure their own
+ * queues and groups). */
+static _Atomic uint32_t next_seq = 1;
 
 int nurs_netns_enter(const char *netns, int *saved, char *err, size_t errlen)
 {
@@ -200,7 +203,7 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
                     size_t errlen)
 {
     req->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-    req->nlmsg_seq = next_seq++;
+    req->nlmsg_seq = atomic_fetch_add_explicit(&next_seq, 1, memory_order_relaxed);
     if (send(nl->fd, req, req->nlmsg_len, 0) < 0) {
         int e = errno;
         snprintf(err, errlen, "%s", strerror(e));
@@ -208,7 +211,7 @@ int nurs_nl_request(struct nurs_nl *nl, struct nlmsghdr *req, int timeout_ms,
         return -1;
     }
     /* Answers are small, but a subscribed socket may get full events. */
-    static unsigned char buf[65536] __attribute__((aligned(4)));
+    static _Thread_local unsigned char buf[65536] __attribute__((aligned(4)));
     uint64_t deadline = nurs_monotonic_ms() + (uint64_t)timeout_ms;
     for (;;) {
         struct sockaddr_nl from;

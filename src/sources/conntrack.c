@@ -76,7 +76,7 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
 struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *s, char *err,
                                                     size_t errlen)
 {
-    if (!s->attr && !s->res.host->check_only)
+    if (!s->attr && !s->res.dormant)
         s->attr = nurs_attribution_new(s->res.host->loop, s->netns, &s->cur.process_opts,
                                        s->res.name, err, errlen);
     else if (!s->attr)
@@ -354,7 +354,7 @@ static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_
 static void finish(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
-    if (r->host->check_only || r->consumers.n == 0)
+    if (r->dormant || r->consumers.n == 0)
         return;
     /* Events left waiting by batch_wait are read before the end. */
     for (int i = 0; i < 64 && s->cur.batch_wait_ms && s->events.nl.fd >= 0 && !r->closing; i++)
@@ -553,7 +553,9 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (script->host->check_only)
+    /* Conntrack events are the main loop's, not a worker loop's. */
+    s->res.dormant |= script->host->worker_id != 0;
+    if (s->res.dormant)
         return s;
     uv_timer_init(script->host->loop, &s->wait_timer);
     s->wait_timer.data = s;
@@ -616,7 +618,7 @@ int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t e
         snprintf(err, errlen, "a dump is already running");
         return -1;
     }
-    if (s->res.host->check_only)
+    if (s->res.dormant)
         return 0;
     struct channel *c = calloc(1, sizeof *c);
     if (!c) {

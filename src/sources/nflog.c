@@ -43,6 +43,7 @@ struct group {
 struct kept_settings {
     struct nurs_nflog_settings group; /* as the kernel applies them to each group */
     int rcvbuf, rcvbuf_max;
+    int workers;
 };
 
 struct nurs_nflog_source {
@@ -206,7 +207,7 @@ static bool group_busy(int err) { return err == EBUSY || (err == EPERM && have_n
 
 static const char *explain(int err, uint16_t group)
 {
-    static char buf[160];
+    static _Thread_local char buf[160];
     if (group_busy(err))
         err = EBUSY;
     switch (err) {
@@ -433,7 +434,7 @@ static bool same_settings(const struct nurs_nflog_settings *a, const struct nurs
 static int readopt(struct nurs_nflog_source *s, const struct nurs_nflog_opts *o, char *err,
                    size_t errlen)
 {
-    if (s->res.host->check_only)
+    if (s->res.dormant)
         return 0;
     for (int i = 0; i < s->n_groups; i++) {
         struct group *g = &s->groups[i];
@@ -452,7 +453,7 @@ static int readopt(struct nurs_nflog_source *s, const struct nurs_nflog_opts *o,
 static void adopted(struct nurs_resource *r)
 {
     struct nurs_nflog_source *s = (struct nurs_nflog_source *)r;
-    if (r->host->check_only)
+    if (r->dormant)
         return;
     s->nl.rcvbuf_max = s->cur.rcvbuf_max;
     if (s->cur.rcvbuf > s->nl.rcvbuf / 2)
@@ -486,10 +487,18 @@ struct nurs_nflog_source *nurs_nflog_source_get(struct nurs_script *script,
 {
     char key[4400];
     make_key(o, key, sizeof key);
-    const struct kept_settings set = {o->settings, o->rcvbuf, o->rcvbuf_max};
+    const struct kept_settings set = {o->settings, o->rcvbuf, o->rcvbuf_max, o->workers};
     struct nurs_resource *r = nurs_resource_claim(script, &nflog_ops, key, &set);
     if (r) {
         *adopted = true;
+        int running = ((struct nurs_nflog_source *)r)->cur.workers;
+        if (running != o->workers) {
+            nurs_resource_unclaim(r);
+            snprintf(err, errlen, "its groups are shared by %d worker loop%s: changing "
+                                  "'workers' takes a restart",
+                     running, running == 1 ? "" : "s");
+            return NULL;
+        }
         /* On failure the load fails and gives the source back as it was. */
         return readopt((struct nurs_nflog_source *)r, o, err, errlen) < 0
                    ? NULL
@@ -517,7 +526,8 @@ struct nurs_nflog_source *nurs_nflog_source_get(struct nurs_script *script,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (script->host->check_only)
+    s->res.dormant |= o->dormant;
+    if (s->res.dormant)
         return s;
     if (start(s, o, err, errlen) < 0) {
         nurs_resource_destroy(&s->res);

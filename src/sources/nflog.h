@@ -43,6 +43,8 @@ struct nurs_nflog_opts {
     int rcvbuf_max;
     const char *name;
     const char *record; /* pcap file for what this source receives; NULL: none */
+    int workers;        /* the worker loops that share the groups (1: none) */
+    bool dormant;       /* declared here, open in other loops (core/workers.h) */
 };
 
 /* The source with the same namespace and groups that the running script

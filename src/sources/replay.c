@@ -290,7 +290,9 @@ struct nurs_replay *nurs_replay_get(struct nurs_script *s, const struct nurs_rep
         destroy(&rp->res);
         return NULL;
     }
-    if (s->host->check_only)
+    /* A replay runs on the main loop only. */
+    rp->res.dormant |= s->host->worker_id != 0;
+    if (rp->res.dormant)
         return rp;
     if (o->process && !(rp->attr = nurs_attribution_new(s->host->loop, NULL, &o->process_opts,
                                                         rp->res.name, err, errlen))) {

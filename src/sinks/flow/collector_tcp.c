@@ -126,7 +126,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)h;
     (void)suggested;
-    static char sink[512];
+    static _Thread_local char sink[512];
     *buf = uv_buf_init(sink, sizeof sink);
 }
 

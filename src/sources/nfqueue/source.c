@@ -528,6 +528,13 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
     if (r) {
         struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
         *adopted_out = true;
+        if (s->cur.workers != o->workers) {
+            nurs_resource_unclaim(r);
+            snprintf(err, errlen, "its queues are shared by %d worker loop%s: changing "
+                                  "'workers' takes a restart",
+                     s->cur.workers, s->cur.workers == 1 ? "" : "s");
+            return NULL;
+        }
         return set_recorder(s, o->record, err, errlen) < 0 ? NULL : s;
     }
     *adopted_out = false;
@@ -554,7 +561,8 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
     }
     uv_timer_init(script->host->loop, &s->hold_timer);
     s->hold_timer.data = s;
-    if (script->host->check_only)
+    s->res.dormant |= o->dormant;
+    if (s->res.dormant)
         return s;
     if (set_recorder(s, o->record, err, errlen) < 0 || open_socket(s, o, err, errlen) < 0) {
         nurs_resource_destroy(&s->res);

@@ -49,6 +49,8 @@ struct nurs_nfq_opts {
     bool batch;           /* verdicts of one receive batch in one send, ranges batched */
     uint64_t hold_ms;     /* longest a held packet waits for its verdict */
     int hold_max;         /* most packets held at once */
+    int workers;          /* the worker loops that share the queues (1: none) */
+    bool dormant;         /* declared here, open in other loops (core/workers.h) */
 };
 
 /* Why a packet got the default verdict; each has a counter. */

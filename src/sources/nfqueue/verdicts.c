@@ -114,7 +114,8 @@ static void lowest_held(const struct nurs_nfq_source *s, bool *any, uint32_t *lo
 
 void nurs_nfq_flush(struct nurs_nfq_source *s)
 {
-    static unsigned char buf[SEND_BUF_SIZE] __attribute__((aligned(4)));
+    /* Per thread: each worker loop sends its own verdicts. */
+    static _Thread_local unsigned char buf[SEND_BUF_SIZE] __attribute__((aligned(4)));
     if (s->n_out == 0)
         return;
     bool held_any[NURS_NFQ_MAX_QUEUES];
