@@ -1,12 +1,15 @@
 #include "bindings/util.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
 #include "bindings/nurs.h"
+#include "core/host.h"
 #include "core/resource.h"
+#include "core/workers.h"
 #include "records/record.h"
 
 void nurs_check_options(lua_State *L, int idx, const char *fname, const char *const *allowed)
@@ -176,15 +179,47 @@ void nurs_l_check_ct_callback(lua_State *L, int idx)
         luaL_typeerror(L, idx, "function or sink (exporter, json)");
 }
 
-void nurs_counters_push(lua_State *L, const struct nurs_resource *r)
+static void push_counter_list(lua_State *L, const struct nurs_extra_counter *all, int n)
 {
-    struct nurs_extra_counter all[NURS_MAX_COUNTERS];
-    int n = nurs_resource_counters(r, all);
-    lua_createtable(L, 0, n);
+    lua_createtable(L, 0, n + 1);
     for (int i = 0; i < n; i++) {
         lua_pushinteger(L, (lua_Integer)all[i].value);
         lua_setfield(L, -2, all[i].name);
     }
+}
+
+/* A source the worker loops own, seen from the main loop: the counters
+ * summed over the workers, and each worker's under `workers` (as they
+ * last published them, at most a second ago). */
+static void push_worker_counters(lua_State *L, const struct nurs_resource *r)
+{
+    struct nurs_res_snap sum = {0};
+    int n;
+    nurs_workers_sum(r->host, r->name, &sum, &n);
+    push_counter_list(L, sum.counters, sum.n_counters);
+    int count = nurs_workers_count(r->host);
+    struct nurs_host_snap *snap = malloc(sizeof *snap);
+    lua_createtable(L, count, 0);
+    for (int id = 1; snap && id <= count; id++) {
+        const struct nurs_res_snap *one;
+        if (nurs_workers_snapshot(r->host, id, snap) && (one = nurs_host_snap_find(snap, r->name)))
+            push_counter_list(L, one->counters, one->n_counters);
+        else
+            lua_newtable(L);
+        lua_rawseti(L, -2, id);
+    }
+    free(snap);
+    lua_setfield(L, -2, "workers");
+}
+
+void nurs_counters_push(lua_State *L, const struct nurs_resource *r)
+{
+    if (r->dormant && r->host->workers) {
+        push_worker_counters(L, r);
+        return;
+    }
+    struct nurs_extra_counter all[NURS_MAX_COUNTERS];
+    push_counter_list(L, all, nurs_resource_counters(r, all));
 }
 
 /* Methods like exporter:export run once per record: recognize our handles

@@ -214,9 +214,9 @@ void nurs_label_append(struct nurs_resource_label *l, const char *item)
     snprintf(l->value + used, sizeof l->value - used, "%s%s", used ? "," : "", item);
 }
 
-bool nurs_extra_is_gauge(const struct nurs_resource *r, const char *name)
+bool nurs_extra_is_gauge(const struct nurs_resource_ops *ops, const char *name)
 {
-    for (const char *const *g = r->ops->gauges; g && *g; g++)
+    for (const char *const *g = ops->gauges; g && *g; g++)
         if (strcmp(*g, name) == 0)
             return true;
     return false;

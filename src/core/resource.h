@@ -194,8 +194,8 @@ void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec);
 int nurs_label_set(struct nurs_resource_label *l, const char *name, const char *value);
 /* Appends an item to a comma-separated label value. */
 void nurs_label_append(struct nurs_resource_label *l, const char *item);
-/* True if `name` is in r's kind's list of gauges. */
-bool nurs_extra_is_gauge(const struct nurs_resource *r, const char *name);
+/* True if `name` is in the kind's list of gauges. */
+bool nurs_extra_is_gauge(const struct nurs_resource_ops *ops, const char *name);
 
 /* The common and the kind's own counters, in the order the SIGUSR1 log
  * and Lua tables show them; returns how many (at most

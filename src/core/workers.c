@@ -436,7 +436,8 @@ int nurs_workers_start(struct nurs_host *main)
     pthread_cond_init(&p->cond, NULL);
     uv_async_init(main->loop, &p->reply, on_reply);
     p->reply.data = p;
-    uv_unref((uv_handle_t *)&p->reply);
+    /* Referenced: the main loop runs as long as the workers do, even
+     * with nothing of its own to wait for. */
     main->workers = p;
     main->worker_count = n;
     int started = 0;

@@ -7,23 +7,29 @@
 #include <time.h>
 
 #include "core/host.h"
+#include "core/snapshot.h"
+#include "core/workers.h"
 
 #ifndef NURS_VERSION
 #define NURS_VERSION "unknown"
 #endif
 
 /* A resource as the scrape sees it: copied once, so that families that
- * gather one counter across every resource read each resource once. */
+ * gather one counter across every resource read each resource once. A
+ * worker loop's resources come from the copy the worker published, with
+ * a `worker` label. */
 struct snapshot {
-    const struct nurs_resource *r;
+    struct nurs_res_snap r;
     char kind[64]; /* as a metric name part */
-    struct nurs_resource_label own[NURS_MAX_RESOURCE_LABELS];
-    struct nurs_label labels[2 + NURS_MAX_RESOURCE_LABELS];
+    char worker[12];
+    struct nurs_label labels[3 + NURS_MAX_RESOURCE_LABELS];
     int n_labels;
-    struct nurs_extra_counter extra[NURS_MAX_EXTRA_COUNTERS];
+    const struct nurs_extra_counter *extra; /* the kind's own, after the common ones */
     int n_extra;
     bool written[NURS_MAX_EXTRA_COUNTERS];
 };
+
+#define N_COMMON 7 /* nurs_resource_counters() lists the common ones first */
 
 static void name_part(char *out, size_t len, const char *s)
 {
@@ -36,52 +42,46 @@ static void name_part(char *out, size_t len, const char *s)
     out[i] = '\0';
 }
 
-static void take_snapshot(struct snapshot *s, const struct nurs_resource *r)
+/* Labels for s->r, taken already; worker 0: the main loop's own. */
+static void label_snapshot(struct snapshot *s, int worker)
 {
-    memset(s, 0, sizeof *s);
-    s->r = r;
+    const struct nurs_res_snap *r = &s->r;
     name_part(s->kind, sizeof s->kind, r->ops->kind);
     s->labels[s->n_labels++] = (struct nurs_label){"resource", r->name};
     s->labels[s->n_labels++] = (struct nurs_label){"kind", r->ops->kind};
-    int n = r->ops->labels ? r->ops->labels(r, s->own) : 0;
-    for (int i = 0; i < n && i < NURS_MAX_RESOURCE_LABELS; i++)
-        s->labels[s->n_labels++] = (struct nurs_label){s->own[i].name, s->own[i].value};
-    s->n_extra = r->ops->extra_counters ? r->ops->extra_counters(r, s->extra) : 0;
+    for (int i = 0; i < r->n_labels && i < NURS_MAX_RESOURCE_LABELS; i++)
+        s->labels[s->n_labels++] = (struct nurs_label){r->labels[i].name, r->labels[i].value};
+    if (worker) {
+        snprintf(s->worker, sizeof s->worker, "%d", worker);
+        s->labels[s->n_labels++] = (struct nurs_label){"worker", s->worker};
+    }
+    s->extra = r->counters + N_COMMON;
+    s->n_extra = r->n_counters > N_COMMON ? r->n_counters - N_COMMON : 0;
 }
 
 static const struct {
     const char *name, *help;
-    size_t offset;
-} common[] = {
+} common[N_COMMON] = {
+    /* In the order of nurs_resource_counters(). */
     {"nurs_resource_in",
-     "Records received from the kernel (sources) or given to the sink (sinks).",
-     offsetof(struct nurs_counters, in)},
+     "Records received from the kernel (sources) or given to the sink (sinks)."},
     {"nurs_resource_delivered",
-     "Records handed to every callback without error (sources) or written out (sinks).",
-     offsetof(struct nurs_counters, delivered)},
-    {"nurs_resource_errors", "Lua errors in callbacks (sources), write errors (sinks).",
-     offsetof(struct nurs_counters, errors)},
+     "Records handed to every callback without error (sources) or written out (sinks)."},
+    {"nurs_resource_errors", "Lua errors in callbacks (sources), write errors (sinks)."},
     {"nurs_resource_overruns",
-     "Kernel receive buffer overruns (ENOBUFS): events the kernel could not queue were lost.",
-     offsetof(struct nurs_counters, overruns)},
-    {"nurs_resource_dropped", "Records lost for any other counted reason.",
-     offsetof(struct nurs_counters, dropped)},
-    {"nurs_resource_malformed", "Messages that failed to decode and were skipped.",
-     offsetof(struct nurs_counters, malformed)},
+     "Kernel receive buffer overruns (ENOBUFS): events the kernel could not queue were lost."},
+    {"nurs_resource_dropped", "Records lost for any other counted reason."},
+    {"nurs_resource_malformed", "Messages that failed to decode and were skipped."},
     {"nurs_resource_timeouts",
-     "Calls of the script's functions stopped at their time budget (also in errors).",
-     offsetof(struct nurs_counters, timeouts)},
+     "Calls of the script's functions stopped at their time budget (also in errors)."},
 };
 
 static void write_common(struct nurs_expo *w, const struct snapshot *s, int n)
 {
     for (size_t c = 0; c < sizeof common / sizeof *common; c++) {
         nurs_expo_family(w, common[c].name, NURS_METRIC_COUNTER, common[c].help);
-        for (int i = 0; i < n; i++) {
-            uint64_t v;
-            memcpy(&v, (const char *)&s[i].r->counters + common[c].offset, sizeof v);
-            nurs_expo_uint(w, s[i].labels, s[i].n_labels, v);
-        }
+        for (int i = 0; i < n; i++)
+            nurs_expo_uint(w, s[i].labels, s[i].n_labels, s[i].r.counters[c].value);
     }
 }
 
@@ -98,12 +98,12 @@ static void write_extra(struct nurs_expo *w, struct snapshot *s, int n)
             char part[64], family[160], help[256];
             name_part(part, sizeof part, ename);
             snprintf(family, sizeof family, "nurs_%s_%s", s[i].kind, part);
-            bool gauge = nurs_extra_is_gauge(s[i].r, ename);
-            snprintf(help, sizeof help, "The %s %s '%s' (see nurs.counters()).", s[i].r->ops->kind,
+            bool gauge = nurs_extra_is_gauge(s[i].r.ops, ename);
+            snprintf(help, sizeof help, "The %s %s '%s' (see nurs.counters()).", s[i].r.ops->kind,
                      gauge ? "level" : "counter", ename);
             nurs_expo_family(w, family, gauge ? NURS_METRIC_GAUGE : NURS_METRIC_COUNTER, help);
             for (int j = i; j < n; j++) {
-                if (strcmp(s[j].r->ops->kind, s[i].r->ops->kind) != 0)
+                if (strcmp(s[j].r.ops->kind, s[i].r.ops->kind) != 0)
                     continue;
                 for (int k = 0; k < s[j].n_extra; k++) {
                     if (!s[j].written[k] && strcmp(s[j].extra[k].name, ename) == 0) {
@@ -145,20 +145,28 @@ static void write_conntrack_tables(struct nurs_expo *w, const struct nurs_probe 
 
 /* nurs_script_<name>_total: the running script's own counters (errors
  * and timeouts of its timer callbacks, memory refused), and its memory as
- * gauges (nurs_script_memory_bytes...). */
-static void write_script(struct nurs_expo *w, const struct nurs_host *h)
+ * gauges (nurs_script_memory_bytes...): the main loop's state, then each
+ * worker loop's (scripts[i], labelled with its number). */
+static void write_script(struct nurs_expo *w, const struct nurs_host_snap *scripts, int n_loops)
 {
-    struct nurs_extra_counter c[NURS_MAX_EXTRA_COUNTERS];
-    int n = h->current && h->engine && h->engine->counters ? h->engine->counters(h->current, c) : 0;
-    for (int i = 0; i < n; i++) {
+    const struct nurs_host_snap *main = &scripts[0];
+    for (int i = 0; i < main->n_script; i++) {
+        const char *name = main->script[i].name;
         char part[64], family[96], help[128];
-        name_part(part, sizeof part, c[i].name);
+        name_part(part, sizeof part, name);
         snprintf(family, sizeof family, "nurs_script_%s", part);
-        bool level = strncmp(c[i].name, "memory_", 7) == 0 && strstr(c[i].name, "_bytes");
-        snprintf(help, sizeof help, "The script's %s '%s'.", level ? "level" : "counter",
-                 c[i].name);
+        bool level = strncmp(name, "memory_", 7) == 0 && strstr(name, "_bytes");
+        snprintf(help, sizeof help, "The script's %s '%s'.", level ? "level" : "counter", name);
         nurs_expo_family(w, family, level ? NURS_METRIC_GAUGE : NURS_METRIC_COUNTER, help);
-        nurs_expo_uint(w, NULL, 0, c[i].value);
+        nurs_expo_uint(w, NULL, 0, main->script[i].value);
+        for (int k = 1; k < n_loops; k++) {
+            char id[12];
+            snprintf(id, sizeof id, "%d", k);
+            for (int j = 0; j < scripts[k].n_script; j++)
+                if (strcmp(scripts[k].script[j].name, name) == 0)
+                    nurs_expo_uint(w, &(struct nurs_label){"worker", id}, 1,
+                                   scripts[k].script[j].value);
+        }
     }
 }
 
@@ -198,16 +206,29 @@ static void write_process(struct nurs_expo *w, const struct nurs_probe *p)
 int nurs_metrics_collect(struct nurs_expo *w, const struct nurs_host *h,
                          const struct nurs_probe *probe, const struct nurs_mregistry *reg)
 {
-    int n = 0;
-    for (const struct nurs_resource *r = h->resources; r; r = r->next)
-        n++;
-    struct snapshot *s = calloc(n ? (size_t)n : 1, sizeof *s);
-    if (!s)
+    /* loops[0]: the main loop's, then each worker loop's as published. */
+    int n_loops = 1 + nurs_workers_count(h);
+    struct nurs_host_snap *loops = calloc((size_t)n_loops, sizeof *loops);
+    if (!loops)
         return -1;
-    /* Oldest first: the order the script declared them in. */
-    int i = n;
-    for (const struct nurs_resource *r = h->resources; r; r = r->next)
-        take_snapshot(&s[--i], r);
+    nurs_host_snap_take(&loops[0], h);
+    int n = loops[0].n_res;
+    for (int k = 1; k < n_loops; k++) {
+        nurs_workers_snapshot(h, k, &loops[k]);
+        n += loops[k].n_res;
+    }
+    struct snapshot *s = calloc(n ? (size_t)n : 1, sizeof *s);
+    if (!s) {
+        free(loops);
+        return -1;
+    }
+    /* The order the script declared them in, loop after loop. */
+    int i = 0;
+    for (int k = 0; k < n_loops; k++)
+        for (int j = 0; j < loops[k].n_res; j++) {
+            s[i].r = loops[k].res[j];
+            label_snapshot(&s[i++], k);
+        }
 
     nurs_expo_family(w, "nurs_build_info", NURS_METRIC_GAUGE,
                      "Always 1; its label says which version of nurs-lua runs.");
@@ -217,7 +238,8 @@ int nurs_metrics_collect(struct nurs_expo *w, const struct nurs_host *h,
     free(s);
     if (probe)
         write_conntrack_tables(w, probe);
-    write_script(w, h);
+    write_script(w, loops, n_loops);
+    free(loops);
     write_process(w, probe);
     if (reg) {
         nurs_mregistry_write(reg, w);
