@@ -125,6 +125,10 @@ static int define(lua_State *L, enum nurs_metric_type type, const char *fname)
     static const char *const allowed[] = {"name", "help", "labels", "max_series", "buckets", NULL};
     static const char *const allowed_plain[] = {"name", "help", "labels", "max_series", NULL};
     struct nurs_metrics *m = check_endpoint(L);
+    if (nurs_script_of(L)->host->worker_id != 0)
+        return luaL_error(L, "%s: the metrics a script defines live on the main loop, not in "
+                             "a worker loop: count across workers with nurs.shared and set "
+                             "them from a timer where nurs.worker.id == 0", fname);
     luaL_checktype(L, 2, LUA_TTABLE);
     nurs_check_options(L, 2, fname, type == NURS_METRIC_HISTOGRAM ? allowed : allowed_plain);
     struct nurs_script *script = nurs_script_of(L);

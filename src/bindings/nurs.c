@@ -172,5 +172,6 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_exporter_open(L);
     nurs_l_metrics_open(L);
     nurs_l_worker_open(L);
+    nurs_l_shared_open(L);
     return 1;
 }

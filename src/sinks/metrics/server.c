@@ -635,8 +635,10 @@ struct nurs_metrics *nurs_metrics_get(struct nurs_script *s, const struct nurs_m
     m->probe_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(60000, 2);
     nurs_mregistry_init(&m->reg);
     struct nurs_host *h = s->host;
-    int fd = h->check_only ? -1 : open_listener(m, err, errlen);
-    if (!h->check_only && fd < 0) {
+    /* The main loop serves the endpoint, the worker loops' counters too. */
+    bool dormant = h->check_only || h->worker_id != 0;
+    int fd = dormant ? -1 : open_listener(m, err, errlen);
+    if (!dormant && fd < 0) {
         free(m);
         return NULL;
     }
@@ -648,6 +650,7 @@ struct nurs_metrics *nurs_metrics_get(struct nurs_script *s, const struct nurs_m
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    m->res.dormant = dormant;
     uv_timer_init(h->loop, &m->timer);
     uv_timer_init(h->loop, &m->waiting);
     m->timer.data = m->waiting.data = m;
