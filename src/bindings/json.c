@@ -7,16 +7,12 @@
 #include "bindings/script.h"
 #include "bindings/util.h"
 #include "core/host.h"
+#include "core/relay.h"
 #include "records/ct_record.h"
 #include "sinks/json/sink.h"
 
 #define JSON_MT "nurs.json"
 #define FNAME "nurs.json"
-
-static struct nurs_json_sink *check_sink(lua_State *L)
-{
-    return nurs_json_sink_of(nurs_l_handle_check(L, 1, JSON_MT, "json sink"));
-}
 
 /* Records inside tables: written in place. Must not raise: the writer is
  * in the middle of a line. */
@@ -35,7 +31,7 @@ static int write_userdata(struct nurs_jsonw *w, lua_State *L, int idx, const cha
 /* nurs.json([path | opts]) */
 static int l_json(lua_State *L)
 {
-    static const char *const allowed[] = {"path", "flush", "buffer", "name", NULL};
+    static const char *const allowed[] = {"path", "flush", "buffer", "name", "shared", NULL};
     struct nurs_json_opts o = {.flush_interval = 1.0};
     lua_settop(L, 1);
     if (lua_type(L, 1) == LUA_TSTRING) {
@@ -48,6 +44,11 @@ static int l_json(lua_State *L)
         o.buffer_size = (size_t)nurs_opt_int(L, 1, FNAME, "buffer", NURS_JSON_DEFAULT_BUFFER,
                                              0, 1 << 30);
         o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
+        struct nurs_resource *relay = nurs_l_relay_for(L, 1, FNAME, "json", o.name);
+        if (relay) {
+            nurs_l_handle_push(L, JSON_MT, relay);
+            return 1;
+        }
     }
     char err[512];
     struct nurs_json_sink *sink = nurs_json_sink_get(nurs_script_of(L), &o, err, sizeof err);
@@ -57,10 +58,41 @@ static int l_json(lua_State *L)
     return 1;
 }
 
+/* From a worker loop to a shared sink: the line is made here, the main
+ * loop writes it. Returns false when the relay's ring was full. */
+static int relay_write(lua_State *L, struct nurs_resource *relay)
+{
+    struct nurs_l_view *v = nurs_l_view_to(L, 2);
+    if (v)
+        nurs_l_view_check(L, 2, NULL); /* an expired one raises */
+    struct nurs_jsonw w;
+    nurs_jsonw_init(&w);
+    char err[256] = "out of memory";
+    int rc = 0;
+    if (v) {
+        struct nurs_field_src src = nurs_l_view_src(v);
+        nurs_jsonw_object_begin(&w, NULL);
+        v->cls->emit_all(&src, &nurs_jsonw_emitter, &w);
+        nurs_jsonw_object_end(&w);
+    } else {
+        rc = nurs_json_from_lua(&w, L, 2, NULL, err, sizeof err);
+    }
+    bool ok = rc == 0 && !w.failed &&
+              nurs_relay_put(relay, &(struct iovec){w.buf, w.len}, 1);
+    nurs_jsonw_free(&w);
+    if (rc != 0 || w.failed)
+        return luaL_error(L, "json:write: %s", err);
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
 static int json_write(lua_State *L)
 {
-    struct nurs_json_sink *sink = check_sink(L);
+    struct nurs_resource *r = nurs_l_handle_check(L, 1, JSON_MT, "json sink");
     luaL_checkany(L, 2);
+    if (nurs_relay_is(r))
+        return relay_write(L, r);
+    struct nurs_json_sink *sink = nurs_json_sink_of(r);
     const struct nurs_ct_msg *m = nurs_l_record_test(L, 2, &nurs_ct_class);
     if (m) {
         nurs_json_sink_write_ct(sink, (struct nurs_ct_msg *)m);
@@ -88,7 +120,8 @@ static int json_write(lua_State *L)
 
 static int json_flush(lua_State *L)
 {
-    lua_pushboolean(L, nurs_json_sink_flush(check_sink(L)) == 0);
+    struct nurs_resource *r = nurs_l_handle_check(L, 1, JSON_MT, "json sink");
+    lua_pushboolean(L, nurs_relay_is(r) || nurs_json_sink_flush(nurs_json_sink_of(r)) == 0);
     return 1;
 }
 

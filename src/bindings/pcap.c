@@ -10,6 +10,7 @@
 #include "bindings/script.h"
 #include "bindings/util.h"
 #include "core/host.h"
+#include "core/relay.h"
 #include "records/packet.h"
 #include "sinks/pcap/sink.h"
 
@@ -19,7 +20,10 @@
 
 static struct nurs_pcap_sink *check_sink(lua_State *L)
 {
-    return nurs_pcap_sink_of(nurs_l_handle_check(L, 1, PCAP_MT, "pcap sink"));
+    struct nurs_resource *r = nurs_l_handle_check(L, 1, PCAP_MT, "pcap sink");
+    if (nurs_relay_is(r))
+        luaL_error(L, "the ring of a shared pcap sink is the main loop's (nurs.worker.id == 0)");
+    return nurs_pcap_sink_of(r);
 }
 
 static uint32_t read_linktype(lua_State *L, int opts)
@@ -46,7 +50,7 @@ static void read_opts(lua_State *L, int idx, struct nurs_pcap_opts *o)
         "path",      "linktype",     "snaplen",     "precision", "rotate_size",
         "rotate_seconds", "rotate_count", "mkfifo", "buffer",    "max_readers",
         "flush",     "rate",         "burst",       "ring_size", "ring_seconds",
-        "name",      NULL};
+        "name",      "shared",       NULL};
     nurs_check_options(L, idx, FNAME, allowed);
     o->target = nurs_opt_string(L, idx, FNAME, "path", NULL);
     o->fmt.linktype = read_linktype(L, idx);
@@ -90,6 +94,11 @@ static int l_pcap(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     read_opts(L, 1, &o);
     char err[512];
+    struct nurs_resource *relay = nurs_l_relay_for(L, 1, FNAME, "pcap", o.name);
+    if (relay) {
+        nurs_l_handle_push(L, PCAP_MT, relay);
+        return 1;
+    }
     struct nurs_pcap_sink *sink = nurs_pcap_sink_get(nurs_script_of(L), &o, err, sizeof err);
     if (!sink)
         return luaL_error(L, FNAME ": %s", err);
@@ -104,10 +113,32 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* sink:write(rec) -> true, or false when the rate limit dropped it */
+/* A worker loop's relay takes a copy of the packet for the main loop's
+ * sink; false when its ring is full. */
+static bool relay_packet(struct nurs_resource *relay, const struct nurs_pcap_in *in)
+{
+    struct nurs_pcap_packed h = {
+        .ts_ns = in->ts_ns,
+        .len = (uint32_t)in->len,
+        .origlen = (uint32_t)in->origlen,
+        .attrs_len = in->attrs ? (uint32_t)in->attrs_len : 0,
+        .group = in->group,
+        .family = in->family,
+        .has_attrs = in->attrs != NULL,
+    };
+    struct iovec iov[3] = {
+        {&h, sizeof h},
+        {(void *)in->pkt, in->len},
+        {(void *)in->attrs, h.attrs_len},
+    };
+    return nurs_relay_put(relay, iov, 3);
+}
+
+/* sink:write(rec) -> true, or false when the rate limit (or, shared from
+ * a worker loop, a full ring) dropped it */
 static int pcap_write(lua_State *L)
 {
-    struct nurs_pcap_sink *sink = check_sink(L);
+    struct nurs_resource *r = nurs_l_handle_check(L, 1, PCAP_MT, "pcap sink");
     struct nurs_l_view *v = nurs_l_view_to(L, 2);
     if (!v || !v->cls->packet)
         return luaL_typeerror(L, 2, "packet record (from nurs.nflog or nurs.nfqueue)");
@@ -125,13 +156,16 @@ static int pcap_write(lua_State *L)
     const void *attrs;
     if (m->nflog_attrs && m->nflog_attrs(src.data, &in.family, &in.group, &attrs, &in.attrs_len))
         in.attrs = attrs;
-    lua_pushboolean(L, nurs_pcap_sink_write(sink, &in));
+    lua_pushboolean(L, nurs_relay_is(r) ? relay_packet(r, &in)
+                                        : nurs_pcap_sink_write(nurs_pcap_sink_of(r), &in));
     return 1;
 }
 
 static int pcap_flush(lua_State *L)
 {
-    lua_pushboolean(L, nurs_pcap_sink_flush(check_sink(L)) == 0);
+    struct nurs_resource *r = nurs_l_handle_check(L, 1, PCAP_MT, "pcap sink");
+    /* A relay's records are flushed by the main loop. */
+    lua_pushboolean(L, nurs_relay_is(r) || nurs_pcap_sink_flush(nurs_pcap_sink_of(r)) == 0);
     return 1;
 }
 

@@ -7,7 +7,9 @@
 #include <lauxlib.h>
 
 #include "bindings/nurs.h"
+#include "bindings/script.h"
 #include "core/host.h"
+#include "core/relay.h"
 #include "core/resource.h"
 #include "core/workers.h"
 #include "records/record.h"
@@ -300,4 +302,17 @@ void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const l
     luaL_setfuncs(L, methods, 0); /* type-specific ones may override */
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
+}
+
+struct nurs_resource *nurs_l_relay_for(lua_State *L, int idx, const char *fname,
+                                       const char *kind, const char *name)
+{
+    struct nurs_script *s = nurs_script_of(L);
+    if (!nurs_opt_bool(L, idx, fname, "shared", false) || s->host->worker_id == 0)
+        return NULL;
+    char err[256];
+    struct nurs_resource *r = nurs_relay_get(s, kind, name ? name : kind, err, sizeof err);
+    if (!r)
+        luaL_error(L, "%s: %s", fname, err);
+    return r;
 }

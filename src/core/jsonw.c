@@ -255,3 +255,5 @@ void nurs_jsonw_raw_char(struct nurs_jsonw *w, char c)
 {
     putc_(w, c);
 }
+
+void nurs_jsonw_raw(struct nurs_jsonw *w, const char *s, size_t n) { put(w, s, n); }

@@ -31,6 +31,8 @@ void nurs_jsonw_double(struct nurs_jsonw *w, const char *key, double v);
 void nurs_jsonw_bool(struct nurs_jsonw *w, const char *key, int v);
 void nurs_jsonw_null(struct nurs_jsonw *w, const char *key);
 void nurs_jsonw_raw_char(struct nurs_jsonw *w, char c);
+/* Bytes written as they are (JSON that another writer made). */
+void nurs_jsonw_raw(struct nurs_jsonw *w, const char *s, size_t n);
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid (RFC 3629:
  * no overlong forms, no surrogates, nothing past U+10FFFF). */
 size_t nurs_jsonw_utf8_len(const unsigned char *s, size_t left);

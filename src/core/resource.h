@@ -122,6 +122,9 @@ struct nurs_resource_ops {
     void (*finish)(struct nurs_resource *r);
     /* Sinks that take records from sources: how (NULL: none). */
     const struct nurs_consumer_ops *consumer;
+    /* Optional, sinks that can be shared by worker loops (core/relay.h):
+     * writes a record that a worker loop's relay packed. */
+    void (*relayed)(struct nurs_resource *r, const void *data, size_t len);
 };
 
 struct nurs_resource {

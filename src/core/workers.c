@@ -15,6 +15,7 @@
 
 #include "core/host.h"
 #include "core/log.h"
+#include "core/relay.h"
 
 /* What the main loop asks of a worker (bits, coalesced). */
 enum { CMD_RELOAD = 1, CMD_LOG = 2, CMD_PUBLISH = 4, CMD_STOP = 8 };
@@ -24,6 +25,7 @@ enum { REPLY_STOP = 1, REPLY_LOGGED = 2 };
 enum { PENDING, KEEP, DROP };
 
 #define PUBLISH_INTERVAL_MS 1000
+#define MAX_SHARED_SINKS 64
 
 struct nurs_worker {
     int id;
@@ -43,6 +45,7 @@ struct nurs_worker {
      * then swaps it in under the lock. */
     pthread_mutex_t snap_lock;
     struct nurs_host_snap *snap, *scratch;
+    struct nurs_channel ring; /* records for the main loop's shared sinks */
 };
 
 struct nurs_workers {
@@ -60,6 +63,11 @@ struct nurs_workers {
     /* ...and the reload under way. */
     uint64_t gen;
     int prepared, prepare_failed, decision;
+    /* The shared sinks, by tag (names, as the relays gave them). */
+    char sink_names[MAX_SHARED_SINKS][64];
+    int n_sinks;
+    uint64_t relay_lost; /* relayed records for a sink the main loop lacks */
+    struct nurs_ratelimit lost_rl;
 };
 
 /* ---- messages between the loops ---- */
@@ -84,6 +92,64 @@ static void reply(struct nurs_workers *p, unsigned what)
 {
     atomic_fetch_or(&p->replies, what);
     uv_async_send(&p->reply);
+}
+
+/* ---- shared sinks ---- */
+
+bool nurs_worker_relay(struct nurs_worker *w, const char *name, struct nurs_channel **ring,
+                       uint32_t *tag)
+{
+    struct nurs_workers *p = w->pool;
+    pthread_mutex_lock(&p->lock);
+    int i = 0;
+    while (i < p->n_sinks && strcmp(p->sink_names[i], name) != 0)
+        i++;
+    if (i == p->n_sinks && i < MAX_SHARED_SINKS)
+        snprintf(p->sink_names[p->n_sinks++], sizeof p->sink_names[0], "%s", name);
+    pthread_mutex_unlock(&p->lock);
+    *ring = &w->ring;
+    *tag = (uint32_t)i;
+    return i < MAX_SHARED_SINKS;
+}
+
+void nurs_worker_relay_wake(struct nurs_worker *w)
+{
+    if (!atomic_exchange(&w->ring.signalled, true))
+        uv_async_send(&w->pool->reply);
+}
+
+struct drain {
+    struct nurs_workers *p;
+    char names[MAX_SHARED_SINKS][64];
+    int n;
+};
+
+static void deliver_relayed(void *ctx, uint32_t tag, const void *data, size_t len)
+{
+    struct drain *d = ctx;
+    struct nurs_workers *p = d->p;
+    const char *name = tag < (uint32_t)d->n ? d->names[tag] : "";
+    if (nurs_relay_deliver(p->main, name, data, len))
+        return;
+    p->relay_lost++;
+    if (nurs_ratelimit_check(&p->lost_rl) >= 0)
+        nurs_warn("a worker loop wrote to the shared sink '%s', which the main loop does not "
+                  "have (%llu records lost so far): declare it in every loop alike",
+                  name, (unsigned long long)p->relay_lost);
+}
+
+static void drain_rings(struct nurs_workers *p)
+{
+    struct drain d = {.p = p};
+    for (int i = 0; i < p->n; i++) {
+        atomic_store(&p->w[i].ring.signalled, false);
+        /* Names after the flag: a sink's first record comes after its name. */
+        pthread_mutex_lock(&p->lock);
+        memcpy(d.names, p->sink_names, sizeof d.names);
+        d.n = p->n_sinks;
+        pthread_mutex_unlock(&p->lock);
+        nurs_channel_drain(&p->w[i].ring, deliver_relayed, &d);
+    }
 }
 
 void nurs_worker_ask_stop(struct nurs_worker *w, int exit_code)
@@ -192,6 +258,7 @@ static void on_reply(uv_async_t *a)
 {
     struct nurs_workers *p = a->data;
     unsigned what = atomic_exchange(&p->replies, 0);
+    drain_rings(p);
     if (what & REPLY_LOGGED)
         log_sums(p);
     if ((what & REPLY_STOP) && !p->main->stop_requested) {
@@ -370,7 +437,8 @@ static int init_worker(struct nurs_workers *p, int i)
     w->cpu = main->plan.n_cpus ? main->plan.cpus[i % main->plan.n_cpus] : -1;
     w->snap = calloc(1, sizeof *w->snap);
     w->scratch = calloc(1, sizeof *w->scratch);
-    if (!w->snap || !w->scratch || uv_loop_init(&w->loop) != 0)
+    if (!w->snap || !w->scratch || nurs_channel_init(&w->ring, NURS_RELAY_RING_SIZE) < 0 ||
+        uv_loop_init(&w->loop) != 0)
         return -1;
     pthread_mutex_init(&w->snap_lock, NULL);
     nurs_host_init(&w->host, &w->loop, main->engine);
@@ -400,6 +468,7 @@ static void free_pool(struct nurs_workers *p)
     for (int i = 0; i < p->n; i++) {
         free(p->w[i].snap);
         free(p->w[i].scratch);
+        nurs_channel_free(&p->w[i].ring);
         if (p->w[i].reachable || p->w[i].started)
             pthread_mutex_destroy(&p->w[i].snap_lock);
     }
@@ -432,6 +501,7 @@ int nurs_workers_start(struct nurs_host *main)
     }
     p->main = main;
     p->n = n;
+    p->lost_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     uv_async_init(main->loop, &p->reply, on_reply);
@@ -488,6 +558,7 @@ void nurs_workers_stop(struct nurs_host *main)
     for (int i = 0; i < p->n; i++)
         if (p->w[i].started)
             pthread_join(p->w[i].thread, NULL);
+    drain_rings(p); /* what they wrote last */
     log_sums(p);
     main->workers = NULL;
     uv_close((uv_handle_t *)&p->reply, on_reply_closed);

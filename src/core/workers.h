@@ -46,6 +46,14 @@ void nurs_worker_ask_stop(struct nurs_worker *w, int exit_code);
 /* From a worker loop: publish its counters now (at exit). */
 void nurs_worker_publish(struct nurs_worker *w);
 
+/* From a worker loop: the ring to the main loop and the tag of the
+ * shared sink `name` in it; false when too many sinks are shared. */
+struct nurs_channel;
+bool nurs_worker_relay(struct nurs_worker *w, const char *name, struct nurs_channel **ring,
+                       uint32_t *tag);
+/* Records were put in the ring: the main loop drains it soon. */
+void nurs_worker_relay_wake(struct nurs_worker *w);
+
 int nurs_workers_count(const struct nurs_host *main);
 /* Copies worker id's (1..count) latest published counters into out;
  * false when there is no such worker. */

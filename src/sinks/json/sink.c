@@ -217,7 +217,16 @@ static void configure(struct nurs_json_sink *j)
 
 static void adopted(struct nurs_resource *r) { configure((struct nurs_json_sink *)r); }
 
+/* A line a worker loop's relay made (core/relay.h), for a shared sink. */
+static void relayed(struct nurs_resource *r, const void *data, size_t len)
+{
+    struct nurs_json_sink *j = (struct nurs_json_sink *)r;
+    nurs_jsonw_raw(nurs_json_sink_begin(j), data, len);
+    nurs_json_sink_end(j, 1);
+}
+
 static const struct nurs_resource_ops json_ops = {
+    .relayed = relayed,
     .kind = "json",
     .destroy = destroy,
     .flush = flush_op,

@@ -230,7 +230,34 @@ static void configure(struct nurs_pcap_sink *p)
 
 static void adopted(struct nurs_resource *r) { configure((struct nurs_pcap_sink *)r); }
 
+static void relayed(struct nurs_resource *r, const void *data, size_t len)
+{
+    struct nurs_pcap_packed h;
+    if (len < sizeof h) {
+        r->counters.malformed++;
+        return;
+    }
+    memcpy(&h, data, sizeof h);
+    const uint8_t *body = (const uint8_t *)data + sizeof h;
+    if ((uint64_t)h.len + h.attrs_len > len - sizeof h) {
+        r->counters.malformed++;
+        return;
+    }
+    struct nurs_pcap_in in = {
+        .ts_ns = h.ts_ns,
+        .pkt = body,
+        .len = h.len,
+        .origlen = h.origlen,
+        .attrs = h.has_attrs ? body + h.len : NULL,
+        .attrs_len = h.attrs_len,
+        .family = h.family,
+        .group = h.group,
+    };
+    nurs_pcap_sink_write(nurs_pcap_sink_of(r), &in);
+}
+
 static const struct nurs_resource_ops pcap_ops = {
+    .relayed = relayed,
     .kind = "pcap",
     .destroy = destroy,
     .flush = flush_op,

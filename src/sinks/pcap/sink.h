@@ -43,6 +43,16 @@ struct nurs_pcap_sink *nurs_pcap_sink_get(struct nurs_script *s, const struct nu
 struct nurs_resource *nurs_pcap_sink_resource(struct nurs_pcap_sink *p);
 struct nurs_pcap_sink *nurs_pcap_sink_of(struct nurs_resource *r);
 
+/* A packet as a worker loop's relay carries it to a shared sink
+ * (core/relay.h): this header, then len bytes of packet, then attrs_len
+ * bytes of NFLOG attributes. */
+struct nurs_pcap_packed {
+    uint64_t ts_ns;
+    uint32_t len, origlen, attrs_len;
+    uint16_t group;
+    uint8_t family, has_attrs;
+};
+
 /* Writes one packet; false if the rate limit refused it. */
 bool nurs_pcap_sink_write(struct nurs_pcap_sink *p, const struct nurs_pcap_in *in);
 int nurs_pcap_sink_flush(struct nurs_pcap_sink *p);
