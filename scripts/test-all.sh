@@ -6,8 +6,10 @@
 #     (build-asan/),
 #  3. runs under both builds: CTest (C unit tests), busted (Lua specs),
 #     the kernel tests (each in its own network namespace),
-#  4. builds the libFuzzer targets with clang and runs each briefly,
-#  5. prints one line: "N passed, N failed".
+#  4. builds with ThreadSanitizer (build-tsan/) and runs the C unit tests
+#     and the worker loops' kernel test under it,
+#  5. builds the libFuzzer targets with clang and runs each briefly,
+#  6. prints one line: "N passed, N failed".
 # Kernel tests need root (they make namespaces and nft rules).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -107,6 +109,28 @@ for variant in normal asan; do
         count "kernel $variant $(basename "$t")" $rc
     done
 done
+
+# Threads run Lua only with worker loops: TSan watches their test and the
+# unit tests (test_shared hammers the shared table from four threads).
+# Not test_budget: TSan delivers a signal only when the thread calls into
+# libc, so its watchdog cannot stop a pure Lua loop there.
+step "build (tsan)"
+rm -rf build-tsan
+if cmake -S . -B build-tsan -DNURS_TSAN=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang >/dev/null &&
+    cmake --build build-tsan -j"$JOBS" 2>&1 | tail -5 && [ -x build-tsan/nurs-lua ]; then
+    count "build tsan" 0
+    export TSAN_OPTIONS=halt_on_error=1:exitcode=66
+    step "ctest and workers.sh (tsan)"
+    (cd build-tsan && ctest --output-on-failure -j"$JOBS" -E '^budget$') >"$LOGS/ctest-tsan.log" 2>&1
+    tail -3 "$LOGS/ctest-tsan.log"
+    count_ctest "$LOGS/ctest-tsan.log" tsan
+    NURS="$ROOT/build-tsan/nurs-lua" timeout 300 bash tests/kernel/workers.sh >"$LOGS/k.log" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then echo "PASS workers.sh (tsan)"; else echo "FAIL workers.sh (tsan, exit $rc)"; tail -60 "$LOGS/k.log"; fi
+    count "kernel tsan workers.sh" $rc
+else
+    count "build tsan" 1
+fi
 
 step "fuzz (clang libFuzzer, ${FUZZ_SECONDS}s each)"
 rm -rf build-fuzz
