@@ -478,8 +478,8 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
     lua_pushvalue(L, arg);
     lua_xmove(L, t, 1);
     int saved_len = w->chain_len;
-    w->chain_len = 0;
-    bool pushed = chain_push(w, t);
+    w->chain[0] = t;
+    w->chain_len = 1;
     arm(w);
     int rc = lua_resume(t, L, 1, nres);
     enum nurs_budget_rc out = NURS_BUDGET_OK;
@@ -511,7 +511,6 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
     }
     atomic_store(&w->armed, false);
     lua_sethook(t, NULL, 0, 0);
-    chain_pop(w, pushed);
     w->chain_len = saved_len;
     *co = t;
     return out;
@@ -544,9 +543,10 @@ int nurs_budget_pcall(lua_State *L, int nargs, int nresults, int msgh, uint64_t 
             *why = NURS_BUDGET_ERROR;
         return rc;
     }
+    /* The call's chain starts with L alone; the outer one is put back after. */
     int saved_len = w->chain_len;
-    w->chain_len = 0;
-    bool pushed = chain_push(w, L);
+    w->chain[0] = L;
+    w->chain_len = 1;
     start_coarse(w, limit_ns);
     arm(w);
     int rc = lua_pcall(L, nargs, nresults, msgh);
@@ -558,7 +558,6 @@ int nurs_budget_pcall(lua_State *L, int nargs, int nresults, int msgh, uint64_t 
     if (atomic_load_explicit(&w->fire_gen, memory_order_relaxed) ==
         atomic_load_explicit(&w->gen, memory_order_relaxed))
         lua_sethook(L, NULL, 0, 0);
-    chain_pop(w, pushed);
     w->chain_len = saved_len;
     return rc;
 }
