@@ -5,12 +5,18 @@
 --   nurs-lua scripts/examples/nfq-filter.lua 3 /etc/dns-blocklist   # one name a line
 --   nurs-lua scripts/examples/nfq-filter.lua 3 ads.example tracker.example
 --
+-- On every core: spread the queries over several queues (nft `queue num
+-- 3-6 fanout`, or iptables -j NFQUEUE --queue-balance 3:6
+-- --queue-cpu-fanout) and give the range; one worker loop per CPU (at
+-- most one per queue) runs this script with its own queues:
+--   nurs-lua scripts/examples/nfq-filter.lua 3-6 /etc/dns-blocklist
+--
 -- `bypass` lets traffic through while nurs-lua is not running; a script
 -- error or a callback over its 10 ms budget accepts the packet (the
 -- default verdict). SIGHUP reloads the list without losing a packet.
 local nurs = require "nurs"
 
-local queue = tonumber(arg[1]) or 3
+local queue = math.tointeger(tonumber(arg[1])) or arg[1] or 3
 local blocked = {}
 for i = 2, #arg do
   local f = io.open(arg[i])
@@ -36,13 +42,14 @@ local function qname(msg)
   end
 end
 
-local dropped = 0
-nurs.nfqueue({ queue = queue, default = "accept" }, function(rec)
+-- Each worker loop has its own Lua state (its own copy of `blocked`); the
+-- count of drops is kept where every loop sees it.
+nurs.nfqueue({ queue = queue, default = "accept", workers = "auto" }, function(rec)
   local asked = rec.dport == 53 and qname(rec:payload() or "")
   local name = asked
   while name do                        -- the name, then each parent domain
     if blocked[name] then
-      dropped = dropped + 1
+      nurs.shared.add("dns dropped")
       nurs.log.info("dropped a query for %s (%s) from %s", asked, name, rec.src)
       return "drop"
     end
@@ -51,4 +58,8 @@ nurs.nfqueue({ queue = queue, default = "accept" }, function(rec)
   return "accept"
 end)
 
-nurs.every(60, function() nurs.log.info("%d queries dropped so far", dropped) end)
+if nurs.worker.id == 0 then            -- the main loop reports for all
+  nurs.every(60, function()
+    nurs.log.info("%d queries dropped so far", nurs.shared.get("dns dropped"))
+  end)
+end

@@ -290,6 +290,8 @@ static void worker_reload(struct nurs_worker *w)
     uint64_t gen = p->gen;
     bool dropped = p->decision == DROP;
     pthread_mutex_unlock(&p->lock);
+    if (dropped)
+        nurs_info("the new script failed in another loop: not loaded here");
     int rc = dropped ? -1 : nurs_host_prepare(&w->host);
     struct timespec until;
     deadline_after(w->host.load_wait_ms, &until);
