@@ -66,6 +66,9 @@ int main(int argc, char **argv)
     int sink = socket(AF_INET, SOCK_DGRAM, 0), fd = socket(AF_INET, SOCK_DGRAM, 0);
     int small = 4096;
     setsockopt(sink, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    /* Several blasters (one per CPU) may share the port. */
+    int one = 1;
+    setsockopt(sink, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (sink < 0 || fd < 0 || bind(sink, (struct sockaddr *)&dst, sizeof dst) < 0 ||
         connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) {
         perror("udp-blast");
