@@ -7,6 +7,7 @@
 
 #include "bindings/attribution.h"
 #include "bindings/consumer.h"
+#include "bindings/ct_table.h"
 #include "bindings/nurs.h"
 #include "bindings/script.h"
 #include "bindings/util.h"
@@ -185,6 +186,7 @@ void nurs_l_conntrack_open(lua_State *L)
         {NULL, NULL},
     };
     nurs_l_handle_class(L, CT_MT, "conntrack source", methods);
+    nurs_l_ct_table_methods_into(L, CT_MT);
     lua_pushcfunction(L, l_conntrack);
     lua_setfield(L, -2, "conntrack");
 }

@@ -149,5 +149,6 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_pcap_open(L);
     nurs_l_nfqueue_open(L);
     nurs_l_exporter_open(L);
+    nurs_l_ct_table_open(L);
     return 1;
 }

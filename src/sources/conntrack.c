@@ -56,6 +56,7 @@ struct nurs_ct_source {
 };
 
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
+const char *nurs_ct_source_netns(const struct nurs_ct_source *src) { return src->netns; }
 
 struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r)
 {

@@ -59,6 +59,8 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *s,
                                           const struct nurs_ct_source_opts *o, bool *adopted,
                                           char *err, size_t errlen);
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src);
+/* The namespace it listens in (NULL: ours). */
+const char *nurs_ct_source_netns(const struct nurs_ct_source *src);
 struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r);
 /* Starts listing the whole table (zero: and reset its counters, so that
  * the next dump reports deltas). Records arrive with event "dump". */
