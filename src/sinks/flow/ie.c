@@ -198,6 +198,7 @@ static const struct nurs_ie elements[] = {
     P(destinationProcessUnit, 17, IE_T_STRING, V, FS_PROC_UNIT, NURS_END_DST),
     P(destinationProcessContainerId, 18, IE_T_STRING, V, FS_PROC_CONTAINER, NURS_END_DST),
 #undef P
+    {"kernelOverrunTotalCount", NURS_IE_KERNEL_OVERRUNS, NURS_PEN_NURS, IE_T_U64, 8, FS_NONE, 0, 0},
 };
 
 #define N_ELEMENTS (sizeof elements / sizeof *elements)

@@ -65,6 +65,9 @@ struct nurs_ie {
  * enterprise-specific: under IANA's enterprise number for documentation
  * (RFC 5612) until one is registered; exporters can be told another. */
 #define NURS_PEN_NURS 32473u
+/* nurs-lua's element: overruns of the kernel buffer of the sources
+ * feeding an exporter (events lost, how many unknown). */
+#define NURS_IE_KERNEL_OVERRUNS 21
 
 static inline bool nurs_ie_is_process(const struct nurs_ie *ie)
 {
