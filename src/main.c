@@ -16,6 +16,7 @@
 #include "bindings/script.h"
 #include "core/host.h"
 #include "core/log.h"
+#include "netlink/doctor.h"
 
 static void usage(FILE *out)
 {
@@ -25,6 +26,9 @@ static void usage(FILE *out)
             "routes them to sinks (JSON lines...). ARGS reach the script as `arg`.\n"
             "\n"
             "  -c, --check            load and validate the script, open nothing, exit 0/1\n"
+            "  -d, --doctor [NETNS..] check the kernel settings conntrack export needs (in\n"
+            "                         our namespace, or each one named), print each problem\n"
+            "                         with its fix; exit 1 if an export would be wrong\n"
             "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
             "  -R, --realtime PRIO    run the loop with real-time round-robin scheduling\n"
             "                         (SCHED_RR, 1-99), as ulogd2 and conntrackd can: a\n"
@@ -114,10 +118,29 @@ static void unwatch_signals(struct signals *s)
         uv_close((uv_handle_t *)sigs[i], NULL);
 }
 
+/* --doctor [NETNS...] */
+static int run_doctor(int n, char **netns)
+{
+    enum nurs_doctor_severity worst = NURS_DOCTOR_OK;
+    for (int i = 0; i < (n ? n : 1); i++) {
+        struct nurs_doctor_report r;
+        struct nurs_doctor_opts o = {.netns = n ? netns[i] : NULL};
+        enum nurs_doctor_severity s = nurs_doctor_run(&o, &r);
+        nurs_doctor_print(stdout, o.netns, &r);
+        if (s > worst)
+            worst = s;
+    }
+    printf("%s\n", worst == NURS_DOCTOR_WRONG ? "an export would be wrong: see the fixes above"
+                    : worst == NURS_DOCTOR_WARN ? "exports are right; see the warnings above"
+                                                : "all good");
+    return worst == NURS_DOCTOR_WRONG ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"check", no_argument, NULL, 'c'},
+        {"doctor", no_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
         {"record", required_argument, NULL, 'r'},
         {"realtime", required_argument, NULL, 'R'},
@@ -126,15 +149,18 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    bool check = false, set_nice = false;
+    bool check = false, set_nice = false, doctor = false;
     const char *record = NULL;
     int realtime = 0, nice_value = 0;
     int opt;
     /* '+': options end at the script name; the rest belongs to the script. */
-    while ((opt = getopt_long(argc, argv, "+cl:r:R:n:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+cdl:r:R:n:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             check = true;
+            break;
+        case 'd':
+            doctor = true;
             break;
         case 'l': {
             int lvl = nurs_log_parse_level(optarg);
@@ -172,6 +198,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (doctor)
+        return run_doctor(argc - optind, argv + optind);
     if (optind >= argc) {
         usage(stderr);
         return 2;

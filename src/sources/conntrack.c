@@ -18,6 +18,7 @@
 #include "core/host.h"
 #include "netlink/ct_msg.h"
 #include "netlink/ct_request.h"
+#include "netlink/doctor.h"
 #include "netlink/exp_msg.h"
 #include "netlink/socket.h"
 #include "records/record.h"
@@ -627,6 +628,23 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
     return 0;
 }
 
+/* The checks of --doctor, once per namespace, as warnings at start-up. */
+static void check_kernel(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o)
+{
+    static char done[8][64];
+    static int n_done;
+    const char *ns = o->netns ? o->netns : "";
+    for (int i = 0; i < n_done; i++)
+        if (strcmp(done[i], ns) == 0)
+            return;
+    if (n_done < 8)
+        snprintf(done[n_done++], sizeof done[0], "%s", ns);
+    struct nurs_doctor_report r;
+    struct nurs_doctor_opts d = {.netns = o->netns, .rcvbuf = o->rcvbuf};
+    if (nurs_doctor_run(&d, &r) != NURS_DOCTOR_OK)
+        nurs_doctor_log(s->res.name, o->netns, &r);
+}
+
 static int set_recorder(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
                         size_t errlen)
 {
@@ -704,6 +722,8 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
             return NULL;
         }
     }
+    if (!o->expect)
+        check_kernel(s, o);
     if (any) {
         char list[80] = "";
         const char *names[] = {o->ev_new           ? "new"
