@@ -337,6 +337,8 @@ void nurs_enc_plan_field(struct nurs_tfield *tf)
         AT(FS_INITIATOR_PACKETS, NURS_TF_NUMBER, initiator_packets),
         AT(FS_RESPONDER_PACKETS, NURS_TF_NUMBER, responder_packets),
         AT(FS_MARK, NURS_TF_NUMBER, mark),
+        AT(FS_ZONE, NURS_TF_NUMBER, zone),
+        AT(FS_VRF, NURS_TF_NUMBER, vrf),
 #undef AT
     };
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {

@@ -163,6 +163,10 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
         warn_once(&ct->warned_template[v6], r->name, msg);
         return 0;
     }
+    const struct nurs_exporter_settings *set = &e->cur;
+    for (int i = 0; i < set->n_vrf; i++)
+        if (set->vrf[i].zone == f[0].zone)
+            f[0].vrf = f[1].vrf = set->vrf[i].vrf;
     if (t->process && !m->attr)
         warn_once(&ct->warned_process, r->name,
                   "templates have process elements, but the records carry no process "

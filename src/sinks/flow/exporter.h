@@ -32,6 +32,12 @@ struct nurs_exporter_settings {
     unsigned refresh_packets;
     double refresh_s;
     size_t queue_max;
+    /* ingressVRFID / egressVRFID of a zone (zones not listed: the zone) */
+    struct {
+        uint16_t zone;
+        uint32_t vrf;
+    } vrf[64];
+    int n_vrf;
 };
 
 struct nurs_exporter_opts {
