@@ -58,7 +58,10 @@ if cmake -S . -B "$RELEASE" -DCMAKE_BUILD_TYPE=Release -DNURS_WERROR=ON >/dev/nu
     count "build release" 0
     for ex in scripts/examples/*.lua; do
         args=()
-        case $ex in *nflog-pcap.lua) args=(5 -) ;; esac # its arguments are required
+        case $ex in
+            *nflog-pcap.lua) args=(5 -) ;; # its arguments are required
+            *ct-cut.lua) args=(/dev/null) ;;
+        esac
         (cd / && "$RELEASE/nurs-lua" --check "$ROOT/$ex" "${args[@]}" >/dev/null 2>"$LOGS/check.log")
         rc=$?
         [ $rc -eq 0 ] || { echo "FAIL --check $ex from /"; cat "$LOGS/check.log"; }

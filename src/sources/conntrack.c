@@ -178,6 +178,7 @@ static void close_dump(struct nurs_ct_source *s)
 }
 
 static void start_resync(struct nurs_ct_source *s);
+static bool read_channel(struct nurs_ct_source *s, struct channel *c, bool from_dump);
 
 static void finish_dump(struct nurs_ct_source *s, const char *failure)
 {
@@ -188,6 +189,11 @@ static void finish_dump(struct nurs_ct_source *s, const char *failure)
         nurs_debug("%s: table dump complete", s->res.name);
     close_dump(s);
     if (resync && !failure) {
+        /* The DESTROY events of entries that ended before the listing
+         * reached them are in the events socket already: read them first. */
+        for (int i = 0; i < 64 && s->events.nl.fd >= 0 && !s->res.closing; i++)
+            if (read_channel(s, &s->events, false))
+                break;
         /* Known entries the listing did not show ended inside the gap. */
         struct nurs_loss loss = {.flows = nurs_ct_known_end(&s->known)};
         s->lost_flows += loss.flows;
