@@ -65,6 +65,11 @@ struct nurs_ct_source {
     struct nurs_ct_known known;
     bool known_on;
     bool resync_due; /* an overrun waits for its resync */
+    /* The events socket was read empty since the last overrun: the kernel
+     * reports drops again (while a socket is congested it drops events
+     * without a new ENOBUFS, so a resync listing before that could miss
+     * the end of an entry it listed). */
+    bool drained;
     uint64_t last_resync_ms;
     uv_timer_t resync_timer;
     uint64_t resyncs, lost_flows;
@@ -192,8 +197,10 @@ static void finish_dump(struct nurs_ct_source *s, const char *failure)
         /* The DESTROY events of entries that ended before the listing
          * reached them are in the events socket already: read them first. */
         for (int i = 0; i < 64 && s->events.nl.fd >= 0 && !s->res.closing; i++)
-            if (read_channel(s, &s->events, false))
+            if (read_channel(s, &s->events, false)) {
+                s->drained = true;
                 break;
+            }
         /* Known entries the listing did not show ended inside the gap. */
         struct nurs_loss loss = {.flows = nurs_ct_known_end(&s->known)};
         s->lost_flows += loss.flows;
@@ -320,10 +327,9 @@ static void on_overrun(struct nurs_ct_source *s, struct channel *c)
         return;
     struct nurs_loss loss = {.overruns = 1};
     nurs_resource_report_loss(&s->res, &loss);
-    if (s->cur.resync && !s->res.closing) {
+    s->drained = false;
+    if (s->cur.resync)
         s->resync_due = true;
-        start_resync(s);
-    }
 }
 
 /* Reads what the socket of c holds, a few batches at most; true when it
@@ -388,6 +394,11 @@ static void on_readable(uv_poll_t *poll, int status, int events)
         uv_poll_start(poll, UV_READABLE, on_readable);
     }
     bool empty = read_channel(s, c, from_dump);
+    if (empty && !from_dump && !s->res.closing) {
+        s->drained = true;
+        if (s->resync_due)
+            start_resync(s);
+    }
     /* Events that come one by one cost a wakeup each: let them gather in
      * the kernel's buffer for a while. A busy socket is never read empty,
      * so it is read without a pause. */
@@ -817,7 +828,7 @@ static void on_resync_timer(uv_timer_t *t) { start_resync(t->data); }
  * never beside another listing (the next one waits for it). */
 static void start_resync(struct nurs_ct_source *s)
 {
-    if (!s->resync_due || s->dump || s->res.closing || !s->known_on)
+    if (!s->resync_due || !s->drained || s->dump || s->res.closing || !s->known_on)
         return;
     uint64_t now = nurs_monotonic_ms(), next = s->last_resync_ms + s->cur.resync_interval_ms;
     if (s->last_resync_ms && now < next) {

@@ -367,6 +367,12 @@ bool nurs_collector_add(struct nurs_collector *c, const struct nurs_template *t,
 
 void nurs_collector_flush(struct nurs_collector *c)
 {
+    /* An exporter with no flows to send still tells what it lost, every
+     * refresh interval. */
+    if (!c->open && !c->closing && c->conf->reliability.n &&
+        realtime_ms() - c->stats_sent_ms >= c->conf->refresh_ms &&
+        (c->transport != NURS_TRANSPORT_TCP || c->tcp.state == NURS_TCP_UP))
+        start_message(c);
     ship(c);
     nurs_collector_send_batch(c);
 }
