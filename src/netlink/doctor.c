@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "netlink/socket.h"
 
-#define DEFAULT_RCVBUF (4l << 20)
+#define DEFAULT_RCVBUF (16l << 20) /* NURS_CT_DEFAULT_RCVBUF */
 
 static struct nurs_doctor_finding *add(struct nurs_doctor_report *r, const char *check,
                                        enum nurs_doctor_severity sev)

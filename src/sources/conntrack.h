@@ -59,7 +59,7 @@ struct nurs_ct_source_opts {
     const char *record; /* pcap file for what this source receives; NULL: none */
 };
 
-#define NURS_CT_DEFAULT_RCVBUF (4 << 20)
+#define NURS_CT_DEFAULT_RCVBUF (16 << 20)
 #define NURS_CT_KNOWN_MAX (4u << 20) /* live entries a resyncing source remembers */
 #define NURS_CT_DEFAULT_RCVBUF_MAX (64 << 20)
 

@@ -21,8 +21,12 @@
 /* Per-entry requests of a delete or update by filter waiting for their
  * answers at most: the listing pauses until half of them are in. */
 #define STREAM_WINDOW 256
-/* Entries a stream handles per wakeup before the loop runs the rest. */
+/* Entries a stream handles per wakeup before the loop runs the rest, and
+ * the time it may take: the kernel deletes or updates entries inside our
+ * send(), some 20 us each, so a stream that acts on entries reads one
+ * datagram (about 100 entries) at a time and yields after STREAM_SLICE_NS. */
 #define ENTRIES_PER_WAKEUP 1024
+#define STREAM_SLICE_NS 4000000u
 #define SINGLE_RCVBUF (4 << 20)
 #define STREAM_RCVBUF (1 << 20)
 
@@ -531,8 +535,11 @@ static void on_dump_readable(uv_poll_t *poll, int status, int events)
     struct nurs_ct_table *t = op->t;
     struct stream *s = op->s;
     unsigned handled = 0;
-    while (handled < ENTRIES_PER_WAKEUP && !s->dump_done && s->inflight < STREAM_WINDOW) {
-        int n = nurs_nl_recv(&s->dump, &s->batch);
+    bool acts = s->act.fd >= 0;
+    uint64_t start = uv_hrtime();
+    while (handled < ENTRIES_PER_WAKEUP && !s->dump_done && s->inflight < STREAM_WINDOW &&
+           (!acts || uv_hrtime() - start < STREAM_SLICE_NS)) {
+        int n = nurs_nl_recv_upto(&s->dump, &s->batch, acts ? 1 : NURS_NL_SLOTS);
         if (n == -ENOBUFS) {
             t->res.counters.overruns++;
             op->res.error = ENOBUFS;

@@ -17,7 +17,7 @@ rc=0
 [ $rc = 1 ] || fail "exit $rc on a bad setup: $(cat "$TMP/bad")"
 for want in "WRONG accounting" "fix: ip netns exec $NS sysctl -w net.netfilter.nf_conntrack_acct=1" \
             "WARN  timestamps" "fix: ip netns exec $NS sysctl -w net.netfilter.nf_conntrack_timestamp=1" \
-            "rmem_max=212992 is below" "fix: sysctl -w net.core.rmem_max=4194304"; do
+            "rmem_max=212992 is below" "fix: sysctl -w net.core.rmem_max=16777216"; do
     grep -qF -- "$want" "$TMP/bad" || fail "--doctor does not say '$want': $(cat "$TMP/bad")"
 done
 
@@ -39,7 +39,7 @@ nsx sysctl -qw net.netfilter.nf_conntrack_acct=1
 nsx sysctl -qw net.netfilter.nf_conntrack_timestamp=1
 nsx sysctl -qw net.netfilter.nf_conntrack_events=1
 sysctl -qw net.core.rmem_max="$OLD_RMEM"
-[ "$OLD_RMEM" -ge $((4 << 20)) ] || sysctl -qw net.core.rmem_max=$((4 << 20))
+[ "$OLD_RMEM" -ge $((16 << 20)) ] || sysctl -qw net.core.rmem_max=$((16 << 20))
 "$NURS" --doctor "$NS" >"$TMP/good" 2>&1 || fail "exit $? on a good setup: $(cat "$TMP/good")"
 grep -q "all good" "$TMP/good" || fail "good setup: $(cat "$TMP/good")"
 echo "PASS doctor"
