@@ -15,6 +15,7 @@
 
 #include "core/host.h"
 #include "core/log.h"
+#include "core/schema.h"
 
 static void usage(FILE *out)
 {
@@ -31,6 +32,8 @@ static void usage(FILE *out)
             "  -n, --nice N           scheduling niceness, -20 (first) to 19\n"
             "  -r, --record FILE      record what every source receives to FILE (pcap,\n"
             "                         LINKTYPE_NETLINK); replay it with nurs.replay\n"
+            "  -S, --schema json|proto  print the JSON Schema of the JSON records, or the\n"
+            "                         .proto of the protobuf flow records, and exit\n"
             "  -h, --help             this help\n"
             "  -V, --version          print the version\n"
             "\n"
@@ -121,6 +124,7 @@ int main(int argc, char **argv)
         {"record", required_argument, NULL, 'r'},
         {"realtime", required_argument, NULL, 'R'},
         {"nice", required_argument, NULL, 'n'},
+        {"schema", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -130,7 +134,7 @@ int main(int argc, char **argv)
     int realtime = 0, nice_value = 0;
     int opt;
     /* '+': options end at the script name; the rest belongs to the script. */
-    while ((opt = getopt_long(argc, argv, "+cl:r:R:n:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+cl:r:R:n:S:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             check = true;
@@ -160,6 +164,16 @@ int main(int argc, char **argv)
             }
             set_nice = true;
             break;
+        case 'S':
+            if (strcmp(optarg, "json") == 0) {
+                fputs(nurs_schema_json, stdout);
+            } else if (strcmp(optarg, "proto") == 0) {
+                fputs(nurs_schema_proto, stdout);
+            } else {
+                fprintf(stderr, "nurs-lua: --schema takes json or proto\n");
+                return 2;
+            }
+            return 0;
         case 'h':
             usage(stdout);
             return 0;

@@ -13,6 +13,7 @@
 
 #include "records/ct_fields.h"
 #include "core/host.h"
+#include "core/schema.h"
 
 struct nurs_json_sink {
     struct nurs_resource res; /* first: the resource is the sink */
@@ -24,6 +25,7 @@ struct nurs_json_sink {
     size_t buffer_size;
     uv_timer_t timer;
     struct nurs_ratelimit write_rl;
+    bool schema_version;
 };
 
 static void emit_begin(void *ctx, const char *key) { nurs_jsonw_object_begin(ctx, key); }
@@ -125,12 +127,25 @@ void nurs_json_sink_end(struct nurs_json_sink *j, int ok)
         nurs_json_sink_flush(j);
 }
 
-void nurs_json_sink_write_ct(struct nurs_json_sink *j, struct nurs_ct_msg *m)
+void nurs_json_record_begin(struct nurs_jsonw *w, bool schema_version)
 {
-    struct nurs_jsonw *w = nurs_json_sink_begin(j);
     nurs_jsonw_object_begin(w, NULL);
+    if (schema_version)
+        nurs_jsonw_int(w, "schema_version", NURS_SCHEMA_VERSION);
+}
+
+void nurs_json_write_ct(struct nurs_jsonw *w, struct nurs_ct_msg *m, bool schema_version)
+{
+    nurs_json_record_begin(w, schema_version);
     nurs_ct_emit_record(m, &nurs_jsonw_emitter, w);
     nurs_jsonw_object_end(w);
+}
+
+bool nurs_json_sink_schema_version(const struct nurs_json_sink *j) { return j->schema_version; }
+
+void nurs_json_sink_write_ct(struct nurs_json_sink *j, struct nurs_ct_msg *m)
+{
+    nurs_json_write_ct(nurs_json_sink_begin(j), m, j->schema_version);
     nurs_json_sink_end(j, 1);
 }
 
@@ -199,6 +214,7 @@ static const struct nurs_resource_ops json_ops = {
 static void configure(struct nurs_json_sink *j, const struct nurs_json_opts *o)
 {
     j->buffer_size = o->buffer_size ? o->buffer_size : NURS_JSON_DEFAULT_BUFFER;
+    j->schema_version = o->schema_version;
     uint64_t ms = (uint64_t)llround(o->flush_interval * 1000.0);
     if (ms == 0)
         ms = 1;
