@@ -335,6 +335,10 @@ void nurs_kafka_producer_flush(struct nurs_kafka_producer *p)
     p->flushed = true;
     rd_kafka_flush(p->rk, p->flush_timeout_ms);
     p->stats.unsent = nurs_kafka_producer_in_flight(p);
+    /* Counted as failed now, for the exit's counters; their purge at
+     * close only adds to the producer's own count. */
+    p->counters->errors += p->stats.unsent;
+    p->counters = &p->none;
     if (p->stats.unsent)
         nurs_warn("%s: %llu messages not delivered within %d ms; they are lost", p->name,
                   (unsigned long long)p->stats.unsent, p->flush_timeout_ms);
