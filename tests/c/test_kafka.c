@@ -8,6 +8,9 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
+#include <stdio.h>
+
+#include "core/schema.h"
 #include "netlink/ct_msg.h"
 #include "netlink/ct_synth.h"
 #include "sinks/kafka/ctflows.h"
@@ -245,8 +248,21 @@ static void test_ctflows(void)
     nurs_ctflows_free(&s);
 }
 
+/* Both published schemas say the version records carry. */
+static void test_schema_version(void)
+{
+    char json[64], proto[64];
+    snprintf(json, sizeof json, "\"x-nurs-schema-version\": %d,", NURS_SCHEMA_VERSION);
+    snprintf(proto, sizeof proto, "// Schema version %d.", NURS_SCHEMA_VERSION);
+    tap_ok(strstr(nurs_schema_json, json) != NULL, "the JSON Schema is version %d",
+           NURS_SCHEMA_VERSION);
+    tap_ok(strstr(nurs_schema_proto, proto) != NULL, "the .proto is version %d",
+           NURS_SCHEMA_VERSION);
+}
+
 int main(void)
 {
+    test_schema_version();
     test_golden();
     test_values();
     test_key();
