@@ -35,8 +35,9 @@ local kafka = nurs.kafka {
   format = format,
   key = "id",
   biflow = biflow or nil,   -- for proto only (json says so)
-  compression = "lz4",
   linger = 0.05,   -- batches of up to 50 ms: fewer, larger requests
+  -- compression = "lz4",   -- less on the wire, some CPU more
+  -- config = { ["security.protocol"] = "SASL_SSL", ... },   -- any librdkafka setting
 }
 
 -- Start times come from conntrack's timestamps; without them, from NEW events.

@@ -77,7 +77,7 @@ static void test_golden(void)
     struct nurs_flowpb_meta meta = {.time_received_ns = 1700000000123456789ull,
                                     .sequence_num = 42, .domain = 7, .zone = 3,
                                     .sampler_address = sampler, .sampler_address_len = 4};
-    uint8_t buf[512];
+    uint8_t buf[2048];
     size_t n = nurs_flowpb_encode(&f, NULL, &meta, buf, sizeof buf);
     tap_ok(same(buf, n, golden_v4, sizeof golden_v4), "IPv4 NATed flow with a process: protoc's bytes");
     meta.length_prefix = true;
@@ -85,8 +85,21 @@ static void test_golden(void)
     tap_ok(n == sizeof golden_v4 + 2 && buf[0] == 0xbd && buf[1] == 0x01 &&
                memcmp(buf + 2, golden_v4, sizeof golden_v4) == 0,
            "length-prefixed: varint 189, then the same bytes");
-    tap_is_int((long long)nurs_flowpb_encode(&f, NULL, &meta, buf, 10), (long long)n,
-               "too small a buffer: the length needed, nothing written past it");
+    uint8_t small[32];
+    size_t need = nurs_flowpb_encode(&f, NULL, &meta, small, sizeof small);
+    tap_ok(need > sizeof small && need <= sizeof buf, "too small a buffer: more room asked (%zu)",
+           need);
+    static uint8_t grown[2048];
+    tap_ok(nurs_flowpb_encode(&f, NULL, &meta, grown, need) == n && memcmp(grown, buf, n) == 0,
+           "with that room: the same bytes");
+    meta.length_prefix = false;
+    f.src_proc = NULL;
+    f.nat = false;
+    n = nurs_flowpb_encode(&f, NULL, &meta, buf, sizeof buf);
+    meta.length_prefix = true;
+    tap_ok(nurs_flowpb_encode(&f, NULL, &meta, grown, sizeof grown) == n + 1 && grown[0] == n &&
+               memcmp(grown + 1, buf, n) == 0,
+           "a message under 128 bytes: a 1-byte prefix (%zu)", n);
 
     struct nurs_proc gone = {.pid = 0, .uid = 0xffffffffu, .fd = -1};
     struct nurs_flow g = {.icmp = true, .icmp_type = 128, .counted = true, .ip_version = 6,
@@ -129,7 +142,7 @@ static void test_values(void)
               nurs_flowpb_values_set_bytes(v, "dst_addr", b, 16);
     for (size_t i = 0; i < sizeof u / sizeof *u; i++)
         ok &= nurs_flowpb_values_set_uint(v, u[i].name, u[i].v);
-    uint8_t buf[256];
+    uint8_t buf[2048];
     size_t n = nurs_flowpb_values_encode(v, false, buf, sizeof buf);
     tap_ok(ok && same(buf, n, golden_v6_biflow, sizeof golden_v6_biflow),
            "a message set by field names: the same bytes");
@@ -182,6 +195,13 @@ static void test_key(void)
     tap_is_int(nurs_kafka_key_compile(&k, "{id}:{orig.bytes}", err, sizeof err), 0, "cut");
     n = nurs_kafka_key_ct(&k, &m, out, 5);
     tap_ok(n == 5 && memcmp(out, "77:10", 5) == 0, "a key is cut at the room it has");
+    c.id = 4294967295u;
+    c.mark = 0;
+    parse(&m, &c, false);
+    tap_is_int(nurs_kafka_key_compile(&k, "{id}/{mark}", err, sizeof err), 0, "numbers");
+    n = nurs_kafka_key_ct(&k, &m, out, sizeof out);
+    out[n] = '\0';
+    tap_is_str(out, "4294967295/", "the largest id; no mark (a zero one is not sent): empty");
     tap_is_int(nurs_kafka_key_compile(&k, "{id", err, sizeof err), -1, "unclosed {");
     tap_is_int(nurs_kafka_key_compile(&k, "id}", err, sizeof err), -1, "} alone");
     tap_is_int(nurs_kafka_key_compile(&k, "{}", err, sizeof err), -1, "empty name");

@@ -27,16 +27,39 @@ static void put_varint(uint8_t *p, uint64_t v)
     *p = (uint8_t)v;
 }
 
-static size_t pack(const flow_msg *msg, bool length_prefix, uint8_t *buf, size_t cap)
+/* Every field but the strings and bytes fits here: tags of at most 2
+ * bytes, varints of at most 10, some 60 fields. */
+#define FIXED_BOUND 768
+
+/* msg packed into buf, after its varint length when asked. `bound` is at
+ * least its packed size (so that one pass is enough: protobuf-c's own
+ * size pass costs as much as the packing). Returns the length, or, when
+ * cap is short, the room to retry with. */
+static size_t pack(const flow_msg *msg, size_t bound, bool length_prefix, uint8_t *buf,
+                   size_t cap)
 {
-    size_t n = nurs__flow__flow_message__get_packed_size(msg);
-    size_t prefix = length_prefix ? varint_len(n) : 0;
-    if (prefix + n > cap)
-        return prefix + n;
-    if (length_prefix)
-        put_varint(buf, n);
-    nurs__flow__flow_message__pack(msg, buf + prefix);
+    size_t room = length_prefix ? varint_len(bound) : 0;
+    if (room + bound > cap)
+        return room + bound;
+    size_t n = nurs__flow__flow_message__pack(msg, buf + room);
+    if (!length_prefix)
+        return n;
+    size_t prefix = varint_len(n);
+    if (prefix < room)
+        memmove(buf + prefix, buf + room, n);
+    put_varint(buf, n);
     return prefix + n;
+}
+
+static size_t text_bound(const struct nurs_proc *p)
+{
+    if (!p)
+        return 0;
+    const char *const s[] = {p->name, p->user, p->unit, p->container, p->cmdline, p->cgroup};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof s / sizeof *s; i++)
+        n += s[i] ? strlen(s[i]) + 8 : 0; /* tag and length */
+    return n;
 }
 
 static ProtobufCBinaryData addr(const uint8_t a[16], uint64_t ip_version)
@@ -111,7 +134,9 @@ size_t nurs_flowpb_encode(const struct nurs_flow *f, const struct nurs_flow *rev
                 &m.src_user, &m.src_unit, &m.src_container, &m.src_cmdline, &m.src_cgroup);
     set_process(f->dst_proc, &m.dst_attributed, &m.dst_pid, &m.dst_process, &m.dst_uid,
                 &m.dst_user, &m.dst_unit, &m.dst_container, &m.dst_cmdline, &m.dst_cgroup);
-    return pack(&m, meta->length_prefix, buf, cap);
+    size_t bound = FIXED_BOUND + meta->sampler_address_len + text_bound(f->src_proc) +
+                   text_bound(f->dst_proc);
+    return pack(&m, bound, meta->length_prefix, buf, cap);
 }
 
 const struct ProtobufCMessageDescriptor *nurs_flowpb_descriptor(void)
@@ -262,5 +287,6 @@ void nurs_flowpb_values_from_pkt(struct nurs_flowpb_values *v, const struct nurs
 size_t nurs_flowpb_values_encode(const struct nurs_flowpb_values *v, bool length_prefix,
                                  uint8_t *buf, size_t cap)
 {
-    return pack(&v->m, length_prefix, buf, cap);
+    return pack(&v->m, nurs__flow__flow_message__get_packed_size(&v->m), length_prefix, buf,
+                cap);
 }

@@ -23,8 +23,8 @@ struct nurs_flowpb_meta {
 };
 
 /* Encodes f (rev: the reply direction, for one biflow message; else NULL)
- * into buf. Returns the encoded length; when it exceeds cap nothing is
- * written, and the caller may retry with that much room. */
+ * into buf. Returns the encoded length; or, when cap is too small, a
+ * length above cap (nothing written): retry with that much room. */
 size_t nurs_flowpb_encode(const struct nurs_flow *f, const struct nurs_flow *rev,
                           const struct nurs_flowpb_meta *meta, uint8_t *buf, size_t cap);
 

@@ -140,12 +140,20 @@ static void s_open(void *ctx, const char *key)
     ((struct scalar *)ctx)->depth++;
 }
 static void s_close(void *ctx) { ((struct scalar *)ctx)->depth--; }
+/* Decimal, without printf: keys are made once per record. */
 static void s_int(void *ctx, const char *key, long long v)
 {
     (void)key;
     char num[24];
-    int n = snprintf(num, sizeof num, "%lld", v);
-    put(ctx, num, (size_t)n);
+    char *p = num + sizeof num;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    put(ctx, p, (size_t)(num + sizeof num - p));
 }
 static void s_str(void *ctx, const char *key, const char *p, size_t n)
 {

@@ -77,7 +77,7 @@ static void send_flow(struct nurs_kafka_sink *k, const struct nurs_flow *f,
     if (n > k->cap) {
         if (!room(k, n))
             return;
-        nurs_flowpb_encode(f, rev, meta, k->buf, k->cap);
+        n = nurs_flowpb_encode(f, rev, meta, k->buf, k->cap);
     }
     k->records++;
     produce(k, k->key, key_len, k->buf, n);
@@ -195,7 +195,7 @@ void nurs_kafka_sink_values_end(struct nurs_kafka_sink *k, bool ok, const char *
     if (n > k->cap) {
         if (!room(k, n))
             return;
-        nurs_flowpb_values_encode(k->values, k->cur.length_prefix, k->buf, k->cap);
+        n = nurs_flowpb_values_encode(k->values, k->cur.length_prefix, k->buf, k->cap);
     }
     k->records++;
     produce(k, key, key_len, k->buf, n);
