@@ -8,13 +8,14 @@
 
 #include <lauxlib.h>
 
-#include "bindings/ct_record.h"
 #include "bindings/json.h"
 #include "bindings/nurs.h"
-#include "bindings/pkt_record.h"
+#include "bindings/record.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
 #include "core/host.h"
-#include "sinks/json/sink.h"
+#include "records/ct_record.h"
+#include "records/packet.h"
 #include "sinks/kafka/sink.h"
 
 #define KAFKA_MT "nurs.kafka"
@@ -301,7 +302,7 @@ static size_t lua_key(lua_State *L, int idx, const struct nurs_kafka_key *k, cha
         while (seg && !lua_isnil(L, -1)) {
             const char *dot = strchr(seg, '.');
             size_t n = dot ? (size_t)(dot - seg) : strlen(seg);
-            if (lua_istable(L, -1) || nurs_pkt_record_to(L, -1)) {
+            if (lua_istable(L, -1) || nurs_l_view_to(L, -1)) {
                 lua_pushlstring(L, seg, n);
                 if (lua_istable(L, -2))
                     lua_rawget(L, -2);
@@ -398,7 +399,7 @@ static int kafka_write(lua_State *L)
     lua_settop(L, 2);
     nurs_l_json_check_value(L, 2);
     const struct nurs_kafka_settings *s = nurs_kafka_sink_settings(k);
-    struct nurs_ct_msg *m = nurs_record_test(L, 2);
+    struct nurs_ct_msg *m = (struct nurs_ct_msg *)nurs_l_record_test(L, 2, &nurs_ct_class);
     if (m && !given_key) {
         nurs_kafka_sink_write_ct(k, m);
         return 0;
@@ -414,7 +415,8 @@ static int kafka_write(lua_State *L)
     }
     char err[256];
     int rc;
-    struct nurs_pkt_record *p = nurs_pkt_record_to(L, 2);
+    struct nurs_l_view *view = nurs_l_view_to(L, 2);
+    const struct nurs_packet_meta *packet = view ? view->cls->packet : NULL;
     if (s->format == NURS_KAFKA_JSON) {
         struct nurs_jsonw *w = nurs_kafka_sink_json_begin(k);
         rc = nurs_l_json_write_value(w, L, 2, s->schema_version, err, sizeof err);
@@ -422,15 +424,17 @@ static int kafka_write(lua_State *L)
     } else {
         lua_newtable(L); /* keeps address bytes alive */
         struct nurs_flowpb_values *v = nurs_kafka_sink_values_begin(k);
-        if (p) {
-            nurs_flowpb_values_from_pkt(v, nurs_pkt_record_view(p));
+        if (packet) {
+            struct nurs_field_src src = nurs_l_view_src(view);
+            nurs_flowpb_values_from_pkt(v, nurs_packet_view(packet, &src));
             rc = 0;
         } else if (lua_istable(L, 2)) {
             rc = table_values(L, 2, 3, v, err, sizeof err);
         } else {
             rc = -1;
-            snprintf(err, sizeof err, "format proto takes records and tables, not a %s",
-                     luaL_typename(L, 2));
+            snprintf(err, sizeof err, "format proto takes conntrack and packet records and "
+                                      "tables, not a %s",
+                     view ? view->cls->what : luaL_typename(L, 2));
         }
         nurs_kafka_sink_values_end(k, rc == 0, key, key_len);
     }

@@ -1,19 +1,16 @@
 /* The Kafka sink's pure parts: FlowMessages against golden bytes made by
  * protoc --encode from schema/nurs_flow.proto (not by protobuf-c), the
- * message key template, the broker list check, and the conntrack-to-flow
- * mapping's times and end reasons. */
+ * message key template, the broker list check, the schemas' version. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
-#include <stdio.h>
-
 #include "core/schema.h"
 #include "netlink/ct_msg.h"
 #include "netlink/ct_synth.h"
-#include "sinks/kafka/ctflows.h"
 #include "sinks/kafka/flowpb.h"
 #include "sinks/kafka/key.h"
 #include "sinks/kafka/producer.h"
@@ -222,52 +219,6 @@ static void test_brokers(void)
         tap_is_int(nurs_kafka_brokers_check(bad[i], err, sizeof err), -1, bad[i]);
 }
 
-static void test_ctflows(void)
-{
-    struct nurs_ctflows s;
-    struct nurs_flow f[2];
-    struct nurs_ct_msg m;
-    nurs_ctflows_init(&s, 16);
-    struct nurs_ct_synth c = tcp_entry();
-
-    /* Without kernel timestamps: NEW notes the start, DESTROY ends then. */
-    tap_ok(parse(&m, &c, true), "NEW parses");
-    tap_is_int(nurs_ctflows_map(&s, &m, 1000, f), NURS_CTFLOWS_NONE, "NEW: no flow");
-    tap_ok(parse(&m, &c, false), "DESTROY parses");
-    tap_is_int(nurs_ctflows_map(&s, &m, 5000, f), NURS_CTFLOWS_FLOWS, "DESTROY: flows");
-    tap_ok(f[0].start_ns == 1000 && f[0].end_ns == 5000 && f[1].start_ns == 1000,
-           "start at NEW, end now");
-    tap_is_int((long long)f[0].end_reason, NURS_END_OF_FLOW, "TIME_WAIT: end of flow");
-    tap_ok(f[0].packets == 10 && f[1].octets == 5000 && f[0].flow_id == 77, "counters, id");
-    tap_ok(!s.start_unknown && s.state.t.count == 0, "state forgotten after DESTROY");
-
-    /* With timestamps: a dump is an active timeout, the next part starts there. */
-    c.id = 78;
-    c.start_ns = 100;
-    c.stop_ns = 9000;
-    parse(&m, &c, false);
-    m.event = NURS_CT_EVENT_DUMP;
-    tap_is_int(nurs_ctflows_map(&s, &m, 2000, f), NURS_CTFLOWS_FLOWS, "dump: flows");
-    tap_ok(f[0].start_ns == 100 && f[0].end_ns == 2000 && f[0].end_reason == NURS_END_ACTIVE,
-           "dump: from the kernel's start to now, active timeout");
-    m.event = NURS_CT_EVENT_DESTROY;
-    tap_is_int(nurs_ctflows_map(&s, &m, 9500, f), NURS_CTFLOWS_FLOWS, "DESTROY after a dump");
-    tap_ok(f[0].start_ns == 2000 && f[0].end_ns == 9000, "from the dump to the kernel's stop");
-    m.event = NURS_CT_EVENT_DUMP;
-    m.final = true;
-    nurs_ctflows_map(&s, &m, 9700, f);
-    tap_is_int((long long)f[0].end_reason, NURS_END_FORCED, "the exit dump: forced end");
-    m.final = false;
-
-    /* Counters, but no packet either way. */
-    c.id = 79;
-    c.packets[0] = c.packets[1] = 0;
-    c.bytes[0] = c.bytes[1] = 0;
-    parse(&m, &c, false);
-    tap_is_int(nurs_ctflows_map(&s, &m, 1, f), NURS_CTFLOWS_NONE, "no packets: no flow");
-    nurs_ctflows_free(&s);
-}
-
 /* Both published schemas say the version records carry. */
 static void test_schema_version(void)
 {
@@ -287,6 +238,5 @@ int main(void)
     test_values();
     test_key();
     test_brokers();
-    test_ctflows();
     return tap_done();
 }

@@ -47,7 +47,7 @@ describe("nurs module", function()
     assert.equals("mine#2", b:name())
     assert.equals("nurs.conntrack (mine)", tostring(a))
     assert.same({ ["in"] = 0, delivered = 0, errors = 0, overruns = 0, dropped = 0,
-                  malformed = 0, rcvbuf = 0, filtered = 0, reads = 0 }, a:counters())
+                  malformed = 0, timeouts = 0, rcvbuf = 0, filtered = 0, reads = 0 }, a:counters())
     assert.is_table(nurs.counters().mine)
     a:close()
     b:close()

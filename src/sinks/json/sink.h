@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "netlink/ct_msg.h"
 #include "core/jsonw.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
 
 struct nurs_script;
 struct nurs_json_sink;

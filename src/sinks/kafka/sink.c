@@ -6,15 +6,16 @@
 #include <time.h>
 
 #include "core/host.h"
+#include "records/record.h"
+#include "sinks/flow/ctflow.h"
 #include "sinks/json/sink.h"
-#include "sinks/kafka/ctflows.h"
 
 struct nurs_kafka_sink {
     struct nurs_resource res; /* first: the resource is the sink */
     struct nurs_kafka_producer *producer; /* NULL in --check mode */
-    struct nurs_kafka_settings cur, next; /* next: asked by a loading script */
-    bool next_set;
-    struct nurs_ctflows flows;
+    struct nurs_kafka_settings cur, next; /* the claim/adopt protocol's (core/resource.h) */
+    struct nurs_flow_state state;         /* live connections: start and last export times */
+    struct nurs_ct_flow_ctx flows;
     uint32_t sequence;
     struct nurs_jsonw w;
     uint8_t *buf;
@@ -95,22 +96,24 @@ static void write_flows(struct nurs_kafka_sink *k, struct nurs_ct_msg *m, size_t
     const struct nurs_kafka_settings *s = &k->cur;
     uint64_t now = realtime_ns();
     struct nurs_flow f[2];
-    switch (nurs_ctflows_map(&k->flows, m, now, f)) {
-    case NURS_CTFLOWS_MALFORMED:
+    bool start_known;
+    switch (nurs_ct_flow_map(&k->flows, m, f, &start_known)) {
+    case NURS_CT_FLOWS_MALFORMED:
         k->res.counters.malformed++;
         return;
-    case NURS_CTFLOWS_NO_COUNTERS:
+    case NURS_CT_FLOWS_NO_COUNTERS:
         k->no_counters++;
         warn_once(k, &k->warned_counters,
                   "conntrack entries carry no counters, so they make no flows: turn "
                   "accounting on (sysctl -w net.netfilter.nf_conntrack_acct=1)");
         return;
-    case NURS_CTFLOWS_NONE:
+    case NURS_CT_FLOWS_NOTED:
+    case NURS_CT_FLOWS_EMPTY:
         return;
-    case NURS_CTFLOWS_FLOWS:
+    case NURS_CT_FLOWS:
         break;
     }
-    if (k->flows.start_unknown)
+    if (!start_known)
         warn_once(k, &k->warned_times,
                   "flow start times are unknown: turn conntrack timestamps on (sysctl -w "
                   "net.netfilter.nf_conntrack_timestamp=1) or listen to \"new\" events; until "
@@ -219,8 +222,8 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     out[n++] = (struct nurs_extra_counter){"unsent", s->unsent};
     out[n++] = (struct nurs_extra_counter){"records", k->records};
     out[n++] = (struct nurs_extra_counter){"no_counters", k->no_counters};
-    out[n++] = (struct nurs_extra_counter){"connections", k->flows.state.t.count};
-    out[n++] = (struct nurs_extra_counter){"state_full", k->flows.state.t.full};
+    out[n++] = (struct nurs_extra_counter){"connections", k->state.t.count};
+    out[n++] = (struct nurs_extra_counter){"state_full", k->state.t.full};
     return n;
 }
 
@@ -231,18 +234,10 @@ static void flush_op(struct nurs_resource *r)
         nurs_kafka_producer_flush(k->producer);
 }
 
-static void claim_end(struct nurs_resource *r, bool adopted)
-{
-    struct nurs_kafka_sink *k = (struct nurs_kafka_sink *)r;
-    if (adopted && k->next_set)
-        k->cur = k->next;
-    k->next_set = false;
-}
-
 static void free_sink(void *arg)
 {
     struct nurs_kafka_sink *k = arg;
-    nurs_ctflows_free(&k->flows);
+    nurs_flow_state_free(&k->state);
     nurs_jsonw_free(&k->w);
     nurs_flowpb_values_free(k->values);
     free(k->buf);
@@ -258,18 +253,29 @@ static void destroy(struct nurs_resource *r)
         free_sink(k);
 }
 
-static void take_ct(struct nurs_resource *r, struct nurs_ct_msg *m)
+/* The sink as a conntrack source's consumer: kafka:write(rec), in C. */
+static enum nurs_take take(struct nurs_consumer *c, struct nurs_resource *from,
+                           struct nurs_record *rec)
 {
-    nurs_kafka_sink_write_ct(nurs_kafka_sink_of(r), m);
+    (void)from;
+    if (rec->kind != NURS_RECORD_CT)
+        return NURS_TAKE_LOST;
+    nurs_kafka_sink_write_ct(nurs_kafka_sink_of(nurs_resource_of_consumer(c)), rec->data);
+    return NURS_TAKEN;
 }
+
+static const struct nurs_consumer_ops consumer_ops = {
+    .kinds = NURS_RECORD_CT,
+    .take = take,
+};
 
 static const struct nurs_resource_ops kafka_ops = {
     .kind = "kafka",
     .destroy = destroy,
     .flush = flush_op,
     .extra_counters = extra_counters,
-    .claim_end = claim_end,
-    .take_ct = take_ct,
+    NURS_SETTINGS_IN(struct nurs_kafka_sink),
+    .consumer = &consumer_ops,
 };
 
 /* The producer's identity: what a running producer cannot change. */
@@ -289,23 +295,20 @@ struct nurs_kafka_sink *nurs_kafka_sink_get(struct nurs_script *s, const struct 
         return NULL;
     char key[8192];
     make_key(&o->producer, key, sizeof key);
-    struct nurs_resource *r = nurs_resource_claim(s, kafka_ops.kind, key);
-    if (r) {
-        struct nurs_kafka_sink *k = (struct nurs_kafka_sink *)r;
-        k->next = o->settings;
-        k->next_set = true;
-        return k;
-    }
+    struct nurs_resource *r = nurs_resource_claim(s, &kafka_ops, key, &o->settings);
+    if (r)
+        return (struct nurs_kafka_sink *)r;
     struct nurs_kafka_sink *k = calloc(1, sizeof *k);
     if (!k || !(k->values = nurs_flowpb_values_new())) {
         free(k);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    k->cur = o->settings;
     nurs_jsonw_init(&k->w);
-    nurs_ctflows_init(&k->flows, o->max_connections);
-    if (nurs_resource_init(&k->res, &kafka_ops, s, o->name ? o->name : "kafka", key) < 0) {
+    nurs_flow_state_init(&k->state, o->max_connections, 6 * 86400ull * 1000000000ull);
+    k->flows = (struct nurs_ct_flow_ctx){.state = &k->state, .clock_ns = realtime_ns};
+    if (nurs_resource_init(&k->res, &kafka_ops, s, o->name ? o->name : "kafka", key,
+                           &o->settings) < 0) {
         snprintf(err, errlen, "out of memory");
         free_sink(k);
         return NULL;
