@@ -17,22 +17,12 @@ kafka_start t-reload
 start_nurs_log "$TMP/nurs.log" "$ROOT/scripts/examples/ct-kafka.lua" "$KAFKA" t-reload proto
 wait_log "listening"
 
-nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" $V4 3 10000 127.0.0.1 >/dev/null &
-G4=$!
-nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" $V6 3 30000 ::1 >/dev/null &
-G6=$!
-PIDS+=("$G4" "$G6")
-(for ((i = 0; i < 16; i++)); do sleep 0.25; nsx conntrack -F 2>/dev/null; done) &
-FLUSHER=$!
-PIDS+=("$FLUSHER")
+reload_load_start $V4 $V6
 for ((i = 0; i < 6; i++)); do
     sleep 0.4
     kill -HUP "$NURS_PID"
 done
-wait "$G4" || fail "IPv4 traffic failed"
-wait "$G6" || fail "IPv6 traffic failed"
-wait "$FLUSHER"
-nsx conntrack -F 2>/dev/null
+reload_load_wait
 wait_counter "$NURS_PID" "$TMP/nurs.log" kafka delivered $((V4 + V6))
 stop_pid "$NURS_PID"
 

@@ -4,15 +4,8 @@
 local nurs = require "nurs"
 
 local files = dofile("tests/lua/files.lua")
-local tmpname = files.tmpname
+local tmpname, slurp = files.tmpname, files.slurp
 local NURS = assert(os.getenv("NURS"), "run through scripts/test-all.sh (NURS=path/to/nurs-lua)")
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local function fails(pattern, f, ...)
   local ok, err = pcall(f, ...)

@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flowdecode  # noqa: E402
+from flowcheck import Errors, check_ports  # noqa: E402
 
 
 def main():
@@ -30,7 +31,7 @@ def main():
     args = ap.parse_args()
     flows = flowdecode.protobuf_flows(args.dump, args.proto)
     keys = open(args.keys).read().splitlines()
-    errors = []
+    errors = Errors()
     if len(keys) != len(flows):
         errors.append(f"{len(keys)} keys for {len(flows)} messages")
     seqs = sorted(int(f["pb"].get("sequence_num", 0)) for f in flows)
@@ -55,16 +56,7 @@ def main():
             errors.append(f"{len(seen)} distinct UDP flows to {lo}..{lo + n - 1}, want {count}, "
                           f"repeated: {[p for p, c in seen.items() if c > 1][:10]}")
     for lo, n in args.dports:
-        seen = {}
-        for f in flows:
-            if f["proto"] == 17 and lo <= f["dport"] < lo + n:
-                seen[f["dport"]] = seen.get(f["dport"], 0) + 1
-        missing = [p for p in range(lo, lo + n) if p not in seen]
-        twice = [p for p, c in seen.items() if c > 1]
-        if missing:
-            errors.append(f"{len(missing)} of the {n} UDP flows to {lo}.. missing: {missing[:10]}")
-        if twice:
-            errors.append(f"UDP flows published more than once: {twice[:10]}")
+        check_ports(flows, lo, n, "kafka", errors)
     if args.records is not None and len(flows) != args.records:
         errors.append(f"{len(flows)} messages; the sink counted {args.records}")
     if errors:
