@@ -122,7 +122,7 @@ void nurs_timer_open(lua_State *L)
         {"cancel", timer_stop},
         {NULL, NULL},
     };
-    nurs_l_new_class(L, TIMER_MT, methods, timer_tostring);
+    nurs_l_new_class(L, TIMER_MT, methods, timer_tostring, timer_stop);
 }
 
 void nurs_timers_close_all(struct nurs_lua_script *s)

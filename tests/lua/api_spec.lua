@@ -150,6 +150,26 @@ describe("json sink", function()
     out:close()
     assert.has_error(function() out:write {} end, "json sink is closed")
   end)
+
+  it("closes, flushed, at the end of a <close> variable's scope", function()
+    local path = tmpname()
+    local kept
+    do
+      local out <close> = nurs.json { path = path, flush = 3600 }
+      out:write { scoped = true }
+      kept = out
+    end
+    assert.same({ '{"scoped":true}' }, read_lines(path))
+    assert.has_error(function() kept:write {} end, "json sink is closed")
+    local fired = false
+    do
+      local t <close> = nurs.after(0.05, function() fired = true end)
+    end
+    nurs.after(0.2, nurs.stop)
+    nurs.run(2)
+    assert.is_false(fired)
+    os.remove(path)
+  end)
 end)
 
 describe("logging", function()
