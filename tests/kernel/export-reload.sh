@@ -32,6 +32,9 @@ start_nurs_log "$TMP/nurs.log" "$TMP/ctflow9.lua" 127.0.0.1:$PORT
 wait_log "listening"
 
 reload_load_start $V4 $V6
+# The original templates reach the collector before the first reload (a
+# busy machine may take longer than one flush interval to send them).
+wait_counter "$NURS_PID" "$TMP/nurs.log" netflow9 messages 1
 for v in original changed original original original original; do
     sleep 0.4
     cp "$TMP/$v.lua" "$TMP/ctflow9.lua"
