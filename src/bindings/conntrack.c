@@ -116,8 +116,8 @@ static int l_conntrack(lua_State *L)
 {
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
-                                          "dump_at_exit", "process", "batch_wait", "reliable",
-                                          "resync", "resync_interval", NULL};
+                                          "dump_at_exit", "process", "batch_wait", "budget",
+                                          "reliable", "resync", "resync_interval", NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed, true);
 
     struct nurs_ct_source_opts o = {0};
@@ -146,6 +146,7 @@ static int l_conntrack(lua_State *L)
      * one lists the table if asked): listing it again would deliver
      * entries twice. */
     (void)adopted;
+    nurs_l_read_budget(L, 1, FNAME, r);
     if (fn)
         nurs_l_add_consumer(L, r, fn, &nurs_l_function_ops, NURS_RECORD_CT);
     return 1;
