@@ -38,7 +38,7 @@ struct stream {
     uint32_t act_seq;
     unsigned inflight;
     bool dump_done;
-    unsigned char out[32768]; /* per-entry requests waiting to be sent */
+    _Alignas(8) unsigned char out[32768]; /* per-entry requests waiting to be sent */
     size_t out_len;
     unsigned out_count;
     struct nurs_nl_batch batch;
