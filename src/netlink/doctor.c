@@ -90,33 +90,45 @@ static bool has_capability(int cap)
 /* Whether ctnetlink answers in the namespace we are in (a module, or
  * built in: /sys/module does not show every built-in one): 1 yes, 0 no,
  * -1 cannot tell (no permission). */
-static int ctnetlink_answers(void)
+/* A socket with one nfnetlink request sent (a header, no attributes);
+ * NULL if it cannot be. */
+static struct mnl_socket *ask(uint16_t type, uint16_t flags, char *buf)
 {
     struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
     if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
         if (nl)
             mnl_socket_close(nl);
-        return -1;
+        return NULL;
     }
-    char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_GET_STATS;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = NLM_F_REQUEST | flags;
     nlh->nlmsg_seq = 1;
     struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
     nfg->nfgen_family = AF_UNSPEC;
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+        mnl_socket_close(nl);
+        return NULL;
+    }
+    return nl;
+}
+
+static int ctnetlink_answers(void)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct mnl_socket *nl = ask(NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_GET_STATS, NLM_F_ACK, buf);
+    if (!nl)
+        return -1;
     int answer = -1;
-    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0) {
-        struct pollfd p = {.fd = mnl_socket_get_fd(nl), .events = POLLIN};
-        ssize_t n = poll(&p, 1, 2000) > 0 ? recv(p.fd, buf, sizeof buf, 0) : -1;
-        const struct nlmsghdr *m = (const void *)buf;
-        if (n > 0 && nurs_nlmsg_ok(m, (size_t)n)) {
-            if (m->nlmsg_type != NLMSG_ERROR)
-                answer = 1;
-            else if (m->nlmsg_len >= NLMSG_HDRLEN + sizeof(struct nlmsgerr)) {
-                int e = -((const struct nlmsgerr *)mnl_nlmsg_get_payload(m))->error;
-                answer = e == 0 ? 1 : e == EPERM ? -1 : 0;
-            }
+    struct pollfd p = {.fd = mnl_socket_get_fd(nl), .events = POLLIN};
+    ssize_t n = poll(&p, 1, 2000) > 0 ? recv(p.fd, buf, MNL_SOCKET_BUFFER_SIZE, 0) : -1;
+    const struct nlmsghdr *m = (const void *)buf;
+    if (n > 0 && nurs_nlmsg_ok(m, (size_t)n)) {
+        if (m->nlmsg_type != NLMSG_ERROR)
+            answer = 1;
+        else if (m->nlmsg_len >= NLMSG_HDRLEN + sizeof(struct nlmsgerr)) {
+            int e = -((const struct nlmsgerr *)mnl_nlmsg_get_payload(m))->error;
+            answer = e == 0 ? 1 : e == EPERM ? -1 : 0;
         }
     }
     mnl_socket_close(nl);
@@ -127,25 +139,12 @@ static int ctnetlink_answers(void)
  * offload stop moving. -1 when nftables cannot be asked. */
 static int flowtables_without_counters(char *names, size_t len)
 {
-    struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
-    if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-        if (nl)
-            mnl_socket_close(nl);
-        return -1;
-    }
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETFLOWTABLE;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    nlh->nlmsg_seq = 1;
-    struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
-    nfg->nfgen_family = AF_UNSPEC;
-    int count = 0;
     names[0] = '\0';
-    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-        mnl_socket_close(nl);
+    struct mnl_socket *nl = ask(NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETFLOWTABLE, NLM_F_DUMP, buf);
+    if (!nl)
         return -1;
-    }
+    int count = 0;
     int fd = mnl_socket_get_fd(nl);
     for (int rounds = 0; rounds < 1000; rounds++) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
