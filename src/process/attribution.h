@@ -62,6 +62,9 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
                                               const char *name, char *err, size_t errlen);
 /* Frees it once the worker has returned; waiting callbacks are told. */
 void nurs_attribution_free(struct nurs_attribution *a);
+/* How many engines exist: reading other users' /proc/PID/fd needs
+ * CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE, kept by --user while one does. */
+unsigned nurs_attribution_live(void);
 
 /* Before a record's callbacks: makes it see the attribution (m->attr), and
  * starts attributing its connection when `begin` is set and it is new to
