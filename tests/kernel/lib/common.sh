@@ -42,10 +42,27 @@ NFT
 
 nsx() { ip netns exec "$NS" "$@"; }
 
+# NURS_AS_USER=nurs-lua: the daemon runs as that user with only the
+# capabilities the systemd unit grants it (its AmbientCapabilities=) and
+# no new privileges, as the service does; the test's files are the user's.
+NURS_AS=()
+if [ -n "${NURS_AS_USER:-}" ]; then
+    getent passwd "$NURS_AS_USER" >/dev/null || fail "NURS_AS_USER=$NURS_AS_USER: no such user"
+    unit_caps() {
+        sed -n 's/^AmbientCapabilities=//p' "$ROOT/dist/nurs-lua.service.in" | tr ' ' '\n' |
+            sed -n 's/^CAP_\(.*\)/+\L\1/p' | paste -sd,
+    }
+    caps=$(unit_caps)
+    [ -n "$caps" ] || fail "no AmbientCapabilities= in dist/nurs-lua.service.in"
+    NURS_AS=(setpriv --reuid="$NURS_AS_USER" --regid="$(id -g "$NURS_AS_USER")" --init-groups --no-new-privs
+        --inh-caps=-all,"$caps" --ambient-caps=-all,"$caps" --bounding-set=-all,"$caps" --)
+    chown "$NURS_AS_USER" "$TMP"
+fi
+
 # Starts nurs-lua inside the namespace; its stdout goes to $1.
 start_nurs() {
     local out=$1; shift
-    ip netns exec "$NS" "$NURS" "$@" >"$out" 2>>"$TMP/nurs.log" &
+    ip netns exec "$NS" "${NURS_AS[@]}" "$NURS" "$@" >"$out" 2>>"$TMP/nurs.log" &
     NURS_PID=$!
     PIDS+=("$NURS_PID")
 }
@@ -74,6 +91,13 @@ wait_log() {
 }
 
 stop_nurs() {
+    if [ -n "${NURS_AS_USER:-}" ]; then # it did run as the service would
+        [ "$(stat -c %U "/proc/$NURS_PID")" = "$NURS_AS_USER" ] ||
+            fail "nurs-lua runs as $(stat -c %U "/proc/$NURS_PID"), not $NURS_AS_USER"
+        # The bounding set is the unit's: exactly those are in effect.
+        [ "$(awk '/^CapEff/ {e = $2} /^CapBnd/ {b = $2} END {print (e == b)}' "/proc/$NURS_PID/status")" = 1 ] ||
+            fail "nurs-lua's capabilities are not the unit's: $(grep Cap "/proc/$NURS_PID/status")"
+    fi
     kill -TERM "$NURS_PID"
     timeout 10 tail --pid="$NURS_PID" -f /dev/null || fail "nurs-lua did not exit on SIGTERM"
     wait "$NURS_PID" || fail "nurs-lua exited with $? on SIGTERM"
