@@ -12,10 +12,7 @@ ns_setup
 
 SOCK="@nurs-ktest-notify-$$-$RANDOM"
 N="$TMP/notify.log"
-# Abstract names belong to a network namespace: listen in the test's.
-nsx python3 "$ROOT/tests/kernel/lib/notify_listen.py" "$SOCK" "$N" 60 &
-PIDS+=($!)
-sleep 0.3
+start_notify_listener "$SOCK" "$N" 60
 
 cat >"$TMP/script.lua" <<LUA
 local nurs = require "nurs"

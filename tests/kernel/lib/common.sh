@@ -46,18 +46,18 @@ nsx() { ip netns exec "$NS" "$@"; }
 # capabilities the systemd unit grants it (its AmbientCapabilities=) and
 # no new privileges, as the service does; the test's files are the user's.
 NURS_AS=()
-if [ -n "${NURS_AS_USER:-}" ]; then
-    getent passwd "$NURS_AS_USER" >/dev/null || fail "NURS_AS_USER=$NURS_AS_USER: no such user"
-    unit_caps() {
-        sed -n 's/^AmbientCapabilities=//p' "$ROOT/dist/nurs-lua.service.in" | tr ' ' '\n' |
-            sed -n 's/^CAP_\(.*\)/+\L\1/p' | paste -sd,
-    }
-    caps=$(unit_caps)
+run_as_service_user() { # run_as_service_user USER
+    local caps
+    getent passwd "$1" >/dev/null || fail "NURS_AS_USER=$1: no such user"
+    caps=$(sed -n 's/^AmbientCapabilities=//p' "$ROOT/dist/nurs-lua.service.in" | tr ' ' '\n' |
+        sed -n 's/^CAP_\(.*\)/+\L\1/p' | paste -sd,)
     [ -n "$caps" ] || fail "no AmbientCapabilities= in dist/nurs-lua.service.in"
-    NURS_AS=(setpriv --reuid="$NURS_AS_USER" --regid="$(id -g "$NURS_AS_USER")" --init-groups --no-new-privs
+    NURS_AS=(setpriv --reuid="$1" --regid="$(id -g "$1")" --init-groups --no-new-privs
         --inh-caps=-all,"$caps" --ambient-caps=-all,"$caps" --bounding-set=-all,"$caps" --)
-    chown "$NURS_AS_USER" "$TMP"
-fi
+    NURS_AS_USER=$1
+    chown "$1" "$TMP"
+}
+[ -z "${NURS_AS_USER:-}" ] || run_as_service_user "$NURS_AS_USER"
 
 # Starts nurs-lua inside the namespace; its stdout goes to $1.
 start_nurs() {
@@ -65,6 +65,17 @@ start_nurs() {
     ip netns exec "$NS" "${NURS_AS[@]}" "$NURS" "$@" >"$out" 2>>"$TMP/nurs.log" &
     NURS_PID=$!
     PIDS+=("$NURS_PID")
+}
+
+# A stand-in for systemd's notification socket at address $1 (abstract
+# names belong to the test's namespace) writing what it hears to $2, for at
+# most $3 seconds; returns once it listens.
+start_notify_listener() {
+    local i
+    nsx python3 "$ROOT/tests/kernel/lib/notify_listen.py" "$1" "$2" "$3" &
+    PIDS+=($!)
+    for ((i = 0; i < 100; i++)); do [ -e "$2" ] && return 0; sleep 0.05; done
+    fail "the notification listener did not start"
 }
 
 # Waits (at most $3 seconds) until file $1 has at least $2 lines.

@@ -3,7 +3,7 @@
 
 Binds a datagram socket at ADDRESS (a path, or '@name' for an abstract
 one, as $NOTIFY_SOCKET writes them) and writes one line per datagram to
-OUT: the monotonic time it arrived, a space, the datagram with its
+OUT (created once the socket listens): the monotonic time it arrived, a space, the datagram with its
 newlines as '|'. Exits after SECONDS at most, or on SIGTERM.
 """
 import signal
