@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "bindings/script.h"
 #include "core/host.h"
 #include "core/log.h"
 #include "core/notify.h"
@@ -254,12 +255,13 @@ int main(int argc, char **argv)
     nurs_notify_init(&d.notify);
     const char *lua_dir = getenv("NURS_LUA_DIR");
     bool lua_dir_override = lua_dir && *lua_dir;
-    if (nurs_host_init(host, uv_default_loop(),
-                       lua_dir_override ? lua_dir : NURS_LUA_INSTALL_DIR) < 0) {
-        fprintf(stderr, "nurs-lua: module directory path too long\n");
+    if (!lua_dir_override)
+        lua_dir = NURS_LUA_INSTALL_DIR;
+    if (strlen(lua_dir) >= PATH_MAX) {
+        fprintf(stderr, "nurs-lua: NURS_LUA_DIR is too long\n");
         return 2;
     }
-    host->lua_dir_override = lua_dir_override;
+    nurs_host_init(host, uv_default_loop(), nurs_lua_engine(lua_dir, lua_dir_override));
     host->check_only = check;
     host->record_path = record;
     host->script_path = argv[optind];

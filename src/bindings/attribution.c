@@ -4,10 +4,12 @@
 
 #include <lauxlib.h>
 
-#include "records/ct_fields.h"
-#include "core/host.h"
+#include "bindings/record.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
-#include "bindings/ct_record.h"
+#include "core/host.h"
+#include "records/ct_fields.h"
+#include "records/ct_record.h"
 
 bool nurs_l_process_option(lua_State *L, int idx, const char *fname,
                            struct nurs_attribution_opts *o)
@@ -93,7 +95,7 @@ static void on_answer(void *ctx, const struct nurs_conn_attr *c)
 
 int nurs_l_attribute(lua_State *L, struct nurs_resource *r, struct nurs_attribution *a)
 {
-    struct nurs_ct_msg *m = nurs_record_test(L, 2);
+    struct nurs_ct_msg *m = (struct nurs_ct_msg *)nurs_l_record_test(L, 2, &nurs_ct_class);
     if (!m)
         return luaL_typeerror(L, 2, "conntrack record");
     bool has_fn = !lua_isnoneornil(L, 3);

@@ -6,10 +6,12 @@
 
 #include <lauxlib.h>
 
-#include "core/host.h"
+#include "bindings/record.h"
+#include "bindings/script.h"
 #include "bindings/timer.h"
+#include "bindings/util.h"
+#include "core/host.h"
 #include "core/log.h"
-#include "bindings/ct_record.h"
 
 void nurs_l_release(lua_State *L, struct nurs_resource *r)
 {
@@ -92,8 +94,8 @@ static void push_all_counters(lua_State *L, struct nurs_host *h)
 
 static int l_counters(lua_State *L)
 {
-    struct nurs_script *s = nurs_script_of(L);
-    push_all_counters(L, s->host);
+    struct nurs_lua_script *s = nurs_lua_script_of(L);
+    push_all_counters(L, s->base.host);
     lua_createtable(L, 0, 1);
     lua_pushinteger(L, (lua_Integer)s->errors);
     lua_setfield(L, -2, "errors");
@@ -135,7 +137,7 @@ int luaopen_nurs_core(lua_State *L)
     };
     if (!nurs_script_of(L))
         return luaL_error(L, "nurs.core only works inside nurs-lua");
-    nurs_record_open(L);
+    nurs_l_records_open(L);
     nurs_timer_open(L);
     luaL_newlib(L, funcs);
     lua_pushstring(L, NURS_VERSION);

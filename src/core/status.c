@@ -46,8 +46,6 @@ void nurs_status_format(struct nurs_status *st, char *buf, size_t len)
         }
         now[k].in += c->in;
     }
-    if (st->host->current)
-        errors += st->host->current->errors;
 
     uint64_t ms = nurs_monotonic_ms();
     double secs = st->last_ms && ms > st->last_ms ? (double)(ms - st->last_ms) / 1000.0 : 0;

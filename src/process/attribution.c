@@ -13,12 +13,13 @@
 #include <linux/netlink.h>
 #include <netinet/tcp.h>
 
+#include "core/closer.h"
 #include "core/grow.h"
-#include "process/localaddr.h"
 #include "core/log.h"
-#include "netlink/socket.h"
-#include "process/procscan.h"
 #include "netlink/sockdiag.h"
+#include "netlink/socket.h"
+#include "process/localaddr.h"
+#include "process/procscan.h"
 
 #define SEND_BATCH 256      /* requests per datagram: their answers fit the buffer */
 #define MAX_LOOKUPS 65536   /* ends being looked up at once; sequence numbers hold the slot */
@@ -106,7 +107,7 @@ struct nurs_attribution {
     uint64_t count[NURS_WHY_COUNT];
     uint64_t not_ready, table_full;
     struct nurs_procscan_stats scan_stats;
-    int pending_closes;
+    struct nurs_closer closer;
     bool closing;
     bool watch_ready; /* watchers of complete connections wait for the check handle */
     struct nurs_ratelimit rl;
@@ -319,7 +320,6 @@ static void work_cb(uv_work_t *req)
 }
 
 static void maybe_start_work(struct nurs_attribution *a);
-static void release(struct nurs_attribution *a);
 
 static void after_work(uv_work_t *req, int status)
 {
@@ -353,7 +353,7 @@ static void after_work(uv_work_t *req, int status)
     }
     free(w);
     if (a->closing)
-        release(a);
+        nurs_closer_release(&a->closer); /* the worker's trip, held at free */
     else
         maybe_start_work(a);
 }
@@ -622,7 +622,7 @@ bool nurs_attribution_begin(struct nurs_attribution *a, struct nurs_ct_msg *m)
     return true;
 }
 
-void nurs_attribution_before(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin)
+static void before(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin)
 {
     m->attr = a;
     uint32_t id;
@@ -638,7 +638,7 @@ void nurs_attribution_before(struct nurs_attribution *a, struct nurs_ct_msg *m, 
         nurs_attribution_begin(a, m);
 }
 
-void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m)
+static void after(struct nurs_attribution *a, struct nurs_ct_msg *m)
 {
     uint32_t id;
     if (m->event != NURS_CT_EVENT_DESTROY || !nurs_ct_u32(m, CTA_ID, &id))
@@ -651,6 +651,16 @@ void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m)
         fire(a, id, &c->pub);
     drop_conn(c);
     nurs_idtable_del(&a->conns, id);
+}
+
+void nurs_attribution_stage(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin,
+                            bool (*deliver)(void *ctx), void *ctx)
+{
+    if (deliver || begin)
+        before(a, m, begin);
+    if (deliver && !deliver(ctx))
+        return;
+    after(a, m);
 }
 
 const struct nurs_conn_attr *nurs_attribution_find(const struct nurs_attribution *a, uint32_t id)
@@ -688,8 +698,9 @@ int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extr
     return n;
 }
 
-static void free_now(struct nurs_attribution *a)
+static void free_now(void *arg)
 {
+    struct nurs_attribution *a = arg;
     nurs_idtable_free(&a->conns);
     nurs_procscan_free(a->scan);
     nurs_nl_close(&a->nl);
@@ -703,16 +714,11 @@ static void free_now(struct nurs_attribution *a)
     free(a);
 }
 
-static void release(struct nurs_attribution *a)
-{
-    if (--a->pending_closes == 0)
-        free_now(a);
-}
-
-static void on_closed(uv_handle_t *h) { release(h->data); }
 static void on_local_closed(struct nurs_localaddr *la)
 {
-    release((struct nurs_attribution *)((char *)la - offsetof(struct nurs_attribution, local)));
+    struct nurs_attribution *a =
+        (struct nurs_attribution *)((char *)la - offsetof(struct nurs_attribution, local));
+    nurs_closer_release(&a->closer);
 }
 
 /* Engines alive, on the loop thread only. */
@@ -727,14 +733,16 @@ void nurs_attribution_free(struct nurs_attribution *a)
     a->closing = true;
     live_engines--;
     nurs_attribution_unwatch_all(a);
-    /* One for us while the closes start, one per handle, one for a
-     * worker trip in flight. */
-    a->pending_closes = 1 + 2 + (a->local_open ? 1 : 0) + (a->work ? 1 : 0);
-    uv_close((uv_handle_t *)&a->timer, on_closed);
-    uv_close((uv_handle_t *)&a->check, on_closed);
-    if (a->local_open)
+    nurs_closer_begin(&a->closer, free_now, a);
+    if (a->work)
+        nurs_closer_hold(&a->closer); /* the worker's trip in flight */
+    nurs_closer_close(&a->closer, &a->timer);
+    nurs_closer_close(&a->closer, &a->check);
+    if (a->local_open) {
+        nurs_closer_hold(&a->closer);
         nurs_localaddr_close(&a->local, on_local_closed);
-    release(a);
+    }
+    nurs_closer_end(&a->closer);
 }
 
 struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns,

@@ -17,10 +17,10 @@
 
 #include <uv.h>
 
-#include "netlink/ct_msg.h"
 #include "core/idtable.h"
-#include "process/procinfo.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
+#include "process/procinfo.h"
 
 struct nurs_attribution;
 
@@ -66,12 +66,16 @@ void nurs_attribution_free(struct nurs_attribution *a);
  * CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE, kept by --user while one does. */
 unsigned nurs_attribution_live(void);
 
-/* Before a record's callbacks: makes it see the attribution (m->attr), and
- * starts attributing its connection when `begin` is set and it is new to
- * us (a NEW event, or a connection a dump shows first). */
-void nurs_attribution_before(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin);
-/* After them: a DESTROY ends what is known of the connection. */
-void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m);
+/* The attribution stage of a conntrack record's way to its consumers:
+ * while deliver(ctx) runs, the record sees its connection's processes
+ * (m->attr); a record new to us starts its connection's attribution when
+ * `begin` is set (a NEW event, or a live connection a dump shows first);
+ * afterwards a DESTROY ends what is known of the connection. deliver is
+ * NULL when no consumer takes the record (it then only starts or ends its
+ * connection); it returns false when it closed the engine's owner, and
+ * with it the engine. */
+void nurs_attribution_stage(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin,
+                            bool (*deliver)(void *ctx), void *ctx);
 /* Starts attributing m's connection now (from Lua). False if it cannot
  * be (no id, table full). */
 bool nurs_attribution_begin(struct nurs_attribution *a, struct nurs_ct_msg *m);
