@@ -33,6 +33,7 @@ struct nurs_counters {
     uint64_t overruns;  /* kernel receive-buffer overruns (ENOBUFS) */
     uint64_t dropped;   /* records lost for any other counted reason */
     uint64_t malformed; /* messages that failed to decode */
+    uint64_t timeouts;  /* consumer (Lua callback) calls stopped at their time budget */
 };
 
 /* What a consumer did with a record. */
@@ -65,6 +66,9 @@ struct nurs_consumers {
      * is counted as dropped. */
     struct nurs_consumer *c[NURS_MAX_CONSUMERS];
     int n;
+    /* How long a script's function may take per record (0: the
+     * default); set by the script that made the list. */
+    uint64_t budget_ns;
 };
 
 /* A counter of one kind of resource (an exporter's messages sent, a
@@ -168,7 +172,7 @@ void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec);
 /* The common and the kind's own counters, in the order the SIGUSR1 log
  * and Lua tables show them; returns how many (at most
  * 6 + NURS_MAX_EXTRA_COUNTERS). */
-#define NURS_MAX_COUNTERS (6 + NURS_MAX_EXTRA_COUNTERS)
+#define NURS_MAX_COUNTERS (7 + NURS_MAX_EXTRA_COUNTERS)
 int nurs_resource_counters(const struct nurs_resource *r, struct nurs_extra_counter *out);
 void nurs_counters_log(const struct nurs_resource *r);
 

@@ -50,10 +50,14 @@ PIDS+=("$NURS_PID")
 wait_log "listening for conntrack events"
 [ "$(caps_of $NURS_PID CapEff)" = 0000000000001000 ] || fail "CapEff $(caps_of $NURS_PID CapEff)"
 [ "$(caps_of $NURS_PID CapAmb)" = 0000000000000000 ] || fail "ambient set not cleared: $(caps_of $NURS_PID CapAmb)"
-# A connection of root's: its /proc/PID/fd is not ours to read.
-nsx timeout 30 python3 "$ROOT/tests/kernel/lib/traffic.py" --tcp 1 >/dev/null
+# A connection of root's, open until the warning: its /proc/PID/fd is not
+# ours to read.
+nsx timeout 60 python3 "$ROOT/tests/kernel/lib/longconn.py" 9111 1 0.1 "$TMP/go" >/dev/null &
+PIDS+=($!)
+wait_log "process attribution: the descriptors of other users' processes cannot be read.*needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE" 20
+touch "$TMP/go"
+sleep 0.3
 nsx conntrack -F 2>/dev/null
-wait_log "process attribution: the descriptors of other users' processes cannot be read.*needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE"
 stop_nurs
 grep -q '"uid":0' "$TMP/attr.json" || fail "the uid is still reported: $(head -c 1000 "$TMP/attr.json")"
 grep -q 'process_denied=[1-9]' "$TMP/nurs.log" || fail "process_denied not counted"

@@ -6,9 +6,9 @@
 #     (systemd-analyze security --offline) is below 4.0 ("OK"); a unit with
 #     only ExecStart= is scored beside it;
 #  3. as nurs-lua with only the unit's capabilities, in a private network
-#     namespace: every example passes --check; the shipped
-#     /etc/nurs-lua/nurs-lua.lua sends READY=1 and exports NetFlow v9 to
-#     127.0.0.1:2055; ct-json.lua writes into /var/log/nurs-lua;
+#     namespace: every example passes --check; the unit's ExecStart= (the
+#     shipped /etc/nurs-lua/nurs-lua.lua) sends READY=1 and exports NetFlow
+#     v9 to 127.0.0.1:2055; ct-json.lua writes into /var/log/nurs-lua;
 #  4. CMD (optional) runs while the package is installed, with
 #     NURS=/usr/bin/nurs-lua and NURS_AS_USER=nurs-lua;
 #  5. dpkg --purge leaves no file, user or group of ours behind.
@@ -116,7 +116,10 @@ sys.stdout.write("version %d, %d bytes\n" % (int.from_bytes(data[:2], "big"), le
 COLLECTOR=$!
 PIDS+=("$COLLECTOR")
 for ((i = 0; i < 50; i++)); do nsx ss -Hlun 'sport = 2055' | grep -q . && break; sleep 0.1; done
-NOTIFY_SOCKET=$SOCK start_nurs "$TMP/stdout" /etc/nurs-lua/nurs-lua.lua
+# The unit's own command line.
+read -ra exec_start < <(sed -n 's/^ExecStart=//p' "$UNIT")
+[ "${exec_start[0]}" = /usr/bin/nurs-lua ] || fail "ExecStart=${exec_start[*]}"
+NOTIFY_SOCKET=$SOCK start_nurs "$TMP/stdout" "${exec_start[@]:1}"
 for ((i = 0; i < 100; i++)); do grep -q ' READY=1$' "$TMP/notify" 2>/dev/null && break; sleep 0.1; done
 grep -q ' READY=1$' "$TMP/notify" 2>/dev/null || fail "no READY=1 from the shipped script: $(cat "$TMP/nurs.log")"
 nsx timeout 30 python3 "$ROOT/tests/kernel/lib/traffic.py" --tcp 1 --udp 1 >/dev/null
