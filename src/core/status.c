@@ -29,12 +29,13 @@ void nurs_status_format(struct nurs_status *st, char *buf, size_t len)
         uint64_t in;
     } now[NURS_STATUS_KINDS];
     int n = 0;
-    uint64_t overruns = 0, dropped = 0, errors = 0;
+    uint64_t overruns = 0, dropped = 0, errors = 0, timeouts = 0;
     for (struct nurs_resource *r = st->host->resources; r; r = r->next) {
         const struct nurs_counters *c = &r->counters;
         overruns += c->overruns;
         dropped += c->dropped + c->malformed;
         errors += c->errors;
+        timeouts += c->timeouts;
         int k = 0;
         while (k < n && strcmp(now[k].kind, r->ops->kind) != 0)
             k++;
@@ -65,9 +66,9 @@ void nurs_status_format(struct nurs_status *st, char *buf, size_t len)
     }
     if (n == 0)
         append(buf, len, &pos, "no sources or sinks");
-    append(buf, len, &pos, "; lost %llu (overruns %llu, dropped %llu), errors %llu",
+    append(buf, len, &pos, "; lost %llu (overruns %llu, dropped %llu), errors %llu (timeouts %llu)",
            (unsigned long long)(overruns + dropped), (unsigned long long)overruns,
-           (unsigned long long)dropped, (unsigned long long)errors);
+           (unsigned long long)dropped, (unsigned long long)errors, (unsigned long long)timeouts);
     memcpy(st->prev, now, sizeof now[0] * (size_t)n);
     st->n_prev = n;
     st->last_ms = ms;

@@ -38,7 +38,8 @@ void nurs_status_update(struct nurs_status *st);
 void nurs_status_close(struct nurs_status *st);
 
 /* Writes the summary into buf: "conntrack 1200 rec/s, json 1200 rec/s;
- * lost 0 (overruns 0, dropped 0), errors 0"; rates since the previous call. */
+ * lost 0 (overruns 0, dropped 0), errors 0 (timeouts 0)"; rates since the
+ * previous call. Errors count the calls that time budgets stopped too. */
 void nurs_status_format(struct nurs_status *st, char *buf, size_t len);
 
 #endif
