@@ -81,8 +81,8 @@ int nurs_notify_send(struct nurs_notify *n, const char *msg)
     ssize_t w = sendto(n->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
                        (const struct sockaddr *)&n->addr, n->addr_len);
     if (w < 0) {
-        /* Logged once per kind of trouble would still repeat every few
-         * seconds with the watchdog: the first one is logged, then counted. */
+        /* With a watchdog this would repeat every few seconds: the first
+         * failure is logged, the rest only counted. */
         if (n->failed++ == 0)
             nurs_warn("NOTIFY_SOCKET: %s (further failures only counted)", strerror(errno));
         return -1;

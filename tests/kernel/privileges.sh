@@ -4,7 +4,8 @@
 #     with a message naming the capability;
 #  2. with only CAP_NET_ADMIN (as the unit grants it, ambient) the daemon
 #     runs, and clears its ambient set (a script's children get nothing);
-#     process attribution says which capabilities it lacks;
+#     process attribution says which capabilities it lacks, and with them
+#     names another user's process;
 #  3. --user from root: after the sockets are open, the daemon runs as the
 #     user with CAP_NET_ADMIN only (and the /proc capabilities when the
 #     script attributes processes), events flow, and a reload can still
@@ -62,6 +63,28 @@ stop_nurs
 grep -q '"uid":0' "$TMP/attr.json" || fail "the uid is still reported: $(head -c 1000 "$TMP/attr.json")"
 grep -q 'process_denied=[1-9]' "$TMP/nurs.log" || fail "process_denied not counted"
 echo "ok: CAP_NET_ADMIN only: runs, ambient set cleared, attribution names what it lacks"
+
+# With the two it names (the unit's drop-in for attribution), root's
+# process is found.
+as_user +net_admin,+dac_read_search,+sys_ptrace
+"${AS[@]}" "$NURS" "$EX/ct-json.lua" - destroy process >"$TMP/attr2.json" 2>"$TMP/nurs.log" &
+NURS_PID=$!
+PIDS+=("$NURS_PID")
+wait_log "listening for conntrack events"
+rm -f "$TMP/go"
+nsx timeout 60 python3 "$ROOT/tests/kernel/lib/longconn.py" 9112 1 0.1 "$TMP/go" >/dev/null &
+CONN=$!
+PIDS+=("$CONN")
+sleep 1
+touch "$TMP/go"
+wait "$CONN" || fail "longconn.py failed"
+nsx conntrack -F 2>/dev/null
+wait_lines "$TMP/attr2.json" 1 10 || fail "no record"
+stop_nurs
+grep -q '"process":{"pid":[0-9]*,"name":"python3"' "$TMP/attr2.json" ||
+    fail "with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE, no process: $(head -c 1000 "$TMP/attr2.json")"
+grep -q 'permission denied' "$TMP/nurs.log" && fail "still denied: $(cat "$TMP/nurs.log")"
+echo "ok: with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE too, another user's process is named"
 
 # ---- 3. --user from root ----
 cat >"$TMP/user.lua" <<LUA
