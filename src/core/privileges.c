@@ -131,8 +131,10 @@ int nurs_privileges_drop(const struct nurs_identity *id, uint64_t keep, char *er
                   getegid() != id->gid;
     if (change) {
         /* Capabilities are per thread: this keeps the permitted set of
-         * the thread that runs the loop across the uid change. The others
-         * (a queue's budget watchdog) need none, and lose them all. */
+         * the thread that runs the loop across the uid change. Threads
+         * started already (the budget watchdog, librdkafka's) change uid
+         * too (glibc makes every thread do so) and, needing none, lose
+         * every capability. */
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
             snprintf(err, errlen, "--user: PR_SET_KEEPCAPS: %s", strerror(errno));
             return -1;
