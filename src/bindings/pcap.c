@@ -94,7 +94,7 @@ static int l_pcap(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     read_opts(L, 1, &o);
     char err[512];
-    struct nurs_resource *relay = nurs_l_relay_for(L, 1, FNAME, "pcap", o.name);
+    struct nurs_resource *relay = nurs_l_relay_for(L, 1, FNAME, "pcap", o.name, 0);
     if (relay) {
         nurs_l_handle_push(L, PCAP_MT, relay);
         return 1;

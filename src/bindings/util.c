@@ -305,13 +305,13 @@ void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const l
 }
 
 struct nurs_resource *nurs_l_relay_for(lua_State *L, int idx, const char *fname,
-                                       const char *kind, const char *name)
+                                       const char *kind, const char *name, unsigned flags)
 {
     struct nurs_script *s = nurs_script_of(L);
     if (!nurs_opt_bool(L, idx, fname, "shared", false) || s->host->worker_id == 0)
         return NULL;
     char err[256];
-    struct nurs_resource *r = nurs_relay_get(s, kind, name ? name : kind, err, sizeof err);
+    struct nurs_resource *r = nurs_relay_get(s, kind, name ? name : kind, flags, err, sizeof err);
     if (!r)
         luaL_error(L, "%s: %s", fname, err);
     return r;

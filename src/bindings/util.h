@@ -67,7 +67,7 @@ struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt,
  * the relay that stands for the main loop's sink (core/relay.h); NULL
  * when the sink is opened here (not shared, or on the main loop). */
 struct nurs_resource *nurs_l_relay_for(lua_State *L, int idx, const char *fname,
-                                       const char *kind, const char *name);
+                                       const char *kind, const char *name, unsigned flags);
 /* Methods every handle has: counters, name, close, and __tostring. Each
  * takes its metatable name as upvalue 1 and a description as upvalue 2. */
 void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const luaL_Reg *methods);

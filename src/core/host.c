@@ -130,11 +130,11 @@ int nurs_host_start_workers(struct nurs_host *h)
     return nurs_workers_start(h);
 }
 
-void nurs_host_reload(struct nurs_host *h)
+int nurs_host_reload(struct nurs_host *h)
 {
     if (h->starting) {
         nurs_warn("SIGHUP: the script is still starting; reload ignored");
-        return;
+        return 0;
     }
     nurs_info("SIGHUP: reloading %s", h->script_path);
     int rc = h->workers ? nurs_workers_reload(h) : nurs_host_load(h);
@@ -143,6 +143,7 @@ void nurs_host_reload(struct nurs_host *h)
     else
         nurs_err("reload of %s failed; the running script goes on", h->script_path);
     nurs_host_reopen(h);
+    return rc;
 }
 
 void nurs_host_reopen(struct nurs_host *h)

@@ -3,13 +3,18 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
 
 /* Any loop's script may change it (nurs.log_level), every thread reads it. */
 static _Atomic enum nurs_log_level current_level = NURS_LOG_INFO;
 /* "worker 2: " in a worker loop's thread. */
 static _Thread_local char thread_prefix[32];
+static bool to_journal; /* set once, before any thread starts */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -43,10 +48,61 @@ const char *nurs_log_level_name(enum nurs_log_level level)
     return level_names[level];
 }
 
+bool nurs_log_journal_stream(const char *journal_stream, int fd)
+{
+    unsigned long long dev, ino;
+    char end;
+    struct stat st;
+    if (!journal_stream || sscanf(journal_stream, "%llu:%llu%c", &dev, &ino, &end) != 2)
+        return false;
+    return fstat(fd, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
+
+void nurs_log_detect_journal(void)
+{
+    to_journal = nurs_log_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO);
+}
+
+/* The journal reads a syslog priority from each line's "<N>" prefix, and
+ * stamps lines itself. A message of several lines (a Lua traceback) gets
+ * the prefix on each, so that none of them drops to the default priority. */
+static void log_journal(enum nurs_log_level level, const char *msg)
+{
+    static const int priority[] = {3, 4, 6, 7};
+    char out[2048 + 256];
+    size_t pos = 0;
+    const char *line = msg;
+    for (;;) {
+        size_t len = strcspn(line, "\n");
+        int n = snprintf(out + pos, sizeof out - pos, "<%d>%s%.*s\n", priority[level],
+                         thread_prefix, (int)len, line);
+        if (n < 0 || (size_t)n >= sizeof out - pos) {
+            pos = sizeof out - 1;
+            out[pos - 1] = '\n';
+            break;
+        }
+        pos += (size_t)n;
+        if (!line[len])
+            break;
+        line += len + 1;
+    }
+    fwrite(out, 1, pos, stderr);
+}
+
 void nurs_log(enum nurs_log_level level, const char *fmt, ...)
 {
     if (level > nurs_log_get_level())
         return;
+    if (to_journal) {
+        char msg[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        log_journal(level, msg);
+        return;
+    }
     struct timespec ts;
     struct tm tm;
     char when[32];

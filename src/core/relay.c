@@ -93,6 +93,7 @@ struct relay {
     struct nurs_resource res;
     struct nurs_channel *ring;
     uint32_t tag;
+    unsigned cur, next; /* the flags, as settings: a reload may change them */
 };
 
 static void relay_destroy(struct nurs_resource *r) { free(r); }
@@ -100,21 +101,24 @@ static void relay_destroy(struct nurs_resource *r) { free(r); }
 static const struct nurs_resource_ops relay_ops = {
     .kind = "relay",
     .destroy = relay_destroy,
+    NURS_SETTINGS_IN(struct relay),
 };
 
 bool nurs_relay_is(const struct nurs_resource *r) { return r->ops == &relay_ops; }
 
+unsigned nurs_relay_flags(const struct nurs_resource *r) { return ((const struct relay *)r)->cur; }
+
 struct nurs_resource *nurs_relay_get(struct nurs_script *s, const char *kind, const char *name,
-                                     char *err, size_t errlen)
+                                     unsigned flags, char *err, size_t errlen)
 {
     struct nurs_host *h = s->host;
     char key[160];
     snprintf(key, sizeof key, "%s:%s", kind, name);
-    struct nurs_resource *r = nurs_resource_claim(s, &relay_ops, key, NULL);
+    struct nurs_resource *r = nurs_resource_claim(s, &relay_ops, key, &flags);
     if (r)
         return r;
     struct relay *rl = calloc(1, sizeof *rl);
-    if (!rl || nurs_resource_init(&rl->res, &relay_ops, s, name, key, NULL) < 0) {
+    if (!rl || nurs_resource_init(&rl->res, &relay_ops, s, name, key, &flags) < 0) {
         free(rl);
         snprintf(err, errlen, "out of memory");
         return NULL;

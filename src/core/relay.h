@@ -41,10 +41,13 @@ int nurs_channel_drain(struct nurs_channel *c,
                        void *ctx);
 
 /* In a worker loop: the relay standing for the main loop's sink named
- * `name` of `kind` (claimed on reload like any resource). NULL with err. */
+ * `name` of `kind` (claimed on reload like any resource), with `flags`
+ * that the kind's writer reads back (how it packs records). NULL with
+ * err. */
 struct nurs_resource *nurs_relay_get(struct nurs_script *s, const char *kind, const char *name,
-                                     char *err, size_t errlen);
+                                     unsigned flags, char *err, size_t errlen);
 bool nurs_relay_is(const struct nurs_resource *r);
+unsigned nurs_relay_flags(const struct nurs_resource *r);
 /* Copies one record to the main loop; false (counted as dropped) when the
  * ring is full. */
 bool nurs_relay_put(struct nurs_resource *r, const struct iovec *iov, int n);

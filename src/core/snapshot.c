@@ -61,3 +61,12 @@ void nurs_res_snap_log(const struct nurs_res_snap *s, const char *suffix)
 {
     nurs_counters_log_list(s->name, suffix, s->counters, s->n_counters);
 }
+
+void nurs_res_snap_common(const struct nurs_res_snap *s, struct nurs_counters *out)
+{
+    uint64_t *fields[] = {&out->in,      &out->delivered, &out->errors,  &out->overruns,
+                          &out->dropped, &out->malformed, &out->timeouts};
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < 7 && i < s->n_counters; i++)
+        *fields[i] = s->counters[i].value;
+}

@@ -36,6 +36,8 @@ void nurs_res_snap_take(struct nurs_res_snap *out, const struct nurs_resource *r
 void nurs_host_snap_take(struct nurs_host_snap *out, const struct nurs_host *h);
 /* The resource named `name` in s, or NULL. */
 const struct nurs_res_snap *nurs_host_snap_find(const struct nurs_host_snap *s, const char *name);
+/* The seven common counters (listed first) back in their struct. */
+void nurs_res_snap_common(const struct nurs_res_snap *s, struct nurs_counters *out);
 /* Logs them as the SIGUSR1 log shows a resource's, the name followed by
  * suffix. */
 void nurs_res_snap_log(const struct nurs_res_snap *s, const char *suffix);
