@@ -6,6 +6,8 @@
 #     --queue-cpu-fanout) with workers = 2: a bounded flood from both CPUs
 #     gets exactly one verdict per packet (drops never arrive, accepts all
 #     arrive, the rule's counter agrees), and both workers decided some;
+#     the metrics endpoint shows each worker's counters (worker label,
+#     promtool-clean) and the main loop's q:counters() their sum;
 #  2. a script error in one worker gives its packets the default verdict
 #     and leaves the other worker deciding;
 #  3. six SIGHUPs under NFQUEUE and NFLOG load (two groups, two workers,
@@ -55,10 +57,19 @@ flood() { # flood COUNT SECONDS P0 P0b P1 P1b
 # ---- 1. exactly one verdict per packet, across two workers ----
 cat >"$TMP/filter.lua" <<'LUA'
 local nurs = require "nurs"
-nurs.nfqueue({ queue = "0-1", workers = 2, batch = arg[1] == "batch" }, function(rec)
+local q = nurs.nfqueue({ queue = "0-1", workers = 2, batch = arg[1] == "batch" }, function(rec)
   if rec.dport % 2 == 1 then return "drop" end
   return "accept"
 end)
+if nurs.worker.id == 0 then
+  nurs.metrics { listen = 9464 }
+  nurs.every(0.2, function()
+    local c = q:counters()
+    io.stdout:write(string.format("sum %d w1 %d w2 %d\n", c["in"], c.workers[1]["in"] or -1,
+      c.workers[2]["in"] or -1))
+    io.stdout:flush()
+  end)
+end
 LUA
 N=3000
 for mode in single batch; do
@@ -72,6 +83,18 @@ for mode in single batch; do
     expect_port "$TMP/cpu1.out" 9992 $N
     expect_port "$TMP/cpu1.out" 9993 0
     [ "$(waiting)" = 0 ] || fail "$(waiting) packets wait for a verdict"
+    sleep 1.2 # the workers publish their counters every second
+    nsx curl -s -m 5 http://127.0.0.1:9464/metrics >"$TMP/metrics.txt"
+    promtool check metrics <"$TMP/metrics.txt" || fail "promtool: the metrics have problems"
+    for w in 1 2; do
+        grep -q "^nurs_resource_in_total{resource=\"nfqueue\",kind=\"nfqueue\",queue=\"$((w - 1))\",worker=\"$w\"} [1-9]" \
+            "$TMP/metrics.txt" || fail "no nurs_resource_in_total of worker $w: $(grep nurs_resource_in_total "$TMP/metrics.txt")"
+        grep -q "^nurs_script_errors_total{worker=\"$w\"} 0" "$TMP/metrics.txt" || fail "no script errors of worker $w"
+    done
+    scraped=$(awk -F'} ' '/^nurs_resource_in_total\{resource="nfqueue"/ {s += $2} END {print s}' "$TMP/metrics.txt")
+    read -r _ sum _ w1 _ w2 < <(tail -1 "$TMP/stdout")
+    [ "$sum" = $((w1 + w2)) ] && [ "$sum" = "$scraped" ] && [ "$sum" = $((4 * N)) ] ||
+        fail "q:counters() on the main loop: sum $sum, workers $w1 + $w2, scraped $scraped, want $((4 * N))"
     stop_nurs
     q=$(($(queued) - base))
     [ "$q" = $((4 * N)) ] || fail "iptables queued $q packets, want $((4 * N))"
