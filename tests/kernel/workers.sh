@@ -57,7 +57,7 @@ flood() { # flood COUNT SECONDS P0 P0b P1 P1b
 # ---- 1. exactly one verdict per packet, across two workers ----
 cat >"$TMP/filter.lua" <<'LUA'
 local nurs = require "nurs"
-local q = nurs.nfqueue({ queue = "0-1", workers = 2, batch = arg[1] == "batch" }, function(rec)
+local q = nurs.nfqueue({ queue = "0-1", workers = 2, batch = arg[1] == "batch", affinity = true }, function(rec)
   if rec.dport % 2 == 1 then return "drop" end
   return "accept"
 end)
@@ -77,6 +77,10 @@ for mode in single batch; do
     run "$TMP/filter.lua" $mode
     grep -q "worker 1: nfqueue: bound to queue 0 " "$TMP/nurs.log" || fail "worker 1 should own queue 0"
     grep -q "worker 2: nfqueue: bound to queue 1 " "$TMP/nurs.log" || fail "worker 2 should own queue 1"
+    grep -q "(worker 1 on CPU 0, worker 2 on CPU 1)" "$TMP/nurs.log" || fail "the CPUs of the workers are not logged"
+    # Each worker's thread runs on its CPU only (the main thread anywhere).
+    pinned=$(cat /proc/"$NURS_PID"/task/*/status | awk '/^Cpus_allowed_list/ {print $2}' | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+    [[ "$pinned" == *" 1 0;"* && "$pinned" == *" 1 1;"* ]] || fail "threads' CPUs: $pinned"
     flood $N 1.5 9990 9991 9992 9993
     expect_port "$TMP/cpu0.out" 9990 $N
     expect_port "$TMP/cpu0.out" 9991 0
