@@ -227,8 +227,6 @@ void nurs_stream_write(struct nurs_stream *st, const void *data, size_t len, uin
 void nurs_stream_add_reader(struct nurs_stream *st, struct stream_reader *r, const char *peer)
 {
     snprintf(r->peer, sizeof r->peer, "%s", peer);
-    if (st->o.on_reader)
-        st->o.on_reader(st->o.ctx);
     r->live = true;
     r->next = st->readers;
     st->readers = r;
@@ -242,6 +240,8 @@ void nurs_stream_add_reader(struct nurs_stream *st, struct stream_reader *r, con
     }
     nurs_info("%s: reader %s connected", st->name, r->peer);
     arm_kick(st);
+    if (st->o.on_reader)
+        st->o.on_reader(st->o.ctx);
 }
 
 /* ---- FIFO and standard output ---- */

@@ -63,8 +63,8 @@ struct nurs_stream_opts {
     const void *header; /* copied; at most NURS_STREAM_MAX_HEADER bytes */
     size_t header_len;
     nurs_stream_peer_uid_fn peer_uid;
-    /* Optional: a reader is about to be added (the records it gets start
-     * after this call: a format with state sends it again). */
+    /* Optional: a reader was added, after the header: what is written
+     * now reaches it first (a format with state sends it again). */
     void (*on_reader)(void *ctx);
     /* Optional: standard output's reader went away (EPIPE). */
     void (*on_stdout_closed)(void *ctx);

@@ -30,6 +30,7 @@ struct nurs_exporter_settings {
     unsigned refresh_packets;
     double refresh_s;
     size_t queue_max;
+    struct nurs_file_opts file; /* file:// collectors: mode, foreign files */
 };
 
 struct nurs_exporter_opts {
