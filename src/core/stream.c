@@ -13,6 +13,7 @@
 #define FIFO_RETRY_MS 500
 #define CONNECT_BACKOFF_MIN_MS 1000
 #define CONNECT_BACKOFF_MAX_MS 30000
+#define CONNECT_STABLE_MS 10000 /* a connection that held this long resets the back-off */
 
 static const char stdout_target[] = "-";
 static const char listen_scheme[] = "tcp://";
@@ -131,6 +132,9 @@ void nurs_stream_drop_reader(struct stream_reader *r, const char *why)
         }
         st->stats.readers--;
         st->stats.disconnects++;
+        /* A collector that accepts and resets at once still backs off. */
+        if (uv_now(st->loop) - r->connected_ms >= CONNECT_STABLE_MS)
+            st->backoff_ms = 0;
         nurs_info("%s: reader %s went away (%s)", st->name, r->peer, why);
     }
     nurs_stream_close_reader(r);
@@ -232,7 +236,7 @@ void nurs_stream_add_reader(struct nurs_stream *st, struct stream_reader *r, con
     st->readers = r;
     st->stats.readers++;
     st->stats.connects++;
-    st->backoff_ms = 0;
+    r->connected_ms = uv_now(st->loop);
     st->waiting_logged = false;
     if (st->header_len && buf_append(&r->pending, st->header, st->header_len) < 0) {
         nurs_stream_drop_reader(r, "out of memory");

@@ -31,6 +31,7 @@ struct stream_reader {
     uint32_t uid, gid;
     bool group_ok; /* set by the group lookup */
     uint64_t write_started_ms;
+    uint64_t connected_ms;
     struct stream_reader *next;
     char peer[64];
 };
