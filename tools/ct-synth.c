@@ -130,6 +130,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (nurs_pcap_writer_flush(&w) < 0) {
+        fprintf(stderr, "ct-synth: write failed\n");
+        return 1;
+    }
     nurs_pcap_writer_close(&w);
     fprintf(stderr, "ct-synth: wrote %ld %s events to %s\n", n,
             local_mode ? "NEW and DESTROY" : "DESTROY", argv[2]);

@@ -13,6 +13,7 @@
 #define FIFO_RETRY_MS 500
 #define CONNECT_BACKOFF_MIN_MS 1000
 #define CONNECT_BACKOFF_MAX_MS 30000
+#define LINGER_MS 2000 /* what closing waits for readers to take what is queued */
 #define CONNECT_STABLE_MS 10000 /* a connection that held this long resets the back-off */
 
 static const char stdout_target[] = "-";
@@ -138,8 +139,12 @@ void nurs_stream_drop_reader(struct stream_reader *r, const char *why)
         nurs_info("%s: reader %s went away (%s)", st->name, r->peer, why);
     }
     nurs_stream_close_reader(r);
-    if (st->closing)
+    if (st->closing) {
+        /* The last reader that lingered is done: no need to wait more. */
+        if (st->lingering && !st->readers && !uv_is_closing((uv_handle_t *)&st->watch))
+            uv_close((uv_handle_t *)&st->watch, nurs_stream_handle_closed);
         return;
+    }
     if (st->kind == KIND_FIFO || st->kind == KIND_CONNECT)
         schedule_retry(st);
     if (st->kind == KIND_STDOUT && r->live && st->o.on_stdout_closed)
@@ -149,6 +154,8 @@ void nurs_stream_drop_reader(struct stream_reader *r, const char *why)
 /* ---- writing ---- */
 
 static void arm_kick(struct nurs_stream *st);
+
+static void start_write(struct stream_reader *r);
 
 static void on_written(uv_write_t *req, int status)
 {
@@ -162,7 +169,17 @@ static void on_written(uv_write_t *req, int status)
             nurs_stream_drop_reader(r, uv_strerror(status));
         return;
     }
-    if (r->pending.len && !r->closing)
+    if (r->closing)
+        return;
+    if (r->st->closing) {
+        /* Closing: the rest, then the reader has it all. */
+        if (r->pending.len)
+            start_write(r);
+        else
+            nurs_stream_drop_reader(r, "sink closed");
+        return;
+    }
+    if (r->pending.len)
         arm_kick(r->st);
 }
 
@@ -555,11 +572,29 @@ const struct nurs_stream_stats *nurs_stream_stats(const struct nurs_stream *st)
     return &st->stats;
 }
 
+static void on_linger(uv_timer_t *t)
+{
+    struct nurs_stream *st = t->data;
+    while (st->readers)
+        nurs_stream_drop_reader(st->readers, "did not take what was queued in time");
+}
+
 void nurs_stream_close(struct nurs_stream *st)
 {
     st->closing = true;
-    while (st->readers)
-        nurs_stream_drop_reader(st->readers, "sink closed");
+    /* Readers get a bounded time to take whole records: a reader cut in
+     * the middle of one would see a torn record at the end. */
+    struct stream_reader *next;
+    bool lingering = false;
+    for (struct stream_reader *r = st->readers; r; r = next) {
+        next = r->next;
+        if (!r->writing && r->pending.len)
+            start_write(r);
+        if (r->writing)
+            lingering = true;
+        else
+            nurs_stream_drop_reader(r, "sink closed");
+    }
     if (st->connecting)
         nurs_stream_drop_reader(st->connecting, "sink closed");
     if (st->resolving)
@@ -567,6 +602,12 @@ void nurs_stream_close(struct nurs_stream *st)
     st->resolving = NULL;
     nurs_stream_unlisten(st);
     uv_close((uv_handle_t *)&st->retry, nurs_stream_handle_closed);
-    uv_close((uv_handle_t *)&st->watch, nurs_stream_handle_closed);
     uv_close((uv_handle_t *)&st->kick, nurs_stream_handle_closed);
+    st->lingering = lingering;
+    if (lingering) {
+        uv_ref((uv_handle_t *)&st->watch);
+        uv_timer_start(&st->watch, on_linger, LINGER_MS, 0);
+    } else {
+        uv_close((uv_handle_t *)&st->watch, nurs_stream_handle_closed);
+    }
 }

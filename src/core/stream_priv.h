@@ -61,6 +61,7 @@ struct nurs_stream {
     bool waiting_logged;
     struct nurs_stream_stats stats;
     bool closing;
+    bool lingering; /* closing waits (the watch timer) for readers to drain */
     int handles; /* open libuv handles and requests; freed when the last one ends */
 };
 
