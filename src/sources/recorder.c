@@ -9,12 +9,14 @@
 #include "core/log.h"
 
 #define MAX_RECORDERS 16
+#define FLUSH_MS 1000 /* what a recording holds in memory at most, in time */
 
 /* The record files of one host, flushed with everything else. */
 struct recorders {
     struct nurs_flush_hook hook; /* first: found from the hook */
     struct nurs_pcap_writer *files[MAX_RECORDERS];
     int n;
+    uv_timer_t timer;
 };
 
 static struct nurs_ratelimit lost_rl = NURS_RATELIMIT_INIT(10000, 3);
@@ -37,6 +39,10 @@ static void flush_all(struct nurs_flush_hook *hook)
             log_lost(rs->files[i]);
 }
 
+static void on_timer(uv_timer_t *t) { flush_all(t->data); }
+
+static void free_recorders(uv_handle_t *h) { free(h->data); }
+
 static struct recorders *recorders_of(struct nurs_host *h, bool create)
 {
     for (struct nurs_flush_hook *k = h->flush_hooks; k; k = k->next)
@@ -46,6 +52,10 @@ static struct recorders *recorders_of(struct nurs_host *h, bool create)
     if (rs) {
         rs->hook.flush = flush_all;
         nurs_host_add_flush_hook(h, &rs->hook);
+        uv_timer_init(h->loop, &rs->timer);
+        rs->timer.data = rs;
+        uv_unref((uv_handle_t *)&rs->timer);
+        uv_timer_start(&rs->timer, on_timer, FLUSH_MS, FLUSH_MS);
     }
     return rs;
 }
@@ -97,7 +107,7 @@ void nurs_recorder_put(struct nurs_host *h, struct nurs_pcap_writer *w)
     free(w);
     if (rs && rs->n == 0) {
         nurs_host_remove_flush_hook(h, &rs->hook);
-        free(rs);
+        uv_close((uv_handle_t *)&rs->timer, free_recorders);
     }
 }
 
