@@ -215,7 +215,7 @@ static int new_exporter(lua_State *L, enum nurs_flow_version version)
     o->set.queue_max = (size_t)nurs_opt_int(L, 1, fname, "queue", 4 << 20, 65536, 1 << 30);
     o->state_max = (size_t)nurs_opt_int(L, 1, fname, "connections", 1 << 20, 1, 1 << 26);
     o->name = nurs_opt_string(L, 1, fname, "name", NULL);
-    nurs_opt_file(L, 1, fname, &o->set.file);
+    nurs_opt_file(L, 1, fname, false, &o->set.file);
     uint32_t pen = (uint32_t)nurs_opt_int(L, 1, fname, "process_enterprise", NURS_PEN_NURS, 1,
                                           0xffffffff);
     for (int i = 0; i < o->set.n_templates; i++)

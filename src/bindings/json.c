@@ -52,7 +52,7 @@ static int l_json(lua_State *L)
         o.reader_buffer = (size_t)nurs_opt_int(L, 1, FNAME, "reader_buffer",
                                                NURS_JSON_DEFAULT_READER_BUFFER, 4096, 1 << 30);
         o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
-        nurs_opt_file(L, 1, FNAME, &o.file);
+        nurs_opt_file(L, 1, FNAME, false, &o.file);
     }
     char err[512];
     struct nurs_json_sink *sink = nurs_json_sink_get(nurs_script_of(L), &o, err, sizeof err);

@@ -7,15 +7,17 @@
 
 #include "bindings/util.h"
 
-void nurs_opt_file(lua_State *L, int idx, const char *fname, struct nurs_file_opts *o)
+void nurs_opt_file(lua_State *L, int idx, const char *fname, bool socket,
+                   struct nurs_file_opts *o)
 {
     const char *mode = nurs_opt_string(L, idx, fname, "mode", NULL);
     o->mode = NURS_FILE_MODE;
     if (mode && nurs_safe_parse_mode(mode, &o->mode) < 0)
         luaL_error(L, "%s: option 'mode' must be octal permissions such as \"0640\"", fname);
     /* A file that group or others may write would be refused when it is
-     * opened again (reload, rotation, reopen). */
-    if (o->mode & 022)
+     * opened again (reload, rotation, reopen); a socket needs write
+     * permission to be connected to. */
+    if ((o->mode & 022) && !socket)
         luaL_error(L, "%s: option 'mode' (%s) must not let group or others write", fname, mode);
     o->allow_foreign = nurs_opt_bool(L, idx, fname, "allow_foreign", false);
 }

@@ -5,6 +5,7 @@
 #ifndef NURS_BINDINGS_OUTPUT_OPTS_H
 #define NURS_BINDINGS_OUTPUT_OPTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <lua.h>
@@ -17,7 +18,9 @@
 #define NURS_ACCESS_OPTION_NAMES                                                                \
     "allow_uids", "allow_gids", "allow_remote", "max_per_uid", "reader_timeout", "group"
 
-void nurs_opt_file(lua_State *L, int idx, const char *fname, struct nurs_file_opts *o);
+/* `socket`: the mode is a unix socket's (group or others may write). */
+void nurs_opt_file(lua_State *L, int idx, const char *fname, bool socket,
+                   struct nurs_file_opts *o);
 /* Fills access, *max_per_uid, *timeout (s) and *gid (-1 when no group). */
 void nurs_opt_access(lua_State *L, int idx, const char *fname, struct nurs_stream_access *access,
                      int *max_per_uid, double *timeout, int64_t *gid);

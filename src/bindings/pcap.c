@@ -74,7 +74,7 @@ static void read_opts(lua_State *L, int idx, struct nurs_pcap_opts *o)
         luaL_error(L, FNAME ": option 'ring_size' must be at least %d bytes (one largest record)",
                    NURS_PCAP_REC_HDR + NURS_PCAP_MAX_RECORD);
     o->name = nurs_opt_string(L, idx, FNAME, "name", NULL);
-    nurs_opt_file(L, idx, FNAME, &o->file);
+    nurs_opt_file(L, idx, FNAME, o->target && strncmp(o->target, "unix://", 7) == 0, &o->file);
     nurs_opt_access(L, idx, FNAME, &o->access, &o->max_per_uid, &o->reader_timeout,
                     &o->socket_gid);
     if (!o->target && !o->ring_size)

@@ -290,6 +290,8 @@ int nurs_stream_listen(struct nurs_stream *st, char *err, size_t errlen)
     }
     uv_unref(&st->listener.handle);
     nurs_stream_recheck(st);
+    nurs_info("%s: listening for readers on %s%s", st->name,
+              st->kind == KIND_UNIX ? "unix://" : "", st->target);
     return 0;
 }
 
