@@ -153,9 +153,13 @@ int nurs_outfile_check(struct nurs_outfile *f, const char *who)
         close(f->fd);
     f->fd = -1;
     if (open_fd(f, NURS_OPEN_APPEND, err, sizeof err) < 0) {
-        nurs_err("%s: %s was removed and cannot be made again: %s", who, f->path, err);
+        if (!f->reopen_failed)
+            nurs_err("%s: %s was removed and cannot be made again: %s (tried at every flush)",
+                     who, f->path, err);
+        f->reopen_failed = true;
         return -1;
     }
+    f->reopen_failed = false;
     f->reopened++;
     nurs_warn("%s: %s was removed; writing to a new file there", who, f->path);
     return 1;

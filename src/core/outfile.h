@@ -33,6 +33,7 @@ struct nurs_outfile {
     size_t header_len;
     uint64_t reopened;   /* times the file was found unlinked and made again */
     int last_errno;
+    bool reopen_failed; /* logged once */
 };
 
 /* Opens path (see nurs_safe_open); `header` (may be NULL) starts every

@@ -88,18 +88,20 @@ int nurs_safe_open(const char *path, enum nurs_open_how how, bool readable,
     *created = false;
     /* Made now (O_EXCL: nothing planted there), or else checked; a file
      * removed in between is tried again. */
+    if (how == NURS_OPEN_EXISTING)
+        flags |= O_APPEND;
     for (int tries = 0; tries < 3; tries++) {
-        int fd = open(path, flags | O_CREAT | O_EXCL, mode);
+        int fd = how == NURS_OPEN_EXISTING ? -1 : open(path, flags | O_CREAT | O_EXCL, mode);
         if (fd >= 0) {
             if (fchmod(fd, mode) < 0 || fstat(fd, st) < 0)
                 return fail_errno(fd, err, errlen, "cannot set the mode of", path);
             *created = true;
             return finish_open(fd, st);
         }
-        if (errno != EEXIST)
+        if (how != NURS_OPEN_EXISTING && errno != EEXIST)
             return fail_errno(-1, err, errlen, "cannot create", path);
         fd = open(path, flags);
-        if (fd < 0 && errno == ENOENT && !foreign)
+        if (fd < 0 && errno == ENOENT && !foreign && how != NURS_OPEN_EXISTING)
             continue;
         if (fd < 0 || fstat(fd, st) < 0)
             return fail_errno(fd, err, errlen, "cannot open", path);

@@ -26,6 +26,7 @@ struct nurs_file_opts {
 enum nurs_open_how {
     NURS_OPEN_APPEND,   /* O_APPEND, kept as it is */
     NURS_OPEN_TRUNCATE, /* emptied once the checks passed */
+    NURS_OPEN_EXISTING, /* appended to, never made (a FIFO: no file in its place) */
 };
 
 /* Opens path for writing (O_RDWR when `readable`, to read a header back).

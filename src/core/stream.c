@@ -44,12 +44,9 @@ void nurs_stream_check(const char *target, char *out, size_t len)
     if (strstr(target, "://") || strcmp(target, stdout_target) == 0 || stat(target, &st) < 0 ||
         !S_ISFIFO(st.st_mode))
         return;
-    int fd = open(target, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0)
-        close(fd);
-    else if (errno == ENXIO)
-        snprintf(out, len, "%s is a FIFO without a reader: the output waits for one (records "
-                           "written meanwhile are counted as unread)", target);
+    /* Not opened: a reader waiting on it would see its end. */
+    snprintf(out, len, "%s is a FIFO: while it has no reader, the output waits for one (without "
+                       "blocking; records written meanwhile are counted as unread)", target);
 }
 
 static int buf_append(struct stream_buf *b, const void *p, size_t len)
@@ -162,6 +159,7 @@ static void on_written(uv_write_t *req, int status)
     struct stream_reader *r = req->data;
     r->writing = false;
     r->inflight.len = 0;
+    r->writes_done++;
     if (status == 0)
         r->inflight_records = 0;
     if (status < 0) {
@@ -193,7 +191,6 @@ static void start_write(struct stream_reader *r)
     r->pending_records = 0;
     uv_buf_t b = uv_buf_init((char *)r->inflight.p, (unsigned)r->inflight.len);
     r->writing = true;
-    r->write_started_ms = uv_now(r->st->loop);
     r->req.data = r;
     int rc = uv_write(&r->req, &r->h.stream, &b, 1, on_written);
     if (rc < 0) {
@@ -292,7 +289,7 @@ static void try_fifo(struct nurs_stream *st)
     struct stat sb;
     bool created;
     char err[512];
-    int fd = nurs_safe_open(st->target, NURS_OPEN_APPEND, false, &st->o.file, &sb, &created, err,
+    int fd = nurs_safe_open(st->target, NURS_OPEN_EXISTING, false, &st->o.file, &sb, &created, err,
                             sizeof err);
     if (fd >= 0 && !S_ISFIFO(sb.st_mode)) {
         close(fd);

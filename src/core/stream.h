@@ -84,8 +84,8 @@ struct nurs_stream_stats {
 
 /* True if target names a stream rather than a regular file. */
 bool nurs_stream_is_target(const char *target, bool mkfifo);
-/* For --check: a line saying what the stream would wait for (a FIFO
- * without a reader), or "" when it would start at once. */
+/* For --check: a line saying what the stream may wait for (a FIFO's
+ * reader), or "" when it would start at once. Opens nothing. */
 void nurs_stream_check(const char *target, char *out, size_t len);
 
 struct nurs_stream *nurs_stream_open(uv_loop_t *loop, const char *name,

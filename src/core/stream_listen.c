@@ -199,8 +199,9 @@ static void on_connection(uv_stream_t *server, int status)
         decide(r);
 }
 
-/* Readers whose write has waited longer than reader_timeout: they do
- * not read, and hold a slot and a buffer. */
+/* Readers that took nothing for reader_timeout while a write waited for
+ * them: they do not read, and hold a slot and a buffer. A slow reader
+ * makes progress (a write done, or fewer bytes left in libuv's queue). */
 static void on_watch(uv_timer_t *t)
 {
     struct nurs_stream *st = t->data;
@@ -209,7 +210,13 @@ static void on_watch(uv_timer_t *t)
     struct stream_reader *next;
     for (struct stream_reader *r = st->readers; r; r = next) {
         next = r->next;
-        if (r->writing && now - r->write_started_ms > limit) {
+        size_t queue = uv_stream_get_write_queue_size(&r->h.stream);
+        if (!r->writing || r->writes_done != r->watched_writes || queue < r->watched_queue ||
+            !r->progress_ms)
+            r->progress_ms = now;
+        r->watched_writes = r->writes_done;
+        r->watched_queue = queue;
+        if (r->writing && now - r->progress_ms > limit) {
             st->stats.evicted++;
             char why[64];
             snprintf(why, sizeof why, "evicted: read nothing for %.0f s", st->o.reader_timeout);

@@ -30,8 +30,11 @@ struct stream_reader {
     bool uid_known;
     uint32_t uid, gid;
     bool group_ok; /* set by the group lookup */
-    uint64_t write_started_ms;
     uint64_t connected_ms;
+    uint64_t progress_ms;  /* when the reader last took something */
+    uint64_t writes_done;
+    uint64_t watched_writes; /* writes_done at the last watch */
+    size_t watched_queue;    /* bytes libuv still had to write then */
     struct stream_reader *next;
     char peer[64];
 };

@@ -31,11 +31,7 @@ nurs.ipfix { collector = "tcp://127.0.0.1:" .. arg[1], templates = { ipv4 = { "s
 nurs.after(tonumber(arg[2]), nurs.stop)
 ]]
 
-local function put(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local put = files.put
 
 describe("TCP collector that resets every connection", function()
   local dir

@@ -27,12 +27,7 @@ nurs.after(seconds, function()
 end)
 ]]
 
-local function sh(cmd)
-  local f = assert(io.popen(cmd))
-  local out = f:read("a")
-  local ok, _, code = f:close()
-  return out, ok and 0 or code
-end
+local sh = files.sh
 
 local function result(log)
   local text = assert(io.open(log)):read("a")

@@ -10,12 +10,7 @@ local files = dofile("tests/lua/files.lua")
 local NURS = assert(os.getenv("NURS"), "run through scripts/test-all.sh (NURS=path/to/nurs-lua)")
 local FIXTURE = "tests/c/fixtures/nflog.pcap"
 
-local function sh(cmd)
-  local f = assert(io.popen(cmd))
-  local out = f:read("a")
-  local ok, _, code = f:close()
-  return out, ok and 0 or code
-end
+local sh = files.sh
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -25,11 +20,7 @@ local function read(path)
   return s
 end
 
-local function put(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local put = files.put
 
 local function mode_of(path) return (sh("stat -c %a " .. path):gsub("%s", "")) end
 

@@ -37,6 +37,7 @@ struct nurs_json_sink {
     uint64_t lines_waiting; /* records in w not yet written out */
     uint64_t file_lost;     /* records a failed file write lost */
     uint64_t rejected;      /* values that could not be written as JSON */
+    uint64_t closed_lost;   /* records written after stdout was closed */
     uv_timer_t timer;
     struct nurs_ratelimit write_rl;
 };
@@ -73,7 +74,7 @@ struct nurs_json_sink *nurs_json_sink_of(struct nurs_resource *r)
 /* The common counters sum what each target lost. */
 static void sync_counters(struct nurs_json_sink *j)
 {
-    uint64_t lost = j->file_lost;
+    uint64_t lost = j->file_lost + j->closed_lost;
     if (j->stream)
         lost += nurs_stream_stats(j->stream)->drops;
     j->res.counters.dropped = lost + j->rejected;
@@ -86,17 +87,19 @@ int nurs_json_sink_flush(struct nurs_json_sink *j)
         nurs_outfile_check(&j->file, j->res.name);
     if (j->w.len == 0)
         return 0;
-    if (j->stream && !j->stopped) {
+    if (j->stopped) {
+        j->closed_lost += j->lines_waiting;
+    } else if (j->stream) {
         nurs_stream_write(j->stream, j->w.buf, j->w.len, j->lines_waiting);
         j->res.counters.delivered += j->lines_waiting;
     } else if (j->has_file && nurs_outfile_write(&j->file, j->w.buf, j->w.len) == 0) {
         j->res.counters.delivered += j->lines_waiting;
     } else {
         /* A file is cut back to its last whole line: nothing torn. */
-        int err = j->has_file ? j->file.last_errno : EPIPE;
+        int err = j->has_file ? j->file.last_errno : EBADF;
         j->res.counters.errors++;
         j->file_lost += j->lines_waiting;
-        long long suppressed = j->stopped ? -1 : nurs_ratelimit_check(&j->write_rl);
+        long long suppressed = nurs_ratelimit_check(&j->write_rl);
         if (suppressed >= 0)
             nurs_err("%s: write to %s failed: %s; %llu records lost (%llu so far), the file "
                      "ends with a whole line",
