@@ -31,7 +31,7 @@ instructions() {
         for ((i = 0; i < 50; i++)); do grep -qs listening "$TMP/sink.err" && break; sleep 0.1; done
         args+=("$ROOT/scripts/examples/ctflow9.lua" "127.0.0.1:$(awk '/listening/ {print $2}' "$TMP/sink.err")")
     fi
-    valgrind --tool=callgrind --callgrind-out-file="$TMP/out" "$1/nurs-lua" -l warn "${args[@]}" \
+    valgrind --tool=callgrind --callgrind-out-file="$TMP/out" "$1/nurs-lua" -l warn ${NURS_FLAGS:-} "${args[@]}" \
         >/dev/null 2>"$TMP/vg.err"
     [ -z "$sink" ] || { kill "$sink" 2>/dev/null; wait "$sink" 2>/dev/null || true; }
     grep -E '^summary:' "$TMP/out" | awk '{print $2}'

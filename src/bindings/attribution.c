@@ -84,10 +84,8 @@ static void on_answer(void *ctx, const struct nurs_conn_attr *c)
     if (c && !w->r->closing) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, w->fn);
         push_answer(L, c);
-        if (nurs_pcall(L, 1, 0) != LUA_OK) {
-            w->r->counters.errors++;
-            nurs_log_lua_error(L, &w->r->error_rl, w->r->name);
-        }
+        nurs_l_call(L, 1, 0, w->r->consumers.budget_ns, &w->r->error_rl, w->r->name,
+                    &w->r->counters.errors, &w->r->counters.timeouts);
     }
     luaL_unref(L, LUA_REGISTRYINDEX, w->fn);
     free(w);

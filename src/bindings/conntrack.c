@@ -99,7 +99,8 @@ static int l_conntrack(lua_State *L)
 {
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
-                                          "dump_at_exit", "process", "batch_wait", NULL};
+                                          "dump_at_exit", "process", "batch_wait", "budget",
+                                          NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed, true);
 
     struct nurs_ct_source_opts o = {0};
@@ -123,6 +124,7 @@ static int l_conntrack(lua_State *L)
         return luaL_error(L, FNAME ": %s", err);
     struct nurs_resource *r = nurs_ct_source_resource(src);
     nurs_l_handle_push(L, CT_MT, r);
+    nurs_l_read_budget(L, 1, FNAME, r);
     if (fn)
         nurs_l_add_consumer(L, r, fn, &nurs_l_function_ops, NURS_RECORD_CT);
     /* An adopted socket keeps its place in the event stream; listing the

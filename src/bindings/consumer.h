@@ -26,6 +26,11 @@ extern const struct nurs_consumer_ops nurs_l_nfq_function_ops;
 /* Frees a function consumer (its ops' release). */
 void nurs_l_consumer_release(struct nurs_consumer *c);
 
+/* Reads the `budget` option (seconds) of the options table at idx: how
+ * long the script's functions may take per record on r (default: the
+ * --budget of the command line). */
+void nurs_l_read_budget(lua_State *L, int idx, const char *fname, struct nurs_resource *r);
+
 /* Adds the value at idx to the consumers that the running script has on
  * r: a function (called as `ops` says), or a sink that takes every kind
  * in `kinds`. Raises a Lua error when the list is full. */

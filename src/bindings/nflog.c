@@ -102,7 +102,7 @@ static int l_nflog(lua_State *L)
     static const char *const allowed[] = {
         "group",   "groups", "copy",    "copy_range", "qthresh", "timeout", "nlbufsiz",
         "seq",     "seq_global", "conntrack", "netns", "rcvbuf", "rcvbuf_max", "name",
-        "record",  NULL};
+        "record",  "budget", NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed, false);
 
     struct nurs_nflog_opts o = {0};
@@ -122,6 +122,7 @@ static int l_nflog(lua_State *L)
         return luaL_error(L, FNAME ": %s", err);
     struct nurs_resource *r = nurs_nflog_source_resource(src);
     nurs_l_handle_push(L, NFLOG_MT, r);
+    nurs_l_read_budget(L, 1, FNAME, r);
     if (fn)
         nurs_l_add_consumer(L, r, fn, &nurs_l_function_ops, NURS_RECORD_NFLOG);
     return 1;

@@ -164,6 +164,8 @@ static enum nurs_take call_nfq_function(struct nurs_consumer *c, struct nurs_res
     struct nurs_nfq_source *s = (struct nurs_nfq_source *)from;
     struct nurs_nfq_packet *p = rec->data;
     lua_State *L = lc->L;
+    if (nurs_lua_script_of(L)->exiting)
+        return NURS_TAKE_LOST; /* the script called os.exit(): the default verdict */
     struct nurs_budget *b = nurs_l_script_budget(nurs_lua_script_of(L));
     bool first = !rec->view;
     int view = nurs_l_record_view(L, rec);
@@ -181,7 +183,7 @@ static enum nurs_take call_nfq_function(struct nurs_consumer *c, struct nurs_res
         return failed ? NURS_TAKE_FAILED : NURS_TAKEN;
     }
     if (rc == NURS_BUDGET_TIMEOUT)
-        s->st.timeouts++;
+        s->res.counters.timeouts++;
     log_failure(s, L);
     if (!p->decided) {
         p->decided = true;

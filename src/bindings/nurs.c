@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 
 #include "bindings/record.h"
+#include "bindings/budget.h"
 #include "bindings/script.h"
 #include "bindings/timer.h"
 #include "bindings/util.h"
@@ -45,9 +46,14 @@ static int l_log_level(lua_State *L)
     return 1;
 }
 
+/* nurs.stop([code]): the loop ends, every sink is flushed, the daemon
+ * exits with code (default 0) */
 static int l_stop(lua_State *L)
 {
-    nurs_host_stop(nurs_script_of(L)->host);
+    struct nurs_host *h = nurs_script_of(L)->host;
+    if (!lua_isnoneornil(L, 1))
+        h->exit_code = (int)luaL_checkinteger(L, 1);
+    nurs_host_stop(h);
     return 0;
 }
 
@@ -76,7 +82,11 @@ static int l_run(lua_State *L)
         uv_timer_start(&timer, on_run_timeout, (uint64_t)llround(secs * 1000.0), 0);
     h->stop_requested = false;
     h->in_callback = true;
+    /* The loop's callbacks run under budgets of their own. */
+    struct nurs_budget_saved budget;
+    nurs_budget_suspend(&budget);
     uv_run(h->loop, UV_RUN_DEFAULT);
+    nurs_budget_resume(&budget);
     h->in_callback = false;
     uv_close((uv_handle_t *)&timer, NULL);
     uv_run(h->loop, UV_RUN_NOWAIT);
@@ -96,9 +106,17 @@ static int l_counters(lua_State *L)
 {
     struct nurs_lua_script *s = nurs_lua_script_of(L);
     push_all_counters(L, s->base.host);
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 5);
     lua_pushinteger(L, (lua_Integer)s->errors);
     lua_setfield(L, -2, "errors");
+    lua_pushinteger(L, (lua_Integer)s->timeouts);
+    lua_setfield(L, -2, "timeouts");
+    lua_pushinteger(L, (lua_Integer)s->mem_used);
+    lua_setfield(L, -2, "memory");
+    lua_pushinteger(L, (lua_Integer)s->mem_peak);
+    lua_setfield(L, -2, "memory_peak");
+    lua_pushinteger(L, (lua_Integer)s->mem_refused);
+    lua_setfield(L, -2, "memory_refused");
     lua_setfield(L, -2, "script");
     return 1;
 }
@@ -149,5 +167,7 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_pcap_open(L);
     nurs_l_nfqueue_open(L);
     nurs_l_exporter_open(L);
+    nurs_l_metrics_open(L);
+    nurs_l_kafka_open(L);
     return 1;
 }

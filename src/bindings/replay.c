@@ -19,7 +19,7 @@
 static int l_replay(lua_State *L)
 {
     static const char *const allowed[] = {"path", "speed", "loops", "at_end", "decode_only",
-                                          "name", "process", NULL};
+                                          "name", "process", "budget", NULL};
     lua_settop(L, 2);
     nurs_opt_path_table(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -45,6 +45,7 @@ static int l_replay(lua_State *L)
     if (!rp)
         return luaL_error(L, FNAME ": %s", err);
     nurs_l_handle_push(L, REPLAY_MT, nurs_replay_resource(rp));
+    nurs_l_read_budget(L, 1, FNAME, nurs_replay_resource(rp));
     if (!lua_isnil(L, 2))
         nurs_l_add_consumer(L, nurs_replay_resource(rp), 2, &nurs_l_function_ops, NURS_RECORD_CT);
     return 1;

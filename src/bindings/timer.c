@@ -48,11 +48,10 @@ static void on_timer(uv_timer_t *handle)
     lua_State *L = s->L;
     if (!t->repeat)
         t->stopped = true;
+    if (s->exiting)
+        return;
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn_ref);
-    if (nurs_pcall(L, 0, 0) != LUA_OK) {
-        s->errors++;
-        nurs_log_lua_error(L, &s->error_rl, "timer");
-    }
+    nurs_l_call(L, 0, 0, 0, &s->error_rl, "timer", &s->errors, &s->timeouts);
 }
 
 static uint64_t check_seconds(lua_State *L, int idx)
@@ -123,7 +122,7 @@ void nurs_timer_open(lua_State *L)
         {"cancel", timer_stop},
         {NULL, NULL},
     };
-    nurs_l_new_class(L, TIMER_MT, methods, timer_tostring);
+    nurs_l_new_class(L, TIMER_MT, methods, timer_tostring, timer_stop);
 }
 
 void nurs_timers_close_all(struct nurs_lua_script *s)

@@ -133,7 +133,7 @@ void nurs_opt_rcvbuf(lua_State *L, int idx, const char *fname, int def, int def_
 }
 
 void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction tostring)
+                      lua_CFunction tostring, lua_CFunction close)
 {
     luaL_newmetatable(L, name);
     lua_newtable(L);
@@ -142,6 +142,10 @@ void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
     if (tostring) {
         lua_pushcfunction(L, tostring);
         lua_setfield(L, -2, "__tostring");
+    }
+    if (close) {
+        lua_pushcfunction(L, close);
+        lua_setfield(L, -2, "__close");
     }
     lua_pop(L, 1);
 }

@@ -35,10 +35,11 @@ void nurs_opt_rcvbuf(lua_State *L, int idx, const char *fname, int def, int def_
 const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char *key,
                             const char *def);
 
-/* Registers a userdata class: metatable `name` whose __index is `methods`
- * and whose __tostring is `tostring` (may be NULL). */
+/* Registers a userdata class: metatable `name` whose __index is `methods`,
+ * whose __tostring is `tostring` and whose __close is `close` (either may
+ * be NULL). */
 void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction tostring);
+                      lua_CFunction tostring, lua_CFunction close);
 
 /* The Lua handle of a source or sink: the resource belongs to a script,
  * not to the garbage collector; the handle only forgets it on :close(). */

@@ -34,6 +34,7 @@ int nurs_resource_init(struct nurs_resource *r, const struct nurs_resource_ops *
         return -1;
     memset(&r->counters, 0, sizeof r->counters);
     r->consumers.n = r->next_consumers.n = 0;
+    r->consumers.budget_ns = r->next_consumers.budget_ns = 0;
     r->as_consumer.ops = ops->consumer;
     r->closing = false;
     r->error_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
@@ -61,6 +62,7 @@ struct nurs_resource *nurs_resource_claim(struct nurs_script *script,
             strcmp(r->key, key) == 0) {
             r->claimant = script;
             r->next_consumers.n = 0;
+            r->next_consumers.budget_ns = 0;
             if (ops->settings_size)
                 memcpy(settings_at(r, ops->next_offset),
                        settings ? settings : settings_at(r, ops->cur_offset), ops->settings_size);
@@ -196,6 +198,29 @@ void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec)
         r->counters.delivered++;
 }
 
+int nurs_label_set(struct nurs_resource_label *l, const char *name, const char *value)
+{
+    if (!value || !*value)
+        return 0;
+    l->name = name;
+    snprintf(l->value, sizeof l->value, "%s", value);
+    return 1;
+}
+
+void nurs_label_append(struct nurs_resource_label *l, const char *item)
+{
+    size_t used = strlen(l->value);
+    snprintf(l->value + used, sizeof l->value - used, "%s%s", used ? "," : "", item);
+}
+
+bool nurs_extra_is_gauge(const struct nurs_resource *r, const char *name)
+{
+    for (const char *const *g = r->ops->gauges; g && *g; g++)
+        if (strcmp(*g, name) == 0)
+            return true;
+    return false;
+}
+
 int nurs_resource_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
 {
     const struct nurs_counters *c = &r->counters;
@@ -206,6 +231,7 @@ int nurs_resource_counters(const struct nurs_resource *r, struct nurs_extra_coun
     out[n++] = (struct nurs_extra_counter){"overruns", c->overruns};
     out[n++] = (struct nurs_extra_counter){"dropped", c->dropped};
     out[n++] = (struct nurs_extra_counter){"malformed", c->malformed};
+    out[n++] = (struct nurs_extra_counter){"timeouts", c->timeouts};
     if (r->ops->extra_counters)
         n += r->ops->extra_counters(r, out + n);
     return n;

@@ -36,4 +36,12 @@ function M.put(path, text)
   f:close()
 end
 
+-- The whole content of a file.
+function M.slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 return M

@@ -85,7 +85,6 @@ struct nurs_nfq_stats {
     uint64_t verdict_msgs, batch_msgs;
     uint64_t kernel_errors; /* verdicts the kernel refused */
     uint64_t send_errors;   /* verdict messages that could not be sent */
-    uint64_t timeouts;      /* callbacks stopped at the budget */
     uint64_t ctmark_ignored; /* verdicts with a ctmark this kernel cannot apply */
 };
 

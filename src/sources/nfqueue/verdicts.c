@@ -314,7 +314,6 @@ int nurs_nfq_extra_counters(const struct nurs_resource *r, struct nurs_extra_cou
     out[n++] = (struct nurs_extra_counter){"defaults", total};
     for (int i = 0; i < NURS_NFQ_DEF_COUNT; i++)
         out[n++] = (struct nurs_extra_counter){default_names[i], st->defaults[i]};
-    out[n++] = (struct nurs_extra_counter){"timeouts", st->timeouts};
     out[n++] = (struct nurs_extra_counter){"held", (uint64_t)s->live_held};
     out[n++] = (struct nurs_extra_counter){"verdict_msgs", st->verdict_msgs};
     out[n++] = (struct nurs_extra_counter){"batch_msgs", st->batch_msgs};
