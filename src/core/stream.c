@@ -13,7 +13,8 @@
 #define FIFO_RETRY_MS 500
 #define CONNECT_BACKOFF_MIN_MS 1000
 #define CONNECT_BACKOFF_MAX_MS 30000
-#define LINGER_MS 2000 /* what closing waits for readers to take what is queued */
+#define LINGER_MS 2000   /* closing: readers may take what is queued this long... */
+#define LINGER_HARD_MS 5000 /* ...and finish the chunk they are reading this much longer */
 #define CONNECT_STABLE_MS 10000 /* a connection that held this long resets the back-off */
 
 static const char stdout_target[] = "-";
@@ -170,25 +171,59 @@ static void on_written(uv_write_t *req, int status)
     if (r->closing)
         return;
     if (r->st->closing) {
-        /* Closing: the rest, then the reader has it all. */
-        if (r->pending.len)
+        /* Closing: the rest while there is time, then the reader ends on
+         * a whole record. */
+        if (r->pending.len && !r->st->linger_expired)
             start_write(r);
         else
-            nurs_stream_drop_reader(r, "sink closed");
+            nurs_stream_drop_reader(r, r->pending.len ? "did not take what was queued in time"
+                                                      : "sink closed");
         return;
     }
     if (r->pending.len)
-        arm_kick(r->st);
+        start_write(r);
+}
+
+/* Queued records are written in chunks of about NURS_STREAM_CHUNK bytes
+ * that end where a record ends (the marks), so that a reader cut off at
+ * close has whole records. */
+static void mark_boundary(struct stream_reader *r)
+{
+    size_t last = r->n_marks ? r->marks[r->n_marks - 1] : 0;
+    if (r->n_marks < NURS_STREAM_MAX_MARKS && r->pending.len - last >= NURS_STREAM_CHUNK) {
+        r->marks[r->n_marks] = r->pending.len;
+        r->mark_records[r->n_marks] = r->pending_records;
+        r->n_marks++;
+    }
+}
+
+static int take_chunk(struct stream_reader *r)
+{
+    size_t n = r->n_marks ? r->marks[0] : r->pending.len;
+    uint64_t records = r->n_marks ? r->mark_records[0] : r->pending_records;
+    r->inflight.len = 0;
+    if (buf_append(&r->inflight, r->pending.p, n) < 0)
+        return -1;
+    memmove(r->pending.p, r->pending.p + n, r->pending.len - n);
+    r->pending.len -= n;
+    r->inflight_records = records;
+    r->pending_records -= records;
+    if (r->n_marks) {
+        for (int i = 1; i < r->n_marks; i++) {
+            r->marks[i - 1] = r->marks[i] - n;
+            r->mark_records[i - 1] = r->mark_records[i] - records;
+        }
+        r->n_marks--;
+    }
+    return 0;
 }
 
 static void start_write(struct stream_reader *r)
 {
-    struct stream_buf t = r->inflight;
-    r->inflight = r->pending;
-    r->pending = t;
-    r->pending.len = 0;
-    r->inflight_records = r->pending_records;
-    r->pending_records = 0;
+    if (take_chunk(r) < 0) {
+        nurs_stream_drop_reader(r, "out of memory");
+        return;
+    }
     uv_buf_t b = uv_buf_init((char *)r->inflight.p, (unsigned)r->inflight.len);
     r->writing = true;
     r->req.data = r;
@@ -233,10 +268,12 @@ void nurs_stream_write(struct nurs_stream *st, const void *data, size_t len, uin
     }
     for (struct stream_reader *r = st->readers; r; r = r->next) {
         if (r->pending.len + r->inflight.len + len > st->o.buffer ||
-            buf_append(&r->pending, data, len) < 0)
+            buf_append(&r->pending, data, len) < 0) {
             st->stats.drops += records;
-        else
+        } else {
             r->pending_records += records;
+            mark_boundary(r);
+        }
     }
     arm_kick(st);
 }
@@ -548,19 +585,11 @@ struct nurs_stream *nurs_stream_open(uv_loop_t *loop, const char *name,
 
 void nurs_stream_flush(struct nurs_stream *st)
 {
-    for (struct stream_reader *r = st->readers; r; r = r->next) {
-        if (r->writing || !r->pending.len)
-            continue;
-        uv_buf_t b = uv_buf_init((char *)r->pending.p, (unsigned)r->pending.len);
-        int n = uv_try_write(&r->h.stream, &b, 1);
-        if (n == (int)r->pending.len) {
-            r->pending.len = 0;
-            r->pending_records = 0;
-        } else if (n > 0) {
-            /* The rest goes with the next write (or is counted if none comes). */
-            memmove(r->pending.p, r->pending.p + n, r->pending.len - (size_t)n);
-            r->pending.len -= (size_t)n;
-        }
+    struct stream_reader *next;
+    for (struct stream_reader *r = st->readers; r; r = next) {
+        next = r->next;
+        if (!r->writing && r->pending.len)
+            start_write(r);
     }
 }
 
@@ -569,11 +598,18 @@ const struct nurs_stream_stats *nurs_stream_stats(const struct nurs_stream *st)
     return &st->stats;
 }
 
+/* First: no more chunks, each reader ends with the one it reads. Then:
+ * a reader that does not finish even that is cut off. */
 static void on_linger(uv_timer_t *t)
 {
     struct nurs_stream *st = t->data;
+    if (!st->linger_expired) {
+        st->linger_expired = true;
+        uv_timer_start(t, on_linger, LINGER_HARD_MS, 0);
+        return;
+    }
     while (st->readers)
-        nurs_stream_drop_reader(st->readers, "did not take what was queued in time");
+        nurs_stream_drop_reader(st->readers, "cut off in the middle of a record at exit");
 }
 
 void nurs_stream_close(struct nurs_stream *st)

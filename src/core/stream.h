@@ -95,8 +95,8 @@ struct nurs_stream *nurs_stream_open(uv_loop_t *loop, const char *name,
 void nurs_stream_configure(struct nurs_stream *st, const struct nurs_stream_opts *o);
 /* Queues `records` whole records (len bytes) for every reader. */
 void nurs_stream_write(struct nurs_stream *st, const void *data, size_t len, uint64_t records);
-/* Writes what readers have queued now, as far as they take it without
- * waiting (at exit, before close). */
+/* Starts writing what readers have queued (they take it without the loop
+ * waiting). */
 void nurs_stream_flush(struct nurs_stream *st);
 bool nurs_stream_has_readers(const struct nurs_stream *st);
 const struct nurs_stream_stats *nurs_stream_stats(const struct nurs_stream *st);

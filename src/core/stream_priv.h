@@ -6,6 +6,11 @@
 #include "core/resolve.h"
 #include "core/stream.h"
 
+/* Bytes a write takes at most (then the next starts): a reader cut off at
+ * exit has a chunk in hand, which even a slow reader finishes. */
+#define NURS_STREAM_CHUNK 16384
+#define NURS_STREAM_MAX_MARKS 512
+
 enum stream_kind { KIND_FIFO, KIND_STDOUT, KIND_LISTEN, KIND_UNIX, KIND_CONNECT };
 
 struct stream_buf {
@@ -23,6 +28,10 @@ struct stream_reader {
     struct nurs_stream *st;
     struct stream_buf pending, inflight;
     uint64_t pending_records, inflight_records;
+    /* Record boundaries in pending, a chunk apart: where writes may end. */
+    size_t marks[NURS_STREAM_MAX_MARKS];
+    uint64_t mark_records[NURS_STREAM_MAX_MARKS];
+    int n_marks;
     uv_write_t req;
     uv_connect_t connect;
     uv_work_t groups; /* a TCP reader's groups looked up, off the loop */
@@ -41,7 +50,12 @@ struct stream_reader {
 
 struct nurs_stream {
     uv_loop_t *loop;
-    enum stream_kind kind;
+    /* Bytes a write takes at most (then the next starts): a reader cut off at
+ * exit has a chunk in hand, which even a slow reader finishes. */
+#define NURS_STREAM_CHUNK 16384
+#define NURS_STREAM_MAX_MARKS 512
+
+enum stream_kind kind;
     char *target; /* FIFO or socket path, or the address as given */
     char name[64];
     struct sockaddr_storage addr;
@@ -65,6 +79,7 @@ struct nurs_stream {
     struct nurs_stream_stats stats;
     bool closing;
     bool lingering; /* closing waits (the watch timer) for readers to drain */
+    bool linger_expired; /* no more chunks: readers end with the one they read */
     int handles; /* open libuv handles and requests; freed when the last one ends */
 };
 

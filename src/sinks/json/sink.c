@@ -82,6 +82,25 @@ static void sync_counters(struct nurs_json_sink *j)
     j->res.counters.dropped = lost + j->rejected;
 }
 
+/* Lines go to a stream in slices of about 16 KiB that end with a line, so
+ * that its writes (and a reader cut off at exit) end on whole lines. */
+static void write_stream(struct nurs_json_sink *j)
+{
+    const char *p = j->w.buf, *end = p + j->w.len;
+    while (p < end) {
+        const char *cut = end - p > 16384 ? p + 16384 : end;
+        if (cut < end) {
+            const char *nl = memrchr(p, '\n', (size_t)(cut - p));
+            cut = nl ? nl + 1 : (nl = memchr(cut, '\n', (size_t)(end - cut))) ? nl + 1 : end;
+        }
+        uint64_t lines = 0;
+        for (const char *q = p; (q = memchr(q, '\n', (size_t)(cut - q))); q++)
+            lines++;
+        nurs_stream_write(j->stream, p, (size_t)(cut - p), lines);
+        p = cut;
+    }
+}
+
 int nurs_json_sink_flush(struct nurs_json_sink *j)
 {
     int rc = 0;
@@ -92,7 +111,7 @@ int nurs_json_sink_flush(struct nurs_json_sink *j)
     if (j->stopped) {
         j->closed_lost += j->lines_waiting;
     } else if (j->stream) {
-        nurs_stream_write(j->stream, j->w.buf, j->w.len, j->lines_waiting);
+        write_stream(j);
         j->res.counters.delivered += j->lines_waiting;
     } else if (j->has_file && nurs_outfile_write(&j->file, j->w.buf, j->w.len) == 0) {
         j->res.counters.delivered += j->lines_waiting;
