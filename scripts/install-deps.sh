@@ -11,7 +11,7 @@ librdkafka-dev libprotobuf-c-dev protobuf-c-compiler"
 TEST="lua-busted nftables conntrack iproute2 nfdump tshark socat
 python3 procps iputils-ping util-linux bc ulogd2 ulogd2-json tcpdump
 ulogd2-pcap iptables time pmacct prometheus python3-prometheus-client curl
-kcat protobuf-compiler python3-jsonschema"
+kcat protobuf-compiler python3-jsonschema jq"
 
 missing=""
 for p in $BUILD $TEST; do
