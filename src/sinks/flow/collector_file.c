@@ -17,16 +17,16 @@
 static void write_templates(struct nurs_collector *c)
 {
     uint8_t *buf = malloc(c->cap);
-    uint32_t n = 0;
+    struct nurs_msg_tally n = {0};
     size_t len = buf ? nurs_collector_templates_message(c, buf, c->cap, &n) : 0;
     if (!len) {
         free(buf);
         c->templates_due = true;
         return;
     }
-    nurs_collector_stamp(c, buf, n);
+    nurs_collector_stamp(c, buf, n.records);
     if (c->file.stream)
-        nurs_stream_write(c->file.stream, buf, len, n);
+        nurs_stream_write(c->file.stream, buf, len, 1);
     else if (nurs_outfile_write(&c->file.out, buf, len) < 0)
         c->templates_due = true; /* the next message tries again */
     free(buf);
@@ -63,7 +63,8 @@ int nurs_file_open(struct nurs_collector *c, char *err, size_t errlen)
     return 0;
 }
 
-void nurs_file_send(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t n)
+void nurs_file_send(struct nurs_collector *c, uint8_t *msg, size_t len,
+                    const struct nurs_msg_tally *n)
 {
     if (c->file.stream) {
         if (!nurs_stream_has_readers(c->file.stream)) {
@@ -71,8 +72,8 @@ void nurs_file_send(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t
             return;
         }
         uint64_t drops = nurs_stream_stats(c->file.stream)->drops;
-        nurs_collector_stamp(c, msg, n);
-        nurs_stream_write(c->file.stream, msg, len, n);
+        nurs_collector_stamp(c, msg, n->records);
+        nurs_stream_write(c->file.stream, msg, len, 1);
         if (nurs_stream_stats(c->file.stream)->drops != drops)
             nurs_collector_lost(c, n, 0, "the FIFO reader does not keep up");
         else
@@ -85,7 +86,7 @@ void nurs_file_send(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t
     }
     if (nurs_outfile_check(&c->file.out, c->spec) > 0)
         write_templates(c);
-    nurs_collector_stamp(c, msg, n);
+    nurs_collector_stamp(c, msg, n->records);
     if (nurs_outfile_write(&c->file.out, msg, len) < 0)
         nurs_collector_lost(c, n, c->file.out.last_errno, "write failed (the file ends with a "
                                                           "whole message)");
