@@ -20,7 +20,7 @@
 static const char stdout_target[] = "-";
 static const char listen_scheme[] = "tcp://";
 static const char unix_scheme[] = "unix://";
-static const char connect_scheme[] = "tcp-connect://";
+const char nurs_stream_connect_scheme[] = "tcp-connect://";
 
 static bool starts_with(const char *s, const char *prefix)
 {
@@ -31,7 +31,7 @@ bool nurs_stream_is_target(const char *target, bool mkfifo)
 {
     struct stat st;
     if (strcmp(target, stdout_target) == 0 || starts_with(target, listen_scheme) ||
-        starts_with(target, connect_scheme) || starts_with(target, unix_scheme))
+        starts_with(target, nurs_stream_connect_scheme) || starts_with(target, unix_scheme))
         return true;
     if (stat(target, &st) == 0)
         return S_ISFIFO(st.st_mode);
@@ -110,7 +110,6 @@ void nurs_stream_close_reader(struct stream_reader *r)
     uv_close(&r->h.handle, on_reader_closed);
 }
 
-static void schedule_retry(struct nurs_stream *st);
 
 /* A reader that went away (or failed): forget it, retry where that
  * makes sense. */
@@ -144,7 +143,7 @@ void nurs_stream_drop_reader(struct stream_reader *r, const char *why)
         return;
     }
     if (st->kind == KIND_FIFO || st->kind == KIND_CONNECT)
-        schedule_retry(st);
+        nurs_stream_schedule_retry(st);
     if (st->kind == KIND_STDOUT && r->live && st->o.on_stdout_closed)
         st->o.on_stdout_closed(st->o.ctx);
 }
@@ -344,71 +343,17 @@ static void try_fifo(struct nurs_stream *st)
                 nurs_warn("%s: %s; retrying", st->name, err);
         }
         st->waiting_logged = true;
-        schedule_retry(st);
+        nurs_stream_schedule_retry(st);
         return;
     }
     if (open_pipe_reader(st, fd, st->target) < 0) {
         close(fd);
-        schedule_retry(st);
+        nurs_stream_schedule_retry(st);
     }
-}
-
-/* ---- TCP to a collector ---- */
-
-static void on_connect(uv_connect_t *req, int status)
-{
-    struct stream_reader *r = req->data;
-    struct nurs_stream *st = r->st;
-    st->connecting = NULL;
-    if (status == UV_ECANCELED || r->closing)
-        return;
-    if (status < 0) {
-        if (!st->waiting_logged)
-            nurs_warn("%s: cannot connect to %s: %s; retrying", st->name, st->target,
-                      uv_strerror(status));
-        st->waiting_logged = true;
-        nurs_stream_drop_reader(r, uv_strerror(status));
-        return;
-    }
-    uv_tcp_nodelay(&r->h.tcp, 1);
-    nurs_stream_add_reader(st, r, st->target + strlen(connect_scheme));
-}
-
-static void try_connect(struct nurs_stream *st)
-{
-    struct stream_reader *r = nurs_stream_new_reader(st);
-    if (!r || uv_tcp_init(st->loop, &r->h.tcp) < 0) {
-        free(r);
-        schedule_retry(st);
-        return;
-    }
-    st->handles++;
-    r->connect.data = r;
-    if (uv_tcp_connect(&r->connect, &r->h.tcp, (struct sockaddr *)&st->addr, on_connect) < 0) {
-        nurs_stream_drop_reader(r, "connect failed");
-        return;
-    }
-    st->connecting = r;
-}
-
-static void on_resolved(void *ctx, int status, const struct sockaddr *addr, socklen_t len)
-{
-    struct nurs_stream *st = ctx;
-    st->resolving = NULL;
-    if (status < 0) {
-        if (!st->waiting_logged)
-            nurs_warn("%s: cannot resolve %s: %s; retrying", st->name, st->target,
-                      uv_strerror(status));
-        st->waiting_logged = true;
-        schedule_retry(st);
-        return;
-    }
-    memcpy(&st->addr, addr, len);
-    try_connect(st);
 }
 
 /* "HOST:PORT" or "[V6]:PORT" into host and port. */
-static int split_address(const char *text, char *host, size_t hostlen, const char **port,
+int nurs_stream_split_address(const char *text, char *host, size_t hostlen, const char **port,
                          char *err, size_t errlen)
 {
     const char *colon = strrchr(text, ':');
@@ -431,17 +376,6 @@ static int split_address(const char *text, char *host, size_t hostlen, const cha
     return 0;
 }
 
-static void resolve_and_connect(struct nurs_stream *st)
-{
-    char host[256], err[256];
-    const char *port;
-    if (split_address(st->target + strlen(connect_scheme), host, sizeof host, &port, err,
-                      sizeof err) < 0)
-        return;
-    st->resolving = nurs_resolve_start(st->loop, host, port, SOCK_STREAM, NURS_RESOLVE_TIMEOUT_MS,
-                                       on_resolved, st);
-}
-
 static void on_retry(uv_timer_t *t)
 {
     struct nurs_stream *st = t->data;
@@ -450,10 +384,10 @@ static void on_retry(uv_timer_t *t)
     if (st->kind == KIND_FIFO)
         try_fifo(st);
     else if (st->kind == KIND_CONNECT)
-        resolve_and_connect(st);
+        nurs_stream_connect(st);
 }
 
-static void schedule_retry(struct nurs_stream *st)
+void nurs_stream_schedule_retry(struct nurs_stream *st)
 {
     uint64_t ms = FIFO_RETRY_MS;
     if (st->kind == KIND_CONNECT) {
@@ -491,7 +425,7 @@ static int start(struct nurs_stream *st, char *err, size_t errlen)
         try_fifo(st);
         return 0;
     case KIND_LISTEN:
-        if (split_address(st->target + strlen(listen_scheme), host, sizeof host, &port, err,
+        if (nurs_stream_split_address(st->target + strlen(listen_scheme), host, sizeof host, &port, err,
                           errlen) < 0)
             return -1;
         socklen_t len;
@@ -504,10 +438,10 @@ static int start(struct nurs_stream *st, char *err, size_t errlen)
     case KIND_UNIX:
         return nurs_stream_listen(st, err, errlen);
     case KIND_CONNECT:
-        if (split_address(st->target + strlen(connect_scheme), host, sizeof host, &port, err,
+        if (nurs_stream_split_address(st->target + strlen(nurs_stream_connect_scheme), host, sizeof host, &port, err,
                           errlen) < 0)
             return -1;
-        resolve_and_connect(st);
+        nurs_stream_connect(st);
         return 0;
     }
     return -1;
@@ -553,7 +487,7 @@ struct nurs_stream *nurs_stream_open(uv_loop_t *loop, const char *name,
         st->kind = KIND_UNIX;
         memmove(st->target, st->target + strlen(unix_scheme),
                 strlen(st->target + strlen(unix_scheme)) + 1);
-    } else if (starts_with(o->target, connect_scheme)) {
+    } else if (starts_with(o->target, nurs_stream_connect_scheme)) {
         st->kind = KIND_CONNECT;
     } else {
         st->kind = KIND_FIFO;

@@ -90,6 +90,16 @@ void nurs_stream_drop_reader(struct stream_reader *r, const char *why);
 void nurs_stream_add_reader(struct nurs_stream *st, struct stream_reader *r, const char *peer);
 void nurs_stream_handle_closed(uv_handle_t *h);
 
+extern const char nurs_stream_connect_scheme[];
+/* "HOST:PORT" or "[V6]:PORT" into host and port (a pointer into text). */
+int nurs_stream_split_address(const char *text, char *host, size_t hostlen, const char **port,
+                              char *err, size_t errlen);
+/* FIFOs and collectors: the next try, after a pause or a back-off. */
+void nurs_stream_schedule_retry(struct nurs_stream *st);
+
+/* stream_connect.c: resolves the collector's name, then connects. */
+void nurs_stream_connect(struct nurs_stream *st);
+
 /* stream_listen.c */
 int nurs_stream_listen(struct nurs_stream *st, char *err, size_t errlen);
 /* New settings: (re)arms the watch on readers that do not read. New

@@ -36,7 +36,8 @@ wait_log "counters json:"
 t0=$(date +%s%N)
 stop_nurs
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-[ "$ms" -lt 5000 ] || fail "SIGTERM took $ms ms"
+# Bounded by the stream's linger at exit: 2 s, then the chunk in hand (5 s at most).
+[ "$ms" -lt 8000 ] || fail "SIGTERM took $ms ms"
 drops=$(grep "counters json:" "$TMP/nurs.log" | tail -1 | grep -o "reader_drops=[0-9]*" | cut -d= -f2 || true)
 [ "${drops:-0}" -gt 0 ] || fail "nothing dropped for a reader that slow?"
 # The reader drains the pipe (64 KiB at 20 KiB/s), then sees its end.
