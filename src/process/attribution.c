@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 
 #include "core/grow.h"
+#include "process/bpf/loader.h"
 #include "process/localaddr.h"
 #include "core/log.h"
 #include "netlink/socket.h"
@@ -29,6 +30,9 @@
  * 2, 4, 8... 256 ms, then take the listener's process. */
 #define ACCEPT_RETRIES 8
 #define DIAG_RCVBUF (4 << 20)
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 enum stage { S_FREE, S_QUERY, S_RETRY, S_WORKER };
 
@@ -45,6 +49,9 @@ struct lookup {
     uint64_t due_ms; /* retry time, or the deadline of a query */
     struct nurs_sock_key key;
     uint32_t inode, uid;
+    /* What the BPF programs saw: the socket's owner, or (looked up with
+     * sock_diag first) the owner of the listener it came through. */
+    struct nurs_sock_owner *owner;
 };
 
 struct timed {
@@ -110,6 +117,8 @@ struct nurs_attribution {
     bool closing;
     bool watch_ready; /* watchers of complete connections wait for the check handle */
     struct nurs_ratelimit rl;
+    struct nurs_bpf *bpf;
+    uint64_t bpf_found; /* ends attributed from what the BPF programs saw */
 };
 
 const char *nurs_attr_why_name(enum nurs_attr_why why)
@@ -212,6 +221,8 @@ static struct lookup *lookup_new(struct nurs_attribution *a)
 
 static void lookup_free(struct nurs_attribution *a, struct lookup *l)
 {
+    free(l->owner);
+    l->owner = NULL;
     l->stage = S_FREE;
     l->next_free = a->free_head;
     a->free_head = (uint32_t)(l - a->lookups);
@@ -337,10 +348,13 @@ static void after_work(uv_work_t *req, int status)
     for (size_t i = 0; i < w->n; i++) {
         struct nurs_proc *p = w->wants[i].result;
         struct lookup *l = &a->lookups[w->idx[i]];
+        free((void *)w->wants[i].owner);
         if (a->closing || l->stage != S_WORKER || l->gen != w->gen[i]) {
             nurs_proc_unref(p);
             continue;
         }
+        if (p && p->tid) /* only the BPF programs know the thread */
+            a->bpf_found++;
         if (!p)
             fail(a, l, "out of memory");
         else
@@ -368,15 +382,19 @@ static void maybe_start_work(struct nurs_attribution *a)
         struct lookup *l = &a->lookups[a->wait[i]];
         w->idx[i] = a->wait[i];
         w->gen[i] = l->gen;
-        w->wants[i] = (struct nurs_procscan_want){.inode = l->inode, .uid = l->uid};
+        w->wants[i] = (struct nurs_procscan_want){.inode = l->inode, .uid = l->uid,
+                                                  .owner = l->owner};
+        l->owner = NULL; /* the worker's now */
         w->keys[i] = l->key;
         w->swap[i] = l->swap;
     }
     memmove(a->wait, a->wait + w->n, (a->wait_n - w->n) * sizeof *a->wait);
     a->wait_n -= w->n;
     if (uv_queue_work(a->loop, &w->req, work_cb, after_work) < 0) {
-        for (size_t i = 0; i < w->n; i++)
+        for (size_t i = 0; i < w->n; i++) {
+            free((void *)w->wants[i].owner);
             fail(a, &a->lookups[w->idx[i]], "cannot start the /proc worker");
+        }
         free(w);
         return;
     }
@@ -396,6 +414,32 @@ static void to_worker(struct nurs_attribution *a, struct lookup *l, uint32_t ino
     maybe_start_work(a);
 }
 
+/* ---- what the BPF programs saw ---- */
+
+/* Looks the end up in what the BPF programs reported: true if they saw its
+ * socket. A socket only known as bound (the listener of an accepted
+ * connection, a UDP server) is looked up with sock_diag first, for the
+ * process that holds it now; its binder answers if that finds none. */
+static bool from_bpf(struct nurs_attribution *a, struct lookup *l)
+{
+    struct nurs_sock_owner *o;
+    enum nurs_sock_match m = nurs_bpf_match(a->bpf, &l->key, &o);
+    l->owner = o;
+    if (m != NURS_SOCK_EXACT)
+        return false;
+    to_worker(a, l, 0, 0);
+    return true;
+}
+
+/* sock_diag found no socket (it closed): the owner the BPF programs saw. */
+static void no_socket(struct nurs_attribution *a, struct lookup *l)
+{
+    if (l->owner)
+        to_worker(a, l, 0, 0);
+    else
+        complete(a, l, NURS_WHY_NO_SOCKET, NULL);
+}
+
 /* ---- sock_diag answers ---- */
 
 static void on_answer(struct nurs_attribution *a, const struct nurs_sockdiag_answer *ans)
@@ -407,7 +451,7 @@ static void on_answer(struct nurs_attribution *a, const struct nurs_sockdiag_ans
     bool tcp = l->key.proto == IPPROTO_TCP;
     if (ans->error) {
         if (ans->error == -ENOENT)
-            complete(a, l, NURS_WHY_NO_SOCKET, NULL);
+            no_socket(a, l);
         else
             fail(a, l, strerror(-ans->error));
         return;
@@ -431,7 +475,7 @@ static void on_answer(struct nurs_attribution *a, const struct nurs_sockdiag_ans
     /* No file holds it: closing, or accepted by nobody yet. */
     if (!tcp || l->listener || ans->state == TCP_TIME_WAIT || ans->state == TCP_CLOSE ||
         ans->state == TCP_FIN_WAIT2) {
-        complete(a, l, NURS_WHY_NO_SOCKET, NULL);
+        no_socket(a, l);
     } else if (l->tries < ACCEPT_RETRIES) {
         l->stage = S_RETRY;
         l->due_ms = nurs_monotonic_ms() + ((uint64_t)TICK_MS << l->tries);
@@ -595,7 +639,8 @@ static void begin_end(struct nurs_attribution *a, struct conn *c, struct nurs_ct
     l->key = k;
     l->swap = proto == IPPROTO_UDP;
     c->pub.pending++;
-    queue_request(a, l);
+    if (!(a->bpf && from_bpf(a, l)))
+        queue_request(a, l);
 }
 
 bool nurs_attribution_begin(struct nurs_attribution *a, struct nurs_ct_msg *m)
@@ -679,11 +724,19 @@ int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extr
     out[n++] = (struct nurs_extra_counter){"process_connections", a->conns.count};
     out[n++] = (struct nurs_extra_counter){"process_scans", a->scan_stats.listings};
     out[n++] = (struct nurs_extra_counter){"process_fd_dirs", a->scan_stats.fd_dirs};
+    struct nurs_bpf_counters bc = {0};
+    if (a->bpf)
+        nurs_bpf_counters(a->bpf, &bc);
+    out[n++] = (struct nurs_extra_counter){"process_bpf", a->bpf_found};
+    out[n++] = (struct nurs_extra_counter){"process_bpf_records", bc.records};
+    out[n++] = (struct nurs_extra_counter){"process_bpf_dropped", bc.dropped};
     return n;
 }
 
 static void free_now(struct nurs_attribution *a)
 {
+    for (uint32_t i = 0; a->lookups && i < MAX_LOOKUPS; i++)
+        free(a->lookups[i].owner);
     nurs_idtable_free(&a->conns);
     nurs_procscan_free(a->scan);
     nurs_nl_close(&a->nl);
@@ -704,6 +757,7 @@ static void release(struct nurs_attribution *a)
 }
 
 static void on_closed(uv_handle_t *h) { release(h->data); }
+static void on_bpf_closed(void *a) { release(a); }
 static void on_local_closed(struct nurs_localaddr *la)
 {
     release((struct nurs_attribution *)((char *)la - offsetof(struct nurs_attribution, local)));
@@ -717,12 +771,47 @@ void nurs_attribution_free(struct nurs_attribution *a)
     nurs_attribution_unwatch_all(a);
     /* One for us while the closes start, one per handle, one for a
      * worker trip in flight. */
-    a->pending_closes = 1 + 2 + (a->local_open ? 1 : 0) + (a->work ? 1 : 0);
+    a->pending_closes = 1 + 2 + (a->local_open ? 1 : 0) + (a->work ? 1 : 0) + (a->bpf ? 1 : 0);
+    if (a->bpf)
+        nurs_bpf_close(a->bpf, on_bpf_closed, a);
     uv_close((uv_handle_t *)&a->timer, on_closed);
     uv_close((uv_handle_t *)&a->check, on_closed);
     if (a->local_open)
         nurs_localaddr_close(&a->local, on_local_closed);
     release(a);
+}
+
+/* Loads the BPF programs as the mode asks, and says which path it took. */
+static int open_bpf(struct nurs_attribution *a, uv_loop_t *loop,
+                    const struct nurs_attribution_opts *o, char *err, size_t errlen)
+{
+    if (o->mode == NURS_ATTR_SOCKDIAG) {
+        nurs_info("%s: process attribution: sock_diag and /proc (asked for)", a->name);
+        return 0;
+    }
+    char why[512];
+    uint64_t netns;
+    socklen_t len = sizeof netns;
+    struct nurs_bpf_opts bo = {.ring_bytes = o->bpf_ring ? o->bpf_ring : NURS_BPF_DEFAULT_RING,
+                               .sockets = o->bpf_sockets ? o->bpf_sockets
+                                                         : NURS_BPF_DEFAULT_SOCKETS};
+    if (getsockopt(a->nl.fd, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &len) < 0)
+        snprintf(why, sizeof why, "the kernel has no network namespace cookies (5.14 has)");
+    else
+        a->bpf = nurs_bpf_open(loop, netns, &bo, why, sizeof why);
+    if (a->bpf) {
+        nurs_info("%s: process attribution: BPF (programs attached at %s; sock_diag for the "
+                  "sockets they did not see)",
+                  a->name, nurs_bpf_cgroup(a->bpf));
+        return 0;
+    }
+    if (o->mode == NURS_ATTR_BPF) {
+        snprintf(err, errlen, "BPF: %s", why);
+        return -1;
+    }
+    nurs_info("%s: process attribution: sock_diag and /proc (BPF cannot be used: %s)", a->name,
+              why);
+    return 0;
 }
 
 struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns,
@@ -763,6 +852,10 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
         setsockopt(fds[i], SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
         setsockopt(fds[i], SOL_NETLINK, NETLINK_EXT_ACK, &zero, sizeof zero);
+    }
+    if (open_bpf(a, loop, o, err, errlen) < 0) {
+        free_now(a);
+        return NULL;
     }
     char why[256];
     if (nurs_localaddr_open(&a->local, loop, netns, why, sizeof why) == 0) {

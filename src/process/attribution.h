@@ -46,9 +46,19 @@ struct nurs_conn_attr {
     bool watched;    /* someone waits for the answer */
 };
 
+/* How sockets are found: BPF programs that see each socket's owner in its
+ * system call (process/bpf/), else sock_diag and /proc after the fact;
+ * auto takes BPF when it can be loaded, and says why not. With BPF,
+ * sockets the programs did not see (opened before the daemon started)
+ * are still looked up with sock_diag. */
+enum nurs_attr_mode { NURS_ATTR_AUTO, NURS_ATTR_BPF, NURS_ATTR_SOCKDIAG };
+
 struct nurs_attribution_opts {
     size_t cmdline_max;     /* bytes of command line kept */
     size_t max_connections; /* connections remembered */
+    enum nurs_attr_mode mode;
+    uint32_t bpf_ring;    /* bytes of ring buffer (0: the default) */
+    uint32_t bpf_sockets; /* socket owners remembered (0: the default) */
 };
 
 #define NURS_ATTR_DEFAULT_CMDLINE 256
@@ -92,7 +102,7 @@ void nurs_attribution_unwatch_all(struct nurs_attribution *a);
 
 /* The engine's counters (names prefixed "process_"); returns how many. */
 int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extra_counter *out);
-#define NURS_ATTR_N_COUNTERS 12
+#define NURS_ATTR_N_COUNTERS 15
 
 const char *nurs_attr_why_name(enum nurs_attr_why why);
 

@@ -13,6 +13,8 @@
 
 #include "core/grow.h"
 #include "core/idtable.h"
+#include "process/bpf/record.h"
+#include "process/cgroupid.h"
 
 #define MAX_INODES (1u << 18)
 #define MAX_PIDS (1u << 20)
@@ -59,6 +61,8 @@ struct nurs_procscan {
     uint32_t *fds; /* descriptor numbers of the fd directory being read */
     size_t fds_cap;
     struct nurs_procscan_stats stats;
+    struct nurs_cgroupids *cgroups; /* made when first needed */
+    long ticks_per_s;
 };
 
 static uint64_t now_ns(void)
@@ -78,6 +82,7 @@ struct nurs_procscan *nurs_procscan_new(const char *proc, size_t cmdline_max)
     ps->proc_fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ps->cmdline_max = cmdline_max;
     ps->young_ns = YOUNG_NS;
+    ps->ticks_per_s = sysconf(_SC_CLK_TCK);
     ps->cmdline_buf = malloc(cmdline_max + 1);
     if (ps->proc_fd < 0 || !ps->cmdline_buf) {
         nurs_procscan_free(ps);
@@ -99,6 +104,7 @@ void nurs_procscan_free(struct nurs_procscan *ps)
     nurs_idtable_free(&ps->pids);
     nurs_idtable_free(&ps->users);
     free(ps->cmdline_buf);
+    nurs_cgroupids_free(ps->cgroups);
     free(ps->list);
     free(ps->fds);
     free(ps);
@@ -446,21 +452,77 @@ static struct nurs_proc *result(struct nurs_procscan *ps, const struct missing *
     return r;
 }
 
-void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *w, size_t n,
+/* Whether the process o names still runs (not another one with its pid). */
+static bool still_runs(struct nurs_procscan *ps, const struct nurs_sock_owner *o)
+{
+    char raw[1024];
+    uint64_t ticks;
+    size_t n = read_file(ps, o->tgid, "stat", raw, sizeof raw);
+    return n && ps->ticks_per_s > 0 && nurs_proc_stat_start(raw, n, &ticks) &&
+           ticks == o->start_ns / (1000000000u / (uint64_t)ps->ticks_per_s);
+}
+
+static struct nurs_proc *owned(struct nurs_procscan *ps, const struct nurs_sock_owner *o,
+                               uint64_t now)
+{
+    struct nurs_proc_fields f = {.pid = o->tgid, .tid = o->tid, .ppid = o->ppid, .uid = o->uid,
+                                 .fd = -1, .name = o->comm[0] ? o->comm : NULL};
+    char cmdline[NURS_BPF_CMDLINE_LEN + 1];
+    size_t cap = ps->cmdline_max < NURS_BPF_CMDLINE_LEN ? ps->cmdline_max + 1 : sizeof cmdline;
+    if (ps->cmdline_max && o->cmdline_len &&
+        nurs_proc_clean_text(cmdline, cap, o->cmdline, o->cmdline_len))
+        f.cmdline = cmdline;
+    struct nurs_cgroup_text cg;
+    if (!ps->cgroups)
+        ps->cgroups = nurs_cgroupids_new();
+    if (ps->cgroups && nurs_cgroupids_path(ps->cgroups, o->cgroup_id, cg.path, sizeof cg.path)) {
+        f.cgroup = cg.path;
+        if (nurs_cgroup_unit(cg.path, cg.unit, sizeof cg.unit))
+            f.unit = cg.unit;
+        if (nurs_cgroup_container(cg.path, cg.container, sizeof cg.container))
+            f.container = cg.container;
+    }
+    /* /proc says more of a process that still runs: a command line longer
+     * than the hook copies, systemd's cgroup on a hybrid host. */
+    bool cut = o->cmdline_len == NURS_BPF_CMDLINE_LEN && ps->cmdline_max > NURS_BPF_CMDLINE_LEN;
+    bool want = (ps->cmdline_max && (!f.cmdline || cut)) || !f.cgroup || !strcmp(f.cgroup, "/");
+    struct nurs_proc *info = want && still_runs(ps, o) ? details(ps, o->tgid, now) : NULL;
+    if (info) {
+        if (info->cmdline && (!f.cmdline || cut))
+            f.cmdline = info->cmdline;
+        if (info->cgroup && (!f.cgroup || !strcmp(f.cgroup, "/"))) {
+            f.cgroup = info->cgroup;
+            f.unit = info->unit;
+            f.container = info->container;
+        }
+    }
+    f.user = user_name(ps, f.uid, now);
+    struct nurs_proc *r = nurs_proc_new(&f);
+    nurs_proc_unref(info);
+    return r;
+}
+
+void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *w, size_t all,
                            nurs_procscan_open_fn still_open, void *ctx)
 {
     uint64_t now = now_ns();
-    struct missing *m = calloc(n ? n : 1, sizeof *m);
+    struct missing *m = calloc(all ? all : 1, sizeof *m);
     if (!m) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < all; i++)
             w[i].result = NULL;
         return;
     }
-    size_t missing = 0;
-    for (size_t i = 0; i < n; i++) {
-        m[i].w = &w[i];
-        struct inode_entry *e = nurs_idtable_get(&ps->inodes, w[i].inode);
-        if (e && fd_holds(ps, e->pid, e->fd, w[i].inode)) {
+    size_t missing = 0, n = 0;
+    for (size_t j = 0; j < all; j++) {
+        if (w[j].owner && !w[j].inode) {
+            w[j].result = owned(ps, w[j].owner, now);
+            ps->stats.found++;
+            continue;
+        }
+        size_t i = n++;
+        m[i].w = &w[j];
+        struct inode_entry *e = nurs_idtable_get(&ps->inodes, w[j].inode);
+        if (e && fd_holds(ps, e->pid, e->fd, w[j].inode)) {
             ps->stats.cache_hits++;
             e->head.touched_ns = now;
             m[i].pid = e->pid;
@@ -468,13 +530,15 @@ void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *
             continue;
         }
         if (e)
-            nurs_idtable_del(&ps->inodes, w[i].inode);
+            nurs_idtable_del(&ps->inodes, w[j].inode);
         missing++;
     }
     if (missing)
         search(ps, m, n, missing, now, still_open, ctx);
     for (size_t i = 0; i < n; i++) {
-        m[i].w->result = result(ps, &m[i], now);
+        /* Held by no process now: the one a BPF program saw bind it. */
+        m[i].w->result = !m[i].pid && m[i].w->owner ? owned(ps, m[i].w->owner, now)
+                                                      : result(ps, &m[i], now);
         if (m[i].pid)
             ps->stats.found++;
         else

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "process/bpf/owner.h"
 #include "process/procinfo.h"
 
 struct nurs_procscan;
@@ -43,6 +44,11 @@ struct nurs_procscan_want {
     /* Out: a new reference: the process (pid 0 when no process holds the
      * socket any more: uid and user still known); NULL if out of memory. */
     struct nurs_proc *result;
+    /* What a BPF hook saw of the owner: with inode 0, the answer; else
+     * the answer if no process holds the socket. Completed with the user's
+     * name, the cgroup's path and, if the process still lives, what the
+     * hook could not copy. */
+    const struct nurs_sock_owner *owner;
 };
 
 /* Whether the socket of w is still held by a file (the caller asks the
