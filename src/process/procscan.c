@@ -446,6 +446,12 @@ static struct nurs_proc *result(struct nurs_procscan *ps, const struct missing *
                                       .name = info->name, .cmdline = info->cmdline,
                                       .cgroup = info->cgroup, .unit = info->unit,
                                       .container = info->container};
+    /* The process a BPF program saw bind the socket: it knows the thread. */
+    const struct nurs_sock_owner *o = m->w->owner;
+    if (info && o && o->tgid == m->pid) {
+        f.tid = o->tid;
+        f.ppid = o->ppid;
+    }
     f.user = user_name(ps, f.uid, now);
     struct nurs_proc *r = nurs_proc_new(&f);
     nurs_proc_unref(info);

@@ -216,6 +216,38 @@ static int load(struct nurs_bpf *b, const struct nurs_bpf_opts *o, int cgroup_fd
     return 0;
 }
 
+/* Appends the kernel's id of the object behind fd to out (for the log:
+ * `bpftool prog show id N` finds them). */
+static void add_id(char *out, size_t cap, int fd)
+{
+    union {
+        struct bpf_prog_info prog;
+        struct bpf_map_info map;
+        struct bpf_link_info link;
+    } info;
+    uint32_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    size_t used = strlen(out);
+    /* Each kind of info starts with its type, then its id. */
+    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && used < cap)
+        snprintf(out + used, cap - used, " %u", info.prog.id);
+}
+
+static void log_ids(const struct nurs_bpf *b)
+{
+    char progs[256] = "", links[256] = "", maps[256] = "";
+    struct bpf_program *p;
+    bpf_object__for_each_program(p, b->skel->obj) add_id(progs, sizeof progs, bpf_program__fd(p));
+    struct bpf_map *m;
+    bpf_object__for_each_map(m, b->skel->obj) add_id(maps, sizeof maps, bpf_map__fd(m));
+    struct bpf_link *const *l = (struct bpf_link *const *)&b->skel->links;
+    for (size_t i = 0; i < sizeof b->skel->links / sizeof *l; i++)
+        if (l[i])
+            add_id(links, sizeof links, bpf_link__fd(l[i]));
+    nurs_debug("process attribution: BPF objects: programs%s; links%s; maps%s", progs, links,
+               maps);
+}
+
 static void free_now(struct nurs_bpf *b)
 {
     ring_buffer__free(b->rb);
@@ -251,6 +283,7 @@ struct nurs_bpf *nurs_bpf_open(uv_loop_t *loop, uint64_t netns, const struct nur
         free_now(b);
         return NULL;
     }
+    log_ids(b);
     uv_poll_init(loop, &b->poll, ring_buffer__epoll_fd(b->rb));
     b->poll.data = b;
     uv_poll_start(&b->poll, UV_READABLE, on_ready);
