@@ -472,9 +472,12 @@ static void on_answer(struct nurs_attribution *a, const struct nurs_sockdiag_ans
         to_worker(a, l, ans->inode, ans->uid);
         return;
     }
-    /* No file holds it: closing, or accepted by nobody yet. */
+    /* No file holds it: closing (the states after the local close: it was
+     * accepted, then closed), or accepted by nobody yet (SYN_RECV,
+     * ESTABLISHED, or CLOSE_WAIT if the peer has already gone). */
     if (!tcp || l->listener || ans->state == TCP_TIME_WAIT || ans->state == TCP_CLOSE ||
-        ans->state == TCP_FIN_WAIT2) {
+        ans->state == TCP_FIN_WAIT1 || ans->state == TCP_FIN_WAIT2 ||
+        ans->state == TCP_CLOSING || ans->state == TCP_LAST_ACK) {
         no_socket(a, l);
     } else if (l->tries < ACCEPT_RETRIES) {
         l->stage = S_RETRY;

@@ -31,6 +31,7 @@ struct nurs_cgroupids {
     char root[PATH_MAX]; /* where the hierarchy is mounted (paths of its fds start so) */
     int root_fd;
     bool by_handle; /* open_by_handle_at works (we may) */
+    bool hybrid;
     uint64_t walked_ns;
     struct nurs_idtable cache;
     struct nurs_cgroupids_stats stats;
@@ -45,23 +46,28 @@ static uint64_t now_ns(void)
 
 static void drop(void *e) { free(((struct entry *)e)->path); }
 
-static bool mounted(const char *mountinfo, char *mnt, size_t cap)
+/* Where cgroup2 is mounted, and whether systemd's v1 hierarchy is too (a
+ * hybrid host: there, v2 may say "/" where v1 names the service). */
+static bool mounted(char *mnt, size_t cap, bool *hybrid)
 {
     char text[32768];
-    int fd = open(mountinfo, O_RDONLY | O_CLOEXEC);
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     size_t len = 0;
     ssize_t n;
-    while (len < sizeof text && (n = read(fd, text + len, sizeof text - len)) > 0)
+    while (len < sizeof text - 1 && (n = read(fd, text + len, sizeof text - 1 - len)) > 0)
         len += (size_t)n;
     close(fd);
+    text[len] = '\0';
+    if (hybrid)
+        *hybrid = strstr(text, " - cgroup ") && strstr(text, "name=systemd");
     return nurs_mountinfo_cgroup2(text, len, mnt, cap);
 }
 
 int nurs_cgroup2_open(char *mnt, size_t cap)
 {
-    if (mounted("/proc/self/mountinfo", mnt, cap))
+    if (mounted(mnt, cap, NULL))
         return open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cap)
         mnt[0] = '\0';
@@ -89,6 +95,8 @@ struct nurs_cgroupids *nurs_cgroupids_new(void)
     c->by_handle = true;
     nurs_idtable_init(&c->cache, sizeof(struct entry), MAX_CACHED, 3600ull * 1000000000u, drop);
     c->root_fd = nurs_cgroup2_open(c->root, sizeof c->root);
+    char mnt[PATH_MAX];
+    mounted(mnt, sizeof mnt, &c->hybrid);
     return c;
 }
 
@@ -101,6 +109,8 @@ void nurs_cgroupids_free(struct nurs_cgroupids *c)
         close(c->root_fd);
     free(c);
 }
+
+bool nurs_cgroupids_hybrid(const struct nurs_cgroupids *c) { return c->hybrid; }
 
 const struct nurs_cgroupids_stats *nurs_cgroupids_stats(const struct nurs_cgroupids *c)
 {

@@ -29,6 +29,10 @@ void nurs_cgroupids_free(struct nurs_cgroupids *c);
  * after the last walk). */
 bool nurs_cgroupids_path(struct nurs_cgroupids *c, uint64_t id, char *out, size_t cap);
 
+/* Whether systemd's v1 hierarchy is mounted beside v2 (then /proc/PID/cgroup
+ * may say more than "/" for a process in v2's root). */
+bool nurs_cgroupids_hybrid(const struct nurs_cgroupids *c);
+
 struct nurs_cgroupids_stats {
     uint64_t by_handle, walks, dirs;
 };

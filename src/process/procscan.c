@@ -491,15 +491,22 @@ static struct nurs_proc *owned(struct nurs_procscan *ps, const struct nurs_sock_
     /* /proc says more of a process that still runs: a command line longer
      * than the hook copies, systemd's cgroup on a hybrid host. */
     bool cut = o->cmdline_len == NURS_BPF_CMDLINE_LEN && ps->cmdline_max > NURS_BPF_CMDLINE_LEN;
-    bool want = (ps->cmdline_max && (!f.cmdline || cut)) || !f.cgroup || !strcmp(f.cgroup, "/");
-    struct nurs_proc *info = want && still_runs(ps, o) ? details(ps, o->tgid, now) : NULL;
-    if (info) {
-        if (info->cmdline && (!f.cmdline || cut))
+    bool want_cmdline = ps->cmdline_max && (!f.cmdline || cut);
+    bool want_cgroup = !f.cgroup || (!strcmp(f.cgroup, "/") && ps->cgroups &&
+                                     nurs_cgroupids_hybrid(ps->cgroups));
+    struct nurs_proc *info = NULL;
+    struct nurs_cgroup_text from_proc;
+    if ((want_cmdline || want_cgroup) && still_runs(ps, o)) {
+        if (want_cmdline && (info = details(ps, o->tgid, now)) && info->cmdline)
             f.cmdline = info->cmdline;
-        if (info->cgroup && (!f.cgroup || !strcmp(f.cgroup, "/"))) {
-            f.cgroup = info->cgroup;
-            f.unit = info->unit;
-            f.container = info->container;
+        char raw[4096];
+        size_t n = want_cgroup ? read_file(ps, o->tgid, "cgroup", raw, sizeof raw) : 0;
+        struct nurs_proc_fields g = {0};
+        nurs_proc_fields_cgroup(&g, raw, n, &from_proc);
+        if (g.cgroup) {
+            f.cgroup = g.cgroup;
+            f.unit = g.unit;
+            f.container = g.container;
         }
     }
     f.user = user_name(ps, f.uid, now);

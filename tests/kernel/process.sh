@@ -66,7 +66,7 @@ if [ "$PROCESS" = process=sockdiag ]; then
         fail "not every daemon used sock_diag: $(grep 'process attribution:' "$TMP/nurs.log")"
     ! grep -q "process_bpf=[1-9]" "$TMP/nurs.log" || fail "BPF used though not asked for"
 else
-    [ "$(grep -c 'process attribution: \(BPF\|sock_diag\)' "$TMP/nurs.log")" -eq 3 ] ||
+    [ "$(grep -c 'process attribution: \(BPF (\|sock_diag and\)' "$TMP/nurs.log")" -eq 3 ] ||
         fail "a daemon did not say how it finds processes: $(cat "$TMP/nurs.log")"
 fi
 grep -q "process_failed=0" "$TMP/nurs.log" || fail "attribution failures: $(grep process_ "$TMP/nurs.log")"

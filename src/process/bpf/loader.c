@@ -216,8 +216,8 @@ static int load(struct nurs_bpf *b, const struct nurs_bpf_opts *o, int cgroup_fd
     return 0;
 }
 
-/* Appends the kernel's id of the object behind fd to out (for the log:
- * `bpftool prog show id N` finds them). */
+/* Appends the kernel's id of the object behind fd to out: the log says
+ * which are ours (`bpftool prog show id N`, `bpftool cgroup tree`). */
 static void add_id(char *out, size_t cap, int fd)
 {
     union {
@@ -244,8 +244,8 @@ static void log_ids(const struct nurs_bpf *b)
     for (size_t i = 0; i < sizeof b->skel->links / sizeof *l; i++)
         if (l[i])
             add_id(links, sizeof links, bpf_link__fd(l[i]));
-    nurs_debug("process attribution: BPF objects: programs%s; links%s; maps%s", progs, links,
-               maps);
+    nurs_info("process attribution: BPF objects: programs%s; links%s; maps%s", progs, links,
+              maps);
 }
 
 static void free_now(struct nurs_bpf *b)

@@ -11,7 +11,10 @@
 #include "process/bpf/record.h"
 #include "process/procinfo.h"
 
-_Static_assert(sizeof(struct nurs_bpf_record) == 376, "record layout changed: bump the version");
+_Static_assert(sizeof(struct nurs_bpf_record) == 376 &&
+                   offsetof(struct nurs_bpf_record, netns) == 48 &&
+                   offsetof(struct nurs_bpf_record, comm) == 104,
+               "record layout changed: bump the version");
 _Static_assert(sizeof(struct nurs_sock_tuple) == 48, "the tuple is hashed as bytes: no padding");
 
 static bool v4_mapped(const uint8_t *a)

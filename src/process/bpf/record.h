@@ -41,6 +41,7 @@ struct nurs_bpf_record {
     __u16 lport, rport; /* host order; rport 0: not known (bind) */
     __u16 cmdline_len;  /* bytes of cmdline used (arguments separated by NUL) */
     __u16 reserved;
+    __u32 reserved2;    /* (no padding anywhere: the same layout for every compiler) */
     __u8 laddr[16], raddr[16]; /* network order; IPv4 in the first 4 bytes */
     __u64 netns;       /* the socket's network namespace cookie */
     __u64 cookie;      /* the socket's cookie (SO_COOKIE) */
@@ -48,7 +49,7 @@ struct nurs_bpf_record {
     __u64 cgroup_id;   /* the thread's cgroup v2 id (the inode of its directory) */
     __u32 tgid, tid, ppid; /* the process, the thread, the parent process */
     __u32 uid, gid;        /* effective ids */
-    __u32 reserved2;
+    __u32 reserved3;
     char comm[NURS_BPF_COMM_LEN]; /* the thread's name, NUL-padded */
     char cmdline[NURS_BPF_CMDLINE_LEN];
 };
