@@ -59,9 +59,15 @@ struct timed {
     uint16_t gen;
 };
 
+/* Two ways to the worker threads, each with its own /proc reader and one
+ * trip at a time: the sockets sock_diag found (a /proc search), and the
+ * owners the BPF programs saw (no search: they never wait behind one). */
+enum lane { L_SEARCH, L_OWNER, L_COUNT };
+
 struct work {
     uv_work_t req;
     struct nurs_attribution *a;
+    enum lane lane;
     size_t n;
     struct nurs_procscan_want wants[WORK_BATCH];
     uint32_t idx[WORK_BATCH];
@@ -104,10 +110,12 @@ struct nurs_attribution {
     uint32_t send_n;
     struct timed *timed;
     size_t timed_n, timed_cap;
-    uint32_t *wait;
-    size_t wait_n, wait_cap;
-    struct work *work; /* in flight */
-    struct nurs_procscan *scan;
+    struct {
+        uint32_t *wait; /* lookups waiting for the worker */
+        size_t wait_n, wait_cap;
+        struct work *work; /* in flight */
+        struct nurs_procscan *scan;
+    } lane[L_COUNT];
     struct watcher *watchers;
     size_t n_watchers, cap_watchers;
     uint64_t count[NURS_WHY_COUNT];
@@ -324,12 +332,13 @@ static void work_cb(uv_work_t *req)
 {
     struct work *w = req->data;
     w->started_ms = nurs_monotonic_ms();
-    nurs_procscan_resolve(w->a->scan, w->wants, w->n, still_open, w);
-    w->stats = *nurs_procscan_stats(w->a->scan);
+    struct nurs_procscan *scan = w->a->lane[w->lane].scan;
+    nurs_procscan_resolve(scan, w->wants, w->n, still_open, w);
+    w->stats = *nurs_procscan_stats(scan);
     w->done_ms = nurs_monotonic_ms();
 }
 
-static void maybe_start_work(struct nurs_attribution *a);
+static void maybe_start_work(struct nurs_attribution *a, enum lane lane);
 static void release(struct nurs_attribution *a);
 
 static void after_work(uv_work_t *req, int status)
@@ -337,14 +346,16 @@ static void after_work(uv_work_t *req, int status)
     (void)status;
     struct work *w = req->data;
     struct nurs_attribution *a = w->a;
-    a->work = NULL;
+    enum lane lane = w->lane;
+    a->lane[lane].work = NULL;
     nurs_debug("%s: /proc worker: %zu sockets, waited %llu ms, took %llu ms, back after %llu ms; "
                "%llu fd dirs so far",
                a->name, w->n, (unsigned long long)(w->started_ms - w->queued_ms),
                (unsigned long long)(w->done_ms - w->started_ms),
                (unsigned long long)(nurs_monotonic_ms() - w->done_ms),
                (unsigned long long)w->stats.fd_dirs);
-    a->scan_stats = w->stats;
+    if (lane == L_SEARCH)
+        a->scan_stats = w->stats;
     for (size_t i = 0; i < w->n; i++) {
         struct nurs_proc *p = w->wants[i].result;
         struct lookup *l = &a->lookups[w->idx[i]];
@@ -364,23 +375,26 @@ static void after_work(uv_work_t *req, int status)
     if (a->closing)
         release(a);
     else
-        maybe_start_work(a);
+        maybe_start_work(a, lane);
 }
 
-static void maybe_start_work(struct nurs_attribution *a)
+static void maybe_start_work(struct nurs_attribution *a, enum lane lane)
 {
-    if (a->work || a->closing || a->wait_n == 0)
+    uint32_t *wait = a->lane[lane].wait;
+    size_t *wait_n = &a->lane[lane].wait_n;
+    if (a->lane[lane].work || a->closing || *wait_n == 0)
         return;
     struct work *w = malloc(sizeof *w);
     if (!w)
         return; /* tried again when the next socket waits */
     w->a = a;
+    w->lane = lane;
     w->req.data = w;
     w->queued_ms = nurs_monotonic_ms();
-    w->n = a->wait_n < WORK_BATCH ? a->wait_n : WORK_BATCH;
+    w->n = *wait_n < WORK_BATCH ? *wait_n : WORK_BATCH;
     for (size_t i = 0; i < w->n; i++) {
-        struct lookup *l = &a->lookups[a->wait[i]];
-        w->idx[i] = a->wait[i];
+        struct lookup *l = &a->lookups[wait[i]];
+        w->idx[i] = wait[i];
         w->gen[i] = l->gen;
         w->wants[i] = (struct nurs_procscan_want){.inode = l->inode, .uid = l->uid,
                                                   .owner = l->owner};
@@ -388,8 +402,8 @@ static void maybe_start_work(struct nurs_attribution *a)
         w->keys[i] = l->key;
         w->swap[i] = l->swap;
     }
-    memmove(a->wait, a->wait + w->n, (a->wait_n - w->n) * sizeof *a->wait);
-    a->wait_n -= w->n;
+    memmove(wait, wait + w->n, (*wait_n - w->n) * sizeof *wait);
+    *wait_n -= w->n;
     if (uv_queue_work(a->loop, &w->req, work_cb, after_work) < 0) {
         for (size_t i = 0; i < w->n; i++) {
             free((void *)w->wants[i].owner);
@@ -398,20 +412,22 @@ static void maybe_start_work(struct nurs_attribution *a)
         free(w);
         return;
     }
-    a->work = w;
+    a->lane[lane].work = w;
 }
 
 static void to_worker(struct nurs_attribution *a, struct lookup *l, uint32_t inode, uint32_t uid)
 {
-    if (!nurs_grow((void **)&a->wait, &a->wait_cap, a->wait_n, sizeof *a->wait, 256)) {
+    enum lane lane = !inode && l->owner && a->lane[L_OWNER].scan ? L_OWNER : L_SEARCH;
+    if (!nurs_grow((void **)&a->lane[lane].wait, &a->lane[lane].wait_cap, a->lane[lane].wait_n,
+                   sizeof *a->lane[lane].wait, 256)) {
         fail(a, l, "out of memory");
         return;
     }
     l->stage = S_WORKER;
     l->inode = inode;
     l->uid = uid;
-    a->wait[a->wait_n++] = (uint32_t)(l - a->lookups);
-    maybe_start_work(a);
+    a->lane[lane].wait[a->lane[lane].wait_n++] = (uint32_t)(l - a->lookups);
+    maybe_start_work(a, lane);
 }
 
 /* ---- what the BPF programs saw ---- */
@@ -741,14 +757,16 @@ static void free_now(struct nurs_attribution *a)
     for (uint32_t i = 0; a->lookups && i < MAX_LOOKUPS; i++)
         free(a->lookups[i].owner);
     nurs_idtable_free(&a->conns);
-    nurs_procscan_free(a->scan);
+    for (int i = 0; i < L_COUNT; i++) {
+        nurs_procscan_free(a->lane[i].scan);
+        free(a->lane[i].wait);
+    }
     nurs_nl_close(&a->nl);
     nurs_nl_close(&a->worker_nl);
     free(a->lookups);
     nurs_nl_batch_free(&a->batch);
     free(a->sendbuf);
     free(a->timed);
-    free(a->wait);
     free(a->watchers);
     free(a);
 }
@@ -774,7 +792,8 @@ void nurs_attribution_free(struct nurs_attribution *a)
     nurs_attribution_unwatch_all(a);
     /* One for us while the closes start, one per handle, one for a
      * worker trip in flight. */
-    a->pending_closes = 1 + 2 + (a->local_open ? 1 : 0) + (a->work ? 1 : 0) + (a->bpf ? 1 : 0);
+    a->pending_closes = 1 + 2 + (a->local_open ? 1 : 0) + (a->lane[L_SEARCH].work ? 1 : 0) +
+                        (a->lane[L_OWNER].work ? 1 : 0) + (a->bpf ? 1 : 0);
     if (a->bpf)
         nurs_bpf_close(a->bpf, on_bpf_closed, a);
     uv_close((uv_handle_t *)&a->timer, on_closed);
@@ -834,9 +853,9 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
                       6 * 86400ull * 1000000000ull, drop_conn);
     a->lookups = calloc(MAX_LOOKUPS, sizeof *a->lookups);
     a->sendbuf = malloc(SEND_BATCH * NURS_SOCKDIAG_REQ_LEN);
-    a->scan = nurs_procscan_new("/proc", o->cmdline_max);
-    if (!a->lookups || !a->sendbuf || !a->scan || nurs_nl_batch_init(&a->batch) < 0) {
-        snprintf(err, errlen, a->scan ? "out of memory" : "cannot read /proc");
+    struct nurs_procscan *scan = a->lane[L_SEARCH].scan = nurs_procscan_new("/proc", o->cmdline_max);
+    if (!a->lookups || !a->sendbuf || !scan || nurs_nl_batch_init(&a->batch) < 0) {
+        snprintf(err, errlen, scan ? "out of memory" : "cannot read /proc");
         free_now(a);
         return NULL;
     }
@@ -860,6 +879,9 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
         free_now(a);
         return NULL;
     }
+    /* Without it, owners go the searches' way. */
+    if (a->bpf)
+        a->lane[L_OWNER].scan = nurs_procscan_new("/proc", o->cmdline_max);
     char why[256];
     if (nurs_localaddr_open(&a->local, loop, netns, why, sizeof why) == 0) {
         a->local_open = true;
