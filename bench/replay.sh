@@ -17,6 +17,8 @@
 # callback without and with `process = true` (two sock_diag lookups per NEW;
 # no socket matches, so this is the loop's share, the /proc worker idle).
 #   bench/replay.sh [RECORDS_PER_FILE] [LOOPS] [ROUNDS] [CASES]
+# NURS_FLAGS passes options to nurs-lua (NURS_FLAGS="--budget 0": no time
+# budget, to price it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -34,7 +36,7 @@ printf '%-10s %12s %10s %14s %13s %8s\n' case records/s wall_s cpu_s/M_rec peak_
 # One run of case $1; for ctflow9, with a sink that counts what arrives.
 run_case() {
     if [ "$1" != ctflow9 ]; then
-        "$BUILD/nurs-lua" -l warn "$ROOT/bench/replay_bench.lua" "${2:-$FILE}" "$1" "$LOOPS"
+        "$BUILD/nurs-lua" -l warn ${NURS_FLAGS:-} "$ROOT/bench/replay_bench.lua" "${2:-$FILE}" "$1" "$LOOPS"
         return
     fi
     rm -f "$SINK" "$SINK.err"
@@ -44,7 +46,7 @@ run_case() {
     local port
     port=$(awk '/listening/ {print $2}' "$SINK.err")
     local line
-    line=$("$BUILD/nurs-lua" -l warn "$ROOT/bench/replay_bench.lua" "$FILE" ctflow9 "$LOOPS" \
+    line=$("$BUILD/nurs-lua" -l warn ${NURS_FLAGS:-} "$ROOT/bench/replay_bench.lua" "$FILE" ctflow9 "$LOOPS" \
         "$ROOT/scripts/examples/ctflow9.lua" "127.0.0.1:$port")
     wait "$sink"
     echo "$line sink_records=$(sed -E 's/.*"records": ([0-9]+).*/\1/' "$SINK")" \

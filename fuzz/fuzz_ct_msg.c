@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "records/ct_fields.h"
-#include "netlink/ct_msg.h"
 #include "core/jsonw.h"
+#include "netlink/ct_msg.h"
 #include "netlink/socket.h"
+#include "records/ct_fields.h"
 #include "sinks/json/sink.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

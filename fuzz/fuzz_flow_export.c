@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "netlink/ct_msg.h"
+#include "netlink/socket.h"
 #include "sinks/flow/encoder.h"
 #include "sinks/flow/flow.h"
-#include "netlink/socket.h"
 #include "sinks/flow/template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -9,12 +9,11 @@
 #include <string.h>
 
 #include "core/jsonw.h"
-#include "records/nflog_fields.h"
+#include "core/pcap_fmt.h"
 #include "netlink/nflog_msg.h"
 #include "netlink/socket.h"
+#include "records/nflog_fields.h"
 #include "sinks/json/sink.h"
-#include "core/pcap_fmt.h"
-#include "bindings/pkt_record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,24 +37,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         size_t len;
         const uint8_t *pkt = nurs_nflog_payload(&m, &len);
-        struct nurs_pkt_record r = {
-            .cls = &nurs_nflog_record_class,
-            .meta = &m,
-            .data = pkt,
-            .len = len,
-            .hint = nurs_nflog_l3_hint(&m),
-        };
+        const struct nurs_packet_meta *meta = nurs_nflog_class.packet;
         nurs_jsonw_object_begin(&w, NULL);
-        nurs_pkt_record_emit(&r, &nurs_jsonw_emitter, &w);
-        for (int f = 0; f < r.cls->meta->count; f++)
-            r.cls->meta->emit(&m, f, &nurs_jsonw_emitter, &w);
+        nurs_record_emit(&nurs_nflog_class, &m, &nurs_jsonw_emitter, &w);
+        for (int f = 0; f < meta->count; f++)
+            meta->emit(&m, f, &nurs_jsonw_emitter, &w);
         nurs_jsonw_object_end(&w);
         nurs_jsonw_clear(&w);
 
-        struct nurs_pcap_in in = {.ts_ns = r.cls->meta->timestamp_ns(&m), .pkt = pkt, .len = len,
+        struct nurs_pcap_in in = {.ts_ns = meta->timestamp_ns(&m), .pkt = pkt, .len = len,
                                   .origlen = len};
         const void *attrs;
-        r.cls->meta->nflog_attrs(&m, &in.family, &in.group, &attrs, &in.attrs_len);
+        meta->nflog_attrs(&m, &in.family, &in.group, &attrs, &in.attrs_len);
         in.attrs = attrs;
         for (uint32_t lt = 0; lt < 2; lt++) {
             struct nurs_pcap_format fmt = {lt ? NURS_LINKTYPE_NFLOG : NURS_LINKTYPE_RAW,

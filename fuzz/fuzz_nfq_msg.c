@@ -10,9 +10,9 @@
 
 #include "core/jsonw.h"
 #include "netlink/nfq_msg.h"
-#include "bindings/nfq_record.h"
 #include "netlink/socket.h"
 #include "sinks/json/sink.h"
+#include "sources/nfqueue/record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         struct nurs_nfq_packet p = {.src = &src, .msg = &m};
         nurs_jsonw_object_begin(&w, NULL);
-        nurs_nfq_record_emit(&p, &nurs_jsonw_emitter, &w);
+        nurs_record_emit(&nurs_nfq_class, &p, &nurs_jsonw_emitter, &w);
         nurs_jsonw_object_end(&w);
         nurs_jsonw_clear(&w);
     }

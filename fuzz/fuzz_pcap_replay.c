@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "records/ct_fields.h"
-#include "netlink/ct_msg.h"
 #include "core/jsonw.h"
-#include "netlink/socket.h"
-#include "sinks/json/sink.h"
+#include "netlink/ct_msg.h"
 #include "netlink/pcap_nl.h"
+#include "netlink/socket.h"
+#include "records/ct_fields.h"
+#include "sinks/json/sink.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

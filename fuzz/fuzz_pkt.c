@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "core/jsonw.h"
-#include "sinks/json/sink.h"
 #include "netlink/packet.h"
 #include "records/pkt_fields.h"
+#include "sinks/json/sink.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "process/procinfo.h"
 #include "sinks/flow/encoder.h"
 #include "sinks/flow/ie.h"
-#include "process/procinfo.h"
 #include "sinks/flow/template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "process/localaddr.h"
-#include "netlink/socket.h"
 #include "netlink/sockdiag.h"
+#include "netlink/socket.h"
+#include "process/localaddr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "bindings/script.h"
 #include "core/host.h"
 #include "core/log.h"
 
@@ -31,6 +32,14 @@ static void usage(FILE *out)
             "  -n, --nice N           scheduling niceness, -20 (first) to 19\n"
             "  -r, --record FILE      record what every source receives to FILE (pcap,\n"
             "                         LINKTYPE_NETLINK); replay it with nurs.replay\n"
+            "  -b, --budget SECONDS   time each callback and timer may take before it is\n"
+            "                         stopped with an error (default 1; 0: no limit)\n"
+            "      --load-budget SECONDS  time a script's top level may take at load and\n"
+            "                         reload (default 10)\n"
+            "  -m, --memory-limit SIZE  memory a script's Lua state may hold: bytes, or\n"
+            "                         with K, M or G (default 512M; 0: no limit)\n"
+            "      --strict-perms     refuse a script (or module directory) that users\n"
+            "                         other than root and ours can change; else a warning\n"
             "  -h, --help             this help\n"
             "  -V, --version          print the version\n"
             "\n"
@@ -106,6 +115,36 @@ static bool parse_int(const char *s, int lo, int hi, int *out)
     return true;
 }
 
+static bool parse_seconds(const char *s, uint64_t *ns)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0 && v <= 86400))
+        return false;
+    *ns = (uint64_t)(v * 1e9 + 0.5);
+    return true;
+}
+
+static bool parse_size(const char *s, size_t *bytes)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || *s == '-')
+        return false;
+    int shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end || v > (SIZE_MAX >> shift))
+        return false;
+    *bytes = (size_t)(v << shift);
+    return true;
+}
+
 static void unwatch_signals(struct signals *s)
 {
     uv_signal_t *sigs[] = {&s->hup, &s->usr1, &s->intr, &s->term};
@@ -121,6 +160,10 @@ int main(int argc, char **argv)
         {"record", required_argument, NULL, 'r'},
         {"realtime", required_argument, NULL, 'R'},
         {"nice", required_argument, NULL, 'n'},
+        {"budget", required_argument, NULL, 'b'},
+        {"load-budget", required_argument, NULL, 'B'},
+        {"memory-limit", required_argument, NULL, 'm'},
+        {"strict-perms", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -130,8 +173,30 @@ int main(int argc, char **argv)
     int realtime = 0, nice_value = 0;
     int opt;
     /* '+': options end at the script name; the rest belongs to the script. */
-    while ((opt = getopt_long(argc, argv, "+cl:r:R:n:hV", longopts, NULL)) != -1) {
+    struct nurs_lua_options lua = {
+        .budget_ns = NURS_DEFAULT_BUDGET_NS,
+        .load_budget_ns = NURS_DEFAULT_LOAD_BUDGET_NS,
+        .memory_limit = NURS_DEFAULT_MEMORY_LIMIT,
+    };
+    while ((opt = getopt_long(argc, argv, "+cl:r:R:n:b:m:hV", longopts, NULL)) != -1) {
         switch (opt) {
+        case 'b':
+        case 'B':
+            if (!parse_seconds(optarg, opt == 'b' ? &lua.budget_ns : &lua.load_budget_ns)) {
+                fprintf(stderr, "nurs-lua: --%s takes seconds, from 0 to 86400\n",
+                        opt == 'b' ? "budget" : "load-budget");
+                return 2;
+            }
+            break;
+        case 'm':
+            if (!parse_size(optarg, &lua.memory_limit)) {
+                fprintf(stderr, "nurs-lua: --memory-limit takes a size (512M, 1G...)\n");
+                return 2;
+            }
+            break;
+        case 'S':
+            lua.strict_perms = true;
+            break;
         case 'c':
             check = true;
             break;
@@ -181,13 +246,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const char *lua_dir = getenv("NURS_LUA_DIR");
     bool lua_dir_override = lua_dir && *lua_dir;
-    struct nurs_host host;
-    if (nurs_host_init(&host, uv_default_loop(),
-                       lua_dir_override ? lua_dir : NURS_LUA_INSTALL_DIR) < 0) {
-        fprintf(stderr, "nurs-lua: module directory path too long\n");
+    if (!lua_dir_override)
+        lua_dir = NURS_LUA_INSTALL_DIR;
+    if (strlen(lua_dir) >= PATH_MAX) {
+        fprintf(stderr, "nurs-lua: NURS_LUA_DIR is too long\n");
         return 2;
     }
-    host.lua_dir_override = lua_dir_override;
+    struct nurs_host host;
+    lua.lua_dir = lua_dir;
+    lua.lua_dir_override = lua_dir_override;
+    nurs_host_init(&host, uv_default_loop(), nurs_lua_engine(&lua));
     host.check_only = check;
     host.record_path = record;
     host.script_path = argv[optind];

@@ -5,11 +5,13 @@
 
 #include <lauxlib.h>
 
-#include "records/ct_fields.h"
-#include "core/host.h"
+#include "bindings/record.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
-#include "bindings/ct_record.h"
+#include "core/host.h"
 #include "process/bpf/loader.h"
+#include "records/ct_fields.h"
+#include "records/ct_record.h"
 
 /* "auto", "bpf", "sockdiag" at idx into *mode; false if it is none. */
 static bool mode_of(lua_State *L, int idx, enum nurs_attr_mode *mode)
@@ -113,10 +115,8 @@ static void on_answer(void *ctx, const struct nurs_conn_attr *c)
     if (c && !w->r->closing) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, w->fn);
         push_answer(L, c);
-        if (nurs_pcall(L, 1, 0) != LUA_OK) {
-            w->r->counters.errors++;
-            nurs_log_lua_error(L, &w->r->error_rl, w->r->name);
-        }
+        nurs_l_call(L, 1, 0, w->r->consumers.budget_ns, &w->r->error_rl, w->r->name,
+                    &w->r->counters.errors, &w->r->counters.timeouts);
     }
     luaL_unref(L, LUA_REGISTRYINDEX, w->fn);
     free(w);
@@ -124,7 +124,7 @@ static void on_answer(void *ctx, const struct nurs_conn_attr *c)
 
 int nurs_l_attribute(lua_State *L, struct nurs_resource *r, struct nurs_attribution *a)
 {
-    struct nurs_ct_msg *m = nurs_record_test(L, 2);
+    struct nurs_ct_msg *m = (struct nurs_ct_msg *)nurs_l_record_test(L, 2, &nurs_ct_class);
     if (!m)
         return luaL_typeerror(L, 2, "conntrack record");
     bool has_fn = !lua_isnoneornil(L, 3);

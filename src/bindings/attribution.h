@@ -7,8 +7,8 @@
 
 #include <lua.h>
 
-#include "process/attribution.h"
 #include "core/resource.h"
+#include "process/attribution.h"
 
 /* Reads option `process` of the options table at idx: true, false, or
  * { cmdline = bytes, connections = n }. Returns whether it is on; o gets

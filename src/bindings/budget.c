@@ -26,6 +26,7 @@ static struct {
     atomic_uint_fast64_t limit_ns;
     atomic_uint_fast64_t fire_gen; /* the call the watchdog signalled about */
     atomic_bool expired;         /* the hook saw the deadline pass */
+    atomic_int interrupted;      /* a stop signal (SIGTERM...) came during the call */
     uint64_t start_ns;
     /* The watchdog sleeps on `wake` once no call has run for a while, so an
      * idle daemon does not wake up hundreds of times a second; arming a
@@ -51,6 +52,17 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* "1.5 s", "20 ms", "300 us": a budget as a person reads it. */
+static void budget_text(uint64_t ns, char *buf, size_t len)
+{
+    if (ns >= 1000000000u && ns % 1000000u == 0)
+        snprintf(buf, len, "%g s", (double)ns / 1e9);
+    else if (ns >= 1000000u && ns % 1000u == 0)
+        snprintf(buf, len, "%g ms", (double)ns / 1e6);
+    else
+        snprintf(buf, len, "%llu us", (unsigned long long)(ns / 1000u));
+}
+
 static void hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
@@ -58,15 +70,31 @@ static void hook(lua_State *L, lua_Debug *ar)
         lua_sethook(L, NULL, 0, 0); /* left from an earlier call */
         return;
     }
-    atomic_store(&wd.expired, true);
+    int sig = atomic_load(&wd.interrupted);
+    if (!sig)
+        atomic_store(&wd.expired, true);
     /* A yield unwinds past every pcall of the script; a coroutine of the
      * script's own only hands control back to its resumer, which is hooked
-     * too and yields in turn. */
+     * too and yields in turn. Where no yield is possible, an error on
+     * every instruction climbs past the script's pcalls one by one. */
     if (lua_isyieldable(L)) {
         lua_yield(L, 0); /* in a hook it returns, and the hook must end here */
         return;
     }
-    luaL_error(L, "time budget of %d us exceeded", (int)(atomic_load(&wd.limit_ns) / 1000));
+    if (sig)
+        luaL_error(L, "interrupted by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    char limit[32];
+    budget_text(atomic_load(&wd.limit_ns), limit, sizeof limit);
+    luaL_error(L, "time budget of %s exceeded", limit);
+}
+
+/* Hooks every coroutine of the running call (signal handler context:
+ * lua_sethook is the one Lua function that may be called there). */
+static void hook_chain(void)
+{
+    int n = chain_len;
+    for (int i = 0; i < n && i < CHAIN_MAX; i++)
+        lua_sethook(chain[i], hook, LUA_MASKCOUNT, 1);
 }
 
 static void on_signal(int signo)
@@ -74,9 +102,48 @@ static void on_signal(int signo)
     (void)signo;
     if (!atomic_load(&wd.armed) || atomic_load(&wd.fire_gen) != atomic_load(&wd.gen))
         return;
-    int n = chain_len;
-    for (int i = 0; i < n && i < CHAIN_MAX; i++)
-        lua_sethook(chain[i], hook, LUA_MASKCOUNT, 1);
+    hook_chain();
+}
+
+/* SIGTERM and SIGINT: libuv's handler only tells the loop, which does not
+ * turn while a call runs; this one also stops the call, then hands the
+ * signal to libuv's. */
+static struct sigaction chained[2];
+static const int stop_signals[2] = {SIGTERM, SIGINT};
+
+static void on_stop_signal(int signo, siginfo_t *info, void *ctx)
+{
+    int saved_errno = errno;
+    if (atomic_load(&wd.armed)) {
+        atomic_store(&wd.interrupted, signo);
+        atomic_store(&wd.fire_gen, atomic_load(&wd.gen));
+        hook_chain();
+    }
+    const struct sigaction *prev = &chained[signo == SIGINT];
+    if (prev->sa_flags & SA_SIGINFO)
+        prev->sa_sigaction(signo, info, ctx);
+    else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN)
+        prev->sa_handler(signo);
+    errno = saved_errno;
+}
+
+int nurs_budget_watch_stop_signals(void)
+{
+    for (int i = 0; i < 2; i++) {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_stop_signal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigfillset(&sa.sa_mask);
+        if (sigaction(stop_signals[i], NULL, &old) < 0)
+            return -1;
+        if (old.sa_flags & SA_SIGINFO && old.sa_sigaction == on_stop_signal)
+            continue; /* chained already */
+        chained[i] = old;
+        if (sigaction(stop_signals[i], &sa, NULL) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Unarmed for this many checks in a row: sleep until armed. */
@@ -140,7 +207,7 @@ static void *watchdog(void *arg)
 {
     (void)arg;
     int unarmed = 0;
-    uint64_t sighted_gen = 0, cpu_at_sight = 0;
+    uint64_t sighted_gen = 0, sight_ns = 0, cpu_at_sight = 0;
     for (;;) {
         if (atomic_load(&wd.armed))
             unarmed = 0;
@@ -159,8 +226,13 @@ static void *watchdog(void *arg)
             uint64_t deadline = atomic_load(&wd.deadline_ns);
             if (gen != sighted_gen) {
                 sighted_gen = gen;
+                sight_ns = now;
                 cpu_at_sight = main_cpu_ns();
             }
+            /* A call that did not read the clock: its budget runs from when
+             * the watchdog first saw it (one period late at most). */
+            if (deadline == 0)
+                deadline = sight_ns + limit;
             if (atomic_load(&wd.fire_gen) != gen &&
                 overran(now, deadline, limit, period, cpu_at_sight)) {
                 atomic_store(&wd.fire_gen, gen);
@@ -177,7 +249,7 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-static int start_watchdog(void)
+int nurs_budget_start_watchdog(void)
 {
     if (wd.started)
         return 0;
@@ -214,7 +286,7 @@ int nurs_budget_init(struct nurs_budget *b, uint64_t limit_ns)
     b->co = NULL;
     b->ref = LUA_NOREF;
     b->limit_ns = limit_ns;
-    if (start_watchdog() < 0) {
+    if (nurs_budget_start_watchdog() < 0) {
         nurs_err("cannot start the time budget's watchdog thread");
         return -1;
     }
@@ -241,6 +313,7 @@ void nurs_budget_start(struct nurs_budget *b)
     atomic_store(&wd.limit_ns, b->limit_ns);
     atomic_store(&wd.deadline_ns, wd.start_ns + b->limit_ns);
     atomic_store(&wd.expired, false);
+    atomic_store(&wd.interrupted, 0);
     atomic_fetch_add(&wd.gen, 1);
 }
 
@@ -304,11 +377,15 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
     int rc = lua_resume(t, L, 1, nres);
     enum nurs_budget_rc out = NURS_BUDGET_OK;
     bool expired = atomic_load(&wd.expired);
+    int sig = atomic_load(&wd.interrupted);
     if (rc == LUA_YIELD) {
-        char msg[96];
-        if (expired)
-            snprintf(msg, sizeof msg, "callback exceeded its time budget of %d us",
-                     (int)(b->limit_ns / 1000));
+        char msg[96], limit[32];
+        budget_text(b->limit_ns, limit, sizeof limit);
+        if (sig)
+            snprintf(msg, sizeof msg, "callback interrupted by %s",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+        else if (expired)
+            snprintf(msg, sizeof msg, "callback exceeded its time budget of %s", limit);
         else
             snprintf(msg, sizeof msg, "callback yielded (a callback cannot wait)");
         push_error(L, t, msg);
@@ -317,6 +394,8 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
         push_error(L, t, NULL);
         out = expired ? NURS_BUDGET_TIMEOUT : NURS_BUDGET_ERROR;
     }
+    if (out != NURS_BUDGET_OK && sig)
+        out = NURS_BUDGET_INTERRUPTED;
     if (out != NURS_BUDGET_OK) {
         /* Close what the coroutine left open (a __close handler that loops
          * is stopped by the hook still armed) and make it usable again. */
@@ -332,6 +411,69 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
 }
 
 void nurs_budget_done(struct nurs_budget *b) { lua_settop(b->co, 0); }
+
+/* No clock read here: one relaxed store per call, the watchdog times the
+ * call from when it first sees it. */
+static void start_coarse(uint64_t limit_ns)
+{
+    atomic_store_explicit(&wd.limit_ns, limit_ns, memory_order_relaxed);
+    atomic_store_explicit(&wd.deadline_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&wd.expired, false, memory_order_relaxed);
+    atomic_store_explicit(&wd.interrupted, 0, memory_order_relaxed);
+    atomic_store_explicit(&wd.gen, atomic_load_explicit(&wd.gen, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+int nurs_budget_pcall(lua_State *L, int nargs, int nresults, int msgh, uint64_t limit_ns,
+                      enum nurs_budget_rc *why)
+{
+    *why = NURS_BUDGET_OK;
+    if (!limit_ns || !wd.started || atomic_load_explicit(&wd.armed, memory_order_relaxed)) {
+        /* No budget, or inside a budgeted call already: the outer one
+         * watches. */
+        int rc = lua_pcall(L, nargs, nresults, msgh);
+        if (rc != LUA_OK)
+            *why = NURS_BUDGET_ERROR;
+        return rc;
+    }
+    int saved_len = chain_len;
+    chain_len = 0;
+    bool pushed = chain_push(L);
+    start_coarse(limit_ns);
+    arm();
+    int rc = lua_pcall(L, nargs, nresults, msgh);
+    atomic_store(&wd.armed, false);
+    if (rc != LUA_OK)
+        *why = atomic_load(&wd.expired) ? NURS_BUDGET_TIMEOUT
+               : atomic_load(&wd.interrupted) ? NURS_BUDGET_INTERRUPTED
+                                              : NURS_BUDGET_ERROR;
+    if (atomic_load_explicit(&wd.fire_gen, memory_order_relaxed) ==
+        atomic_load_explicit(&wd.gen, memory_order_relaxed))
+        lua_sethook(L, NULL, 0, 0);
+    chain_pop(pushed);
+    chain_len = saved_len;
+    return rc;
+}
+
+void nurs_budget_suspend(struct nurs_budget_saved *s)
+{
+    s->armed = atomic_load(&wd.armed);
+    s->limit_ns = atomic_load(&wd.limit_ns);
+    s->chain_len = chain_len;
+    atomic_store(&wd.armed, false);
+    chain_len = 0;
+}
+
+void nurs_budget_resume(const struct nurs_budget_saved *s)
+{
+    chain_len = s->chain_len;
+    if (!s->armed)
+        return;
+    start_coarse(s->limit_ns); /* the wait in between does not count */
+    arm();
+}
+
+bool nurs_budget_ready(void) { return wd.started; }
 
 bool nurs_budget_watchdog_idle(void) { return atomic_load(&wd.idle); }
 

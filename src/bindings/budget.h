@@ -34,6 +34,7 @@ enum nurs_budget_rc {
     NURS_BUDGET_OK,      /* returned; results on the coroutine's stack */
     NURS_BUDGET_ERROR,   /* raised; message with traceback on top of L */
     NURS_BUDGET_TIMEOUT, /* stopped at the deadline; a message on top of L */
+    NURS_BUDGET_INTERRUPTED, /* stopped by SIGTERM or SIGINT; a message on top of L */
 };
 
 /* Replaces coroutine.resume and coroutine.wrap in L with versions that
@@ -59,5 +60,34 @@ enum nurs_budget_rc nurs_budget_call(struct nurs_budget *b, lua_State *L, int fn
 void nurs_budget_done(struct nurs_budget *b);
 /* True while the watchdog sleeps for want of calls (tests). */
 bool nurs_budget_watchdog_idle(void);
+
+/* Starts the watchdog (once per process, from the thread that runs the
+ * scripts); -1 if it cannot. */
+int nurs_budget_start_watchdog(void);
+bool nurs_budget_ready(void);
+/* From then on, SIGTERM and SIGINT also stop a budgeted call that runs
+ * (with an error saying so), before the handlers installed until then
+ * (libuv's) run. Call it after those are installed. */
+int nurs_budget_watch_stop_signals(void);
+
+/* lua_pcall(L, nargs, nresults, msgh) under a time budget of limit_ns (0:
+ * none). Nothing watches the call while it is quick: the watchdog times
+ * it from when it first sees it (at most a period late) and, past the
+ * budget, makes every instruction raise an error until the call returns;
+ * SIGTERM and SIGINT do the same at once. *why says what ended it. Inside
+ * another budgeted call it is a plain lua_pcall: the outer budget
+ * watches. */
+int nurs_budget_pcall(lua_State *L, int nargs, int nresults, int msgh, uint64_t limit_ns,
+                      enum nurs_budget_rc *why);
+
+/* A budgeted call that runs the loop (nurs.run() from a script's top
+ * level) puts its budget aside while the loop's callbacks run theirs. */
+struct nurs_budget_saved {
+    bool armed;
+    uint64_t limit_ns;
+    int chain_len;
+};
+void nurs_budget_suspend(struct nurs_budget_saved *s);
+void nurs_budget_resume(const struct nurs_budget_saved *s);
 
 #endif

@@ -5,10 +5,13 @@
 
 #include <lauxlib.h>
 
-#include "core/host.h"
 #include "bindings/attribution.h"
+#include "bindings/consumer.h"
 #include "bindings/nurs.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
+#include "core/host.h"
+#include "records/record.h"
 #include "sources/conntrack.h"
 
 #define CT_MT "nurs.conntrack"
@@ -83,9 +86,9 @@ static void read_dump_at_exit(lua_State *L, int opts, struct nurs_ct_source_opts
 {
     int t = lua_getfield(L, opts, "dump_at_exit");
     if (t == LUA_TBOOLEAN)
-        o->dump_at_exit = lua_toboolean(L, -1);
+        o->set.dump_at_exit = lua_toboolean(L, -1);
     else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "zero") == 0)
-        o->dump_at_exit = o->zero_at_exit = true;
+        o->set.dump_at_exit = o->set.zero_at_exit = true;
     else if (t != LUA_TNIL)
         luaL_error(L, FNAME ": option 'dump_at_exit' must be true, false or \"zero\"");
     lua_pop(L, 1);
@@ -96,7 +99,8 @@ static int l_conntrack(lua_State *L)
 {
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
-                                          "dump_at_exit", "process", "batch_wait", NULL};
+                                          "dump_at_exit", "process", "batch_wait", "budget",
+                                          NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed, true);
 
     struct nurs_ct_source_opts o = {0};
@@ -105,10 +109,11 @@ static int l_conntrack(lua_State *L)
     o.netns = nurs_opt_string(L, 1, FNAME, "netns", NULL);
     o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
     o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
-    read_filter(L, 1, &o.filter);
+    read_filter(L, 1, &o.set.filter);
     read_dump_at_exit(L, 1, &o);
-    o.batch_wait_ms = (unsigned)ceil(nurs_opt_number(L, 1, FNAME, "batch_wait", 0, 0, 1) * 1000);
-    o.process = nurs_l_process_option(L, 1, FNAME, &o.process_opts);
+    o.set.batch_wait_ms =
+        (unsigned)ceil(nurs_opt_number(L, 1, FNAME, "batch_wait", 0, 0, 1) * 1000);
+    o.set.process = nurs_l_process_option(L, 1, FNAME, &o.set.process_opts);
     nurs_opt_rcvbuf(L, 1, FNAME, NURS_CT_DEFAULT_RCVBUF, NURS_CT_DEFAULT_RCVBUF_MAX, &o.rcvbuf,
                     &o.rcvbuf_max);
 
@@ -119,8 +124,9 @@ static int l_conntrack(lua_State *L)
         return luaL_error(L, FNAME ": %s", err);
     struct nurs_resource *r = nurs_ct_source_resource(src);
     nurs_l_handle_push(L, CT_MT, r);
+    nurs_l_read_budget(L, 1, FNAME, r);
     if (fn)
-        nurs_resource_add_callback(r, L, fn);
+        nurs_l_add_consumer(L, r, fn, &nurs_l_function_ops, NURS_RECORD_CT);
     /* An adopted socket keeps its place in the event stream; listing the
      * table again would deliver entries twice. */
     if (dump && !adopted && nurs_ct_source_dump(src, false, err, sizeof err) < 0)
@@ -132,7 +138,7 @@ static int ct_on(lua_State *L)
 {
     struct nurs_ct_source *src = check_source(L);
     nurs_l_check_ct_callback(L, 2);
-    nurs_resource_add_callback(nurs_ct_source_resource(src), L, 2);
+    nurs_l_add_consumer(L, nurs_ct_source_resource(src), 2, &nurs_l_function_ops, NURS_RECORD_CT);
     lua_settop(L, 1);
     return 1;
 }

@@ -9,11 +9,13 @@
 
 #include <lauxlib.h>
 
-#include "sinks/flow/exporter.h"
-#include "core/host.h"
 #include "bindings/nurs.h"
+#include "bindings/record.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
-#include "bindings/ct_record.h"
+#include "core/host.h"
+#include "records/ct_record.h"
+#include "sinks/flow/exporter.h"
 
 #define EXPORTER_MT "nurs.exporter"
 
@@ -108,7 +110,7 @@ static void read_templates(lua_State *L, int idx, const char *fname, bool v9,
         luaL_error(L, "%s: no templates", fname);
     qsort(names, (size_t)n, sizeof *names, compare_names);
     for (int i = 0; i < n; i++) {
-        struct nurs_template *t = &o->templates[i];
+        struct nurs_template *t = &o->set.templates[i];
         if (strlen(names[i]) >= sizeof t->name)
             luaL_error(L, "%s: template name '%s' too long", fname, names[i]);
         nurs_template_init(t, names[i]);
@@ -126,16 +128,16 @@ static void read_templates(lua_State *L, int idx, const char *fname, bool v9,
         if (nurs_template_finish(t, v9, err, sizeof err) < 0)
             luaL_error(L, "%s: %s", fname, err);
     }
-    o->n_templates = n;
+    o->set.n_templates = n;
     for (int v = 4; v <= 6; v += 2) {
         const char *first = NULL;
         for (int i = 0; i < n; i++) {
-            if (o->templates[i].ip_version != v)
+            if (o->set.templates[i].ip_version != v)
                 continue;
             if (first)
                 luaL_error(L, "%s: templates '%s' and '%s' both take IPv%d flows; keep one",
-                           fname, first, o->templates[i].name, v);
-            first = o->templates[i].name;
+                           fname, first, o->set.templates[i].name, v);
+            first = o->set.templates[i].name;
         }
     }
 }
@@ -206,25 +208,25 @@ static int new_exporter(lua_State *L, enum nurs_flow_version version)
     o->message_size = (size_t)nurs_opt_int(L, 1, fname, "message_size", 0, 0, 65535);
     if (o->message_size && o->message_size < 256)
         luaL_error(L, "%s: option 'message_size' must be at least 256", fname);
-    o->flush_s = nurs_opt_number(L, 1, fname, "flush", 1.0, 0.001, 3600);
-    o->refresh_packets = (unsigned)nurs_opt_int(L, 1, fname, "refresh_packets", 20, 1, 1 << 30);
-    o->refresh_s = nurs_opt_number(L, 1, fname, "refresh_seconds", 60, 0.01, 86400);
-    o->queue_max = (size_t)nurs_opt_int(L, 1, fname, "queue", 4 << 20, 65536, 1 << 30);
+    o->set.flush_s = nurs_opt_number(L, 1, fname, "flush", 1.0, 0.001, 3600);
+    o->set.refresh_packets = (unsigned)nurs_opt_int(L, 1, fname, "refresh_packets", 20, 1, 1 << 30);
+    o->set.refresh_s = nurs_opt_number(L, 1, fname, "refresh_seconds", 60, 0.01, 86400);
+    o->set.queue_max = (size_t)nurs_opt_int(L, 1, fname, "queue", 4 << 20, 65536, 1 << 30);
     o->state_max = (size_t)nurs_opt_int(L, 1, fname, "connections", 1 << 20, 1, 1 << 26);
     o->name = nurs_opt_string(L, 1, fname, "name", NULL);
     uint32_t pen = (uint32_t)nurs_opt_int(L, 1, fname, "process_enterprise", NURS_PEN_NURS, 1,
                                           0xffffffff);
-    for (int i = 0; i < o->n_templates; i++)
-        nurs_template_set_process_pen(&o->templates[i], pen);
+    for (int i = 0; i < o->set.n_templates; i++)
+        nurs_template_set_process_pen(&o->set.templates[i], pen);
 
     /* A record must fit a message with its headers (IPv6 over UDP being
      * the smallest message an MTU leaves). */
     size_t smallest = o->message_size ? o->message_size : o->mtu - 48;
-    for (int i = 0; i < o->n_templates; i++) {
-        size_t need = o->templates[i].min_record_len + 4 + NURS_V9_HEADER_LEN;
+    for (int i = 0; i < o->set.n_templates; i++) {
+        size_t need = o->set.templates[i].min_record_len + 4 + NURS_V9_HEADER_LEN;
         if (need > smallest)
             luaL_error(L, "%s: template '%s' records (%d bytes) do not fit a %d-byte message",
-                       fname, o->templates[i].name, (int)o->templates[i].min_record_len,
+                       fname, o->set.templates[i].name, (int)o->set.templates[i].min_record_len,
                        (int)smallest);
     }
 
@@ -460,7 +462,7 @@ static int exp_export(lua_State *L)
     if (r->claimant && r->claimant == nurs_script_of(L))
         return luaL_error(L, "export: not while the script is being reloaded (from callbacks "
                              "and timers only)");
-    struct nurs_ct_msg *m = nurs_record_test(L, 2);
+    struct nurs_ct_msg *m = (struct nurs_ct_msg *)nurs_l_record_test(L, 2, &nurs_ct_class);
     if (!m) {
         luaL_checktype(L, 2, LUA_TTABLE);
         return export_table(L, e);

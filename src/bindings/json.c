@@ -1,13 +1,14 @@
 /* nurs.json{...}: the Lua face of the JSON-lines sink. */
 #include <lauxlib.h>
 
-#include "core/host.h"
 #include "bindings/json_value.h"
 #include "bindings/nurs.h"
+#include "bindings/record.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
+#include "core/host.h"
+#include "records/ct_record.h"
 #include "sinks/json/sink.h"
-#include "bindings/pkt_record.h"
-#include "bindings/ct_record.h"
 
 #define JSON_MT "nurs.json"
 #define FNAME "nurs.json"
@@ -21,21 +22,14 @@ static struct nurs_json_sink *check_sink(lua_State *L)
  * in the middle of a line. */
 static int write_userdata(struct nurs_jsonw *w, lua_State *L, int idx, const char *key)
 {
-    struct nurs_record *r = luaL_testudata(L, idx, NURS_CT_RECORD_MT);
-    struct nurs_pkt_record *p = r ? NULL : nurs_pkt_record_to(L, idx);
-    if (r && r->msg) {
-        nurs_jsonw_object_begin(w, key);
-        nurs_ct_emit_record(r->msg, &nurs_jsonw_emitter, w);
-        nurs_jsonw_object_end(w);
-        return 0;
-    }
-    if (p && nurs_pkt_record_live(p)) {
-        nurs_jsonw_object_begin(w, key);
-        nurs_pkt_record_emit(p, &nurs_jsonw_emitter, w);
-        nurs_jsonw_object_end(w);
-        return 0;
-    }
-    return -1;
+    struct nurs_l_view *v = nurs_l_view_to(L, idx);
+    if (!v || !nurs_l_view_data(v))
+        return -1;
+    struct nurs_field_src src = nurs_l_view_src(v);
+    nurs_jsonw_object_begin(w, key);
+    v->cls->emit_all(&src, &nurs_jsonw_emitter, w);
+    nurs_jsonw_object_end(w);
+    return 0;
 }
 
 /* nurs.json([path | opts]) */
@@ -67,17 +61,18 @@ static int json_write(lua_State *L)
 {
     struct nurs_json_sink *sink = check_sink(L);
     luaL_checkany(L, 2);
-    struct nurs_ct_msg *m = nurs_record_test(L, 2);
+    const struct nurs_ct_msg *m = nurs_l_record_test(L, 2, &nurs_ct_class);
     if (m) {
-        nurs_json_sink_write_ct(sink, m);
+        nurs_json_sink_write_ct(sink, (struct nurs_ct_msg *)m);
         return 0;
     }
-    struct nurs_pkt_record *p = nurs_pkt_record_to(L, 2);
-    if (p) {
-        nurs_pkt_record_check(L, 2); /* an expired one raises */
+    struct nurs_l_view *v = nurs_l_view_to(L, 2);
+    if (v) {
+        nurs_l_view_check(L, 2, NULL); /* an expired one raises */
+        struct nurs_field_src src = nurs_l_view_src(v);
         struct nurs_jsonw *w = nurs_json_sink_begin(sink);
         nurs_jsonw_object_begin(w, NULL);
-        nurs_pkt_record_emit(p, &nurs_jsonw_emitter, w);
+        v->cls->emit_all(&src, &nurs_jsonw_emitter, w);
         nurs_jsonw_object_end(w);
         nurs_json_sink_end(sink, 1);
         return 0;

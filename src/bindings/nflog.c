@@ -5,10 +5,13 @@
 #include <lauxlib.h>
 #include <linux/netfilter/nfnetlink_log.h>
 
-#include "core/host.h"
+#include "bindings/consumer.h"
 #include "bindings/nurs.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
+#include "core/host.h"
 #include "records/nflog_fields.h"
+#include "records/record.h"
 #include "sources/nflog.h"
 
 #define NFLOG_MT "nurs.nflog"
@@ -99,7 +102,7 @@ static int l_nflog(lua_State *L)
     static const char *const allowed[] = {
         "group",   "groups", "copy",    "copy_range", "qthresh", "timeout", "nlbufsiz",
         "seq",     "seq_global", "conntrack", "netns", "rcvbuf", "rcvbuf_max", "name",
-        "record",  NULL};
+        "record",  "budget", NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed, false);
 
     struct nurs_nflog_opts o = {0};
@@ -119,8 +122,9 @@ static int l_nflog(lua_State *L)
         return luaL_error(L, FNAME ": %s", err);
     struct nurs_resource *r = nurs_nflog_source_resource(src);
     nurs_l_handle_push(L, NFLOG_MT, r);
+    nurs_l_read_budget(L, 1, FNAME, r);
     if (fn)
-        nurs_resource_add_callback(r, L, fn);
+        nurs_l_add_consumer(L, r, fn, &nurs_l_function_ops, NURS_RECORD_NFLOG);
     return 1;
 }
 
@@ -128,7 +132,8 @@ static int nflog_on(lua_State *L)
 {
     struct nurs_nflog_source *src = check_source(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    nurs_resource_add_callback(nurs_nflog_source_resource(src), L, 2);
+    nurs_l_add_consumer(L, nurs_nflog_source_resource(src), 2, &nurs_l_function_ops,
+                        NURS_RECORD_NFLOG);
     lua_settop(L, 1);
     return 1;
 }
@@ -139,7 +144,6 @@ void nurs_l_nflog_open(lua_State *L)
         {"on", nflog_on},
         {NULL, NULL},
     };
-    nurs_pkt_record_class(L, &nurs_nflog_record_class, NULL);
     nurs_l_handle_class(L, NFLOG_MT, "nflog source", methods);
     lua_pushcfunction(L, l_nflog);
     lua_setfield(L, -2, "nflog");

@@ -5,10 +5,13 @@
 
 #include <lauxlib.h>
 
-#include "core/host.h"
-#include "bindings/nurs.h"
-#include "bindings/util.h"
+#include "bindings/consumer.h"
 #include "bindings/nfq_record.h"
+#include "bindings/nurs.h"
+#include "bindings/script.h"
+#include "bindings/util.h"
+#include "core/host.h"
+#include "records/record.h"
 #include "sources/nfqueue/source.h"
 
 #define NFQ_MT "nurs.nfqueue"
@@ -148,12 +151,14 @@ static int l_nfqueue(lua_State *L)
     struct nurs_script *script = nurs_script_of(L);
     char err[512];
     bool adopted;
+    if (nurs_l_script_budget_init(nurs_lua_script(script)) < 0)
+        return luaL_error(L, FNAME ": cannot start the time budget's watchdog thread");
     struct nurs_nfq_source *src = nurs_nfq_source_get(script, &o, &adopted, err, sizeof err);
     if (!src)
         return luaL_error(L, FNAME ": %s", err);
     nurs_l_handle_push(L, NFQ_MT, &src->res);
     if (fn)
-        nurs_resource_add_callback(&src->res, L, fn);
+        nurs_l_add_consumer(L, &src->res, fn, &nurs_l_nfq_function_ops, NURS_RECORD_NFQ);
     return 1;
 }
 
@@ -161,7 +166,7 @@ static int q_on(lua_State *L)
 {
     struct nurs_nfq_source *src = check_source(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    nurs_resource_add_callback(&src->res, L, 2);
+    nurs_l_add_consumer(L, &src->res, 2, &nurs_l_nfq_function_ops, NURS_RECORD_NFQ);
     lua_settop(L, 1);
     return 1;
 }
@@ -215,9 +220,9 @@ static int q_held(lua_State *L)
 static int q_queues(lua_State *L)
 {
     struct nurs_nfq_source *src = check_source(L);
-    lua_createtable(L, src->o.n_queues, 0);
-    for (int i = 0; i < src->o.n_queues; i++) {
-        lua_pushinteger(L, src->o.queues[i]);
+    lua_createtable(L, src->cur.n_queues, 0);
+    for (int i = 0; i < src->cur.n_queues; i++) {
+        lua_pushinteger(L, src->cur.queues[i]);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

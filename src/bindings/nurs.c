@@ -6,10 +6,13 @@
 
 #include <lauxlib.h>
 
-#include "core/host.h"
+#include "bindings/record.h"
+#include "bindings/budget.h"
+#include "bindings/script.h"
 #include "bindings/timer.h"
+#include "bindings/util.h"
+#include "core/host.h"
 #include "core/log.h"
-#include "bindings/ct_record.h"
 
 void nurs_l_release(lua_State *L, struct nurs_resource *r)
 {
@@ -43,9 +46,14 @@ static int l_log_level(lua_State *L)
     return 1;
 }
 
+/* nurs.stop([code]): the loop ends, every sink is flushed, the daemon
+ * exits with code (default 0) */
 static int l_stop(lua_State *L)
 {
-    nurs_host_stop(nurs_script_of(L)->host);
+    struct nurs_host *h = nurs_script_of(L)->host;
+    if (!lua_isnoneornil(L, 1))
+        h->exit_code = (int)luaL_checkinteger(L, 1);
+    nurs_host_stop(h);
     return 0;
 }
 
@@ -74,7 +82,11 @@ static int l_run(lua_State *L)
         uv_timer_start(&timer, on_run_timeout, (uint64_t)llround(secs * 1000.0), 0);
     h->stop_requested = false;
     h->in_callback = true;
+    /* The loop's callbacks run under budgets of their own. */
+    struct nurs_budget_saved budget;
+    nurs_budget_suspend(&budget);
     uv_run(h->loop, UV_RUN_DEFAULT);
+    nurs_budget_resume(&budget);
     h->in_callback = false;
     uv_close((uv_handle_t *)&timer, NULL);
     uv_run(h->loop, UV_RUN_NOWAIT);
@@ -92,11 +104,19 @@ static void push_all_counters(lua_State *L, struct nurs_host *h)
 
 static int l_counters(lua_State *L)
 {
-    struct nurs_script *s = nurs_script_of(L);
-    push_all_counters(L, s->host);
-    lua_createtable(L, 0, 1);
+    struct nurs_lua_script *s = nurs_lua_script_of(L);
+    push_all_counters(L, s->base.host);
+    lua_createtable(L, 0, 5);
     lua_pushinteger(L, (lua_Integer)s->errors);
     lua_setfield(L, -2, "errors");
+    lua_pushinteger(L, (lua_Integer)s->timeouts);
+    lua_setfield(L, -2, "timeouts");
+    lua_pushinteger(L, (lua_Integer)s->mem_used);
+    lua_setfield(L, -2, "memory");
+    lua_pushinteger(L, (lua_Integer)s->mem_peak);
+    lua_setfield(L, -2, "memory_peak");
+    lua_pushinteger(L, (lua_Integer)s->mem_refused);
+    lua_setfield(L, -2, "memory_refused");
     lua_setfield(L, -2, "script");
     return 1;
 }
@@ -135,7 +155,7 @@ int luaopen_nurs_core(lua_State *L)
     };
     if (!nurs_script_of(L))
         return luaL_error(L, "nurs.core only works inside nurs-lua");
-    nurs_record_open(L);
+    nurs_l_records_open(L);
     nurs_timer_open(L);
     luaL_newlib(L, funcs);
     lua_pushstring(L, NURS_VERSION);

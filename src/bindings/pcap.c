@@ -5,11 +5,13 @@
 
 #include <lauxlib.h>
 
-#include "core/host.h"
 #include "bindings/nurs.h"
+#include "bindings/record.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
+#include "core/host.h"
+#include "records/packet.h"
 #include "sinks/pcap/sink.h"
-#include "bindings/pkt_record.h"
 
 #define PCAP_MT "nurs.pcap"
 #define FNAME "nurs.pcap"
@@ -106,21 +108,22 @@ static uint64_t now_ns(void)
 static int pcap_write(lua_State *L)
 {
     struct nurs_pcap_sink *sink = check_sink(L);
-    struct nurs_pkt_record *r = nurs_pkt_record_to(L, 2);
-    if (!r)
+    struct nurs_l_view *v = nurs_l_view_to(L, 2);
+    if (!v || !v->cls->packet)
         return luaL_typeerror(L, 2, "packet record (from nurs.nflog or nurs.nfqueue)");
-    if (!nurs_pkt_record_live(r))
-        nurs_pkt_record_check(L, 2); /* raises the use-after-callback error */
-    const struct nurs_pkt_meta_ops *m = r->cls->meta;
-    const struct nurs_pkt *view = nurs_pkt_record_view(r);
+    nurs_l_view_check(L, 2, NULL); /* raises the use-after-callback error */
+    const struct nurs_packet_meta *m = v->cls->packet;
+    struct nurs_field_src src = nurs_l_view_src(v);
+    const struct nurs_pkt *view = nurs_packet_view(m, &src);
+    const struct nurs_packet_state *st = (const struct nurs_packet_state *)v->state;
     struct nurs_pcap_in in = {
-        .ts_ns = m->timestamp_ns ? m->timestamp_ns(r->meta) : now_ns(),
-        .pkt = r->data,
-        .len = r->len,
-        .origlen = view->l3 && view->ip_len > r->len ? view->ip_len : r->len,
+        .ts_ns = m->timestamp_ns ? m->timestamp_ns(src.data) : now_ns(),
+        .pkt = st->data,
+        .len = st->len,
+        .origlen = view->l3 && view->ip_len > st->len ? view->ip_len : st->len,
     };
     const void *attrs;
-    if (m->nflog_attrs && m->nflog_attrs(r->meta, &in.family, &in.group, &attrs, &in.attrs_len))
+    if (m->nflog_attrs && m->nflog_attrs(src.data, &in.family, &in.group, &attrs, &in.attrs_len))
         in.attrs = attrs;
     lua_pushboolean(L, nurs_pcap_sink_write(sink, &in));
     return 1;

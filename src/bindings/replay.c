@@ -3,10 +3,13 @@
 
 #include <lauxlib.h>
 
-#include "core/host.h"
 #include "bindings/attribution.h"
+#include "bindings/consumer.h"
 #include "bindings/nurs.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
+#include "core/host.h"
+#include "records/record.h"
 #include "sources/replay.h"
 
 #define REPLAY_MT "nurs.replay"
@@ -16,7 +19,7 @@
 static int l_replay(lua_State *L)
 {
     static const char *const allowed[] = {"path", "speed", "loops", "at_end", "decode_only",
-                                          "name", "process", NULL};
+                                          "name", "process", "budget", NULL};
     lua_settop(L, 2);
     nurs_opt_path_table(L, 1);
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -42,9 +45,9 @@ static int l_replay(lua_State *L)
     if (!rp)
         return luaL_error(L, FNAME ": %s", err);
     nurs_l_handle_push(L, REPLAY_MT, nurs_replay_resource(rp));
-    if (!lua_isnil(L, 2)) {
-        nurs_resource_add_callback(nurs_replay_resource(rp), L, 2);
-    }
+    nurs_l_read_budget(L, 1, FNAME, nurs_replay_resource(rp));
+    if (!lua_isnil(L, 2))
+        nurs_l_add_consumer(L, nurs_replay_resource(rp), 2, &nurs_l_function_ops, NURS_RECORD_CT);
     return 1;
 }
 
@@ -57,7 +60,7 @@ static int replay_on(lua_State *L)
 {
     struct nurs_resource *r = check_replay(L);
     nurs_l_check_ct_callback(L, 2);
-    nurs_resource_add_callback(r, L, 2);
+    nurs_l_add_consumer(L, r, 2, &nurs_l_function_ops, NURS_RECORD_CT);
     lua_settop(L, 1);
     return 1;
 }

@@ -6,14 +6,14 @@
 #include <lauxlib.h>
 #include <uv.h>
 
-#include "core/host.h"
+#include "bindings/script.h"
 #include "bindings/util.h"
 
 #define TIMER_MT "nurs.timer"
 
 struct nurs_timer {
     uv_timer_t handle;
-    struct nurs_script *script;
+    struct nurs_lua_script *script;
     int fn_ref;
     bool repeat;
     bool stopped;
@@ -44,15 +44,14 @@ static void unlink_timer(struct nurs_timer *t)
 static void on_timer(uv_timer_t *handle)
 {
     struct nurs_timer *t = handle->data;
-    struct nurs_script *s = t->script;
+    struct nurs_lua_script *s = t->script;
     lua_State *L = s->L;
     if (!t->repeat)
         t->stopped = true;
+    if (s->exiting)
+        return;
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn_ref);
-    if (nurs_pcall(L, 0, 0) != LUA_OK) {
-        s->errors++;
-        nurs_log_lua_error(L, &s->error_rl, "timer");
-    }
+    nurs_l_call(L, 0, 0, 0, &s->error_rl, "timer", &s->errors, &s->timeouts);
 }
 
 static uint64_t check_seconds(lua_State *L, int idx)
@@ -69,7 +68,8 @@ static int make_timer(lua_State *L, bool repeat)
     luaL_checktype(L, 2, LUA_TFUNCTION);
     if (repeat && ms == 0)
         luaL_argerror(L, 1, "a repeating timer needs an interval above 0");
-    struct nurs_script *s = nurs_script_of(L);
+    struct nurs_lua_script *s = nurs_lua_script_of(L);
+    struct nurs_host *h = s->base.host;
 
     struct timer_ref *ref = lua_newuserdatauv(L, sizeof *ref, 0);
     ref->t = NULL;
@@ -78,7 +78,7 @@ static int make_timer(lua_State *L, bool repeat)
     struct nurs_timer *t = calloc(1, sizeof *t);
     if (!t)
         return luaL_error(L, "out of memory");
-    uv_timer_init(s->host->loop, &t->handle);
+    uv_timer_init(h->loop, &t->handle);
     t->handle.data = t;
     t->script = s;
     t->repeat = repeat;
@@ -87,7 +87,7 @@ static int make_timer(lua_State *L, bool repeat)
     t->next = s->timers;
     s->timers = t;
     ref->t = t;
-    if (!s->host->check_only)
+    if (!h->check_only)
         uv_timer_start(&t->handle, on_timer, ms, repeat ? ms : 0);
     return 1;
 }
@@ -122,10 +122,10 @@ void nurs_timer_open(lua_State *L)
         {"cancel", timer_stop},
         {NULL, NULL},
     };
-    nurs_l_new_class(L, TIMER_MT, methods, timer_tostring);
+    nurs_l_new_class(L, TIMER_MT, methods, timer_tostring, timer_stop);
 }
 
-void nurs_timers_close_all(struct nurs_script *s)
+void nurs_timers_close_all(struct nurs_lua_script *s)
 {
     while (s->timers) {
         struct nurs_timer *t = s->timers;

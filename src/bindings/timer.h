@@ -5,11 +5,11 @@
 
 #include <lua.h>
 
-struct nurs_script;
+struct nurs_lua_script;
 
 int nurs_l_every(lua_State *L);
 int nurs_l_after(lua_State *L);
 void nurs_timer_open(lua_State *L);
-void nurs_timers_close_all(struct nurs_script *s);
+void nurs_timers_close_all(struct nurs_lua_script *s);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "bindings/nurs.h"
 #include "core/resource.h"
+#include "records/record.h"
 
 void nurs_check_options(lua_State *L, int idx, const char *fname, const char *const *allowed)
 {
@@ -89,7 +90,7 @@ int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allow
                        bool sinks)
 {
     lua_settop(L, 2);
-    if (lua_isfunction(L, 1) || (sinks && nurs_l_sink_test(L, 1))) {
+    if (lua_isfunction(L, 1) || (sinks && nurs_l_sink_test(L, 1, NURS_RECORD_CT))) {
         lua_pushvalue(L, 1);
         lua_replace(L, 2);
         lua_pushnil(L);
@@ -132,7 +133,7 @@ void nurs_opt_rcvbuf(lua_State *L, int idx, const char *fname, int def, int def_
 }
 
 void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction tostring)
+                      lua_CFunction tostring, lua_CFunction close)
 {
     luaL_newmetatable(L, name);
     lua_newtable(L);
@@ -141,6 +142,10 @@ void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
     if (tostring) {
         lua_pushcfunction(L, tostring);
         lua_setfield(L, -2, "__tostring");
+    }
+    if (close) {
+        lua_pushcfunction(L, close);
+        lua_setfield(L, -2, "__close");
     }
     lua_pop(L, 1);
 }
@@ -154,20 +159,32 @@ void nurs_l_handle_push(lua_State *L, const char *mt, struct nurs_resource *r)
     luaL_setmetatable(L, mt);
 }
 
-struct nurs_l_handle *nurs_l_sink_test(lua_State *L, int idx)
+struct nurs_l_handle *nurs_l_sink_test(lua_State *L, int idx, unsigned kinds)
 {
     if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(struct nurs_l_handle))
         return NULL;
     struct nurs_l_handle *h = lua_touserdata(L, idx);
-    if (h->magic != NURS_L_HANDLE_MAGIC || !h->r || !h->r->ops->take_ct)
+    if (h->magic != NURS_L_HANDLE_MAGIC || !h->r || !h->r->as_consumer.ops ||
+        (h->r->as_consumer.ops->kinds & kinds) != kinds)
         return NULL;
     return h;
 }
 
 void nurs_l_check_ct_callback(lua_State *L, int idx)
 {
-    if (!lua_isfunction(L, idx) && !nurs_l_sink_test(L, idx))
+    if (!lua_isfunction(L, idx) && !nurs_l_sink_test(L, idx, NURS_RECORD_CT))
         luaL_typeerror(L, idx, "function or sink (exporter, json)");
+}
+
+void nurs_counters_push(lua_State *L, const struct nurs_resource *r)
+{
+    struct nurs_extra_counter all[NURS_MAX_COUNTERS];
+    int n = nurs_resource_counters(r, all);
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        lua_pushinteger(L, (lua_Integer)all[i].value);
+        lua_setfield(L, -2, all[i].name);
+    }
 }
 
 /* Methods like exporter:export run once per record: recognize our handles
@@ -219,6 +236,10 @@ static int handle_tostring(lua_State *L)
     return 1;
 }
 
+/* As liolib's file handles: `local out <close> = nurs.json{...}` closes
+ * the sink when out goes out of scope. There is no __gc that closes:
+ * resources belong to the script, not to the garbage collector, so a
+ * source declared without keeping its handle keeps running. */
 void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const luaL_Reg *methods)
 {
     static const luaL_Reg common[] = {
@@ -227,19 +248,21 @@ void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const l
         {"close", handle_close},
         {NULL, NULL},
     };
+    static const luaL_Reg metamethods[] = {
+        {"__tostring", handle_tostring},
+        {"__close", handle_close},
+        {"__index", NULL}, /* set below */
+        {NULL, NULL},
+    };
     luaL_newmetatable(L, mt);
-    lua_newtable(L);
-    for (const luaL_Reg *m = common; m->name; m++) {
-        lua_pushstring(L, mt);
-        lua_pushstring(L, what);
-        lua_pushcclosure(L, m->func, 2);
-        lua_setfield(L, -2, m->name);
-    }
-    luaL_setfuncs(L, methods, 0); /* type-specific ones may override */
-    lua_setfield(L, -2, "__index");
     lua_pushstring(L, mt);
     lua_pushstring(L, what);
-    lua_pushcclosure(L, handle_tostring, 2);
-    lua_setfield(L, -2, "__tostring");
+    luaL_setfuncs(L, metamethods, 2);
+    lua_newtable(L);
+    lua_pushstring(L, mt);
+    lua_pushstring(L, what);
+    luaL_setfuncs(L, common, 2);
+    luaL_setfuncs(L, methods, 0); /* type-specific ones may override */
+    lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 }

@@ -35,12 +35,11 @@ void nurs_opt_rcvbuf(lua_State *L, int idx, const char *fname, int def, int def_
 const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char *key,
                             const char *def);
 
-#endif
-
-/* Registers a userdata class: metatable `name` whose __index is `methods`
- * and whose __tostring is `tostring` (may be NULL). */
+/* Registers a userdata class: metatable `name` whose __index is `methods`,
+ * whose __tostring is `tostring` and whose __close is `close` (either may
+ * be NULL). */
 void nurs_l_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction tostring);
+                      lua_CFunction tostring, lua_CFunction close);
 
 /* The Lua handle of a source or sink: the resource belongs to a script,
  * not to the garbage collector; the handle only forgets it on :close(). */
@@ -53,9 +52,12 @@ struct nurs_l_handle {
 };
 
 void nurs_l_handle_push(lua_State *L, const char *mt, struct nurs_resource *r);
-/* The handle at idx when it is a live sink that takes conntrack entries in
- * C (an exporter, a JSON sink), else NULL. */
-struct nurs_l_handle *nurs_l_sink_test(lua_State *L, int idx);
+/* The handle at idx when it is a live sink that takes records of every
+ * kind in `kinds` (NURS_RECORD_* bits) in C (an exporter, a JSON sink),
+ * else NULL. */
+struct nurs_l_handle *nurs_l_sink_test(lua_State *L, int idx, unsigned kinds);
+/* Pushes a table of r's counters, its kind's own ones included. */
+void nurs_counters_push(lua_State *L, const struct nurs_resource *r);
 /* Checks that the value at idx can be a conntrack source's callback: a
  * function or such a sink. */
 void nurs_l_check_ct_callback(lua_State *L, int idx);
@@ -64,3 +66,5 @@ struct nurs_resource *nurs_l_handle_check(lua_State *L, int idx, const char *mt,
 /* Methods every handle has: counters, name, close, and __tostring. Each
  * takes its metatable name as upvalue 1 and a description as upvalue 2. */
 void nurs_l_handle_class(lua_State *L, const char *mt, const char *what, const luaL_Reg *methods);
+
+#endif

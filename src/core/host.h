@@ -1,35 +1,48 @@
 /* The host owns the event loop side of the daemon: the running script,
- * the one being loaded on SIGHUP, and every resource. */
+ * the one being loaded on SIGHUP, and every resource. Scripts are run by
+ * an engine (the Lua bindings) that the host knows only by its ops. */
 #ifndef NURS_CORE_HOST_H
 #define NURS_CORE_HOST_H
 
-#include <limits.h>
 #include <stdbool.h>
 
-#include <lua.h>
 #include <uv.h>
 
 #include "core/log.h"
 #include "core/resource.h"
 
-struct nurs_timer;
-struct nurs_pcap_writer;
+struct nurs_host;
 
-#define NURS_MAX_RECORDERS 16
-
+/* One loaded script as the core sees it; the engine embeds it in its own
+ * state. */
 struct nurs_script {
     struct nurs_host *host;
-    lua_State *L;
-    struct nurs_timer *timers;
-    uint64_t errors; /* errors in timer callbacks */
-    struct nurs_ratelimit error_rl;
+};
+
+struct nurs_engine {
+    /* A new script state for h->script_path; NULL (logged) on failure. */
+    struct nurs_script *(*create)(struct nurs_host *h);
+    /* Runs the script's top level: 0, or -1 (logged). */
+    int (*run)(struct nurs_script *s);
+    /* Frees a script whose resources are gone (its timers, its state). */
+    void (*close)(struct nurs_script *s);
+    /* Optional: logs the script's own counters (SIGUSR1, exit). */
+    void (*log_counters)(const struct nurs_script *s);
+};
+
+/* Something besides resources that a flush must reach (record files). */
+struct nurs_flush_hook {
+    void (*flush)(struct nurs_flush_hook *hook);
+    struct nurs_flush_hook *next;
 };
 
 struct nurs_host {
     uv_loop_t *loop;
+    const struct nurs_engine *engine;
     struct nurs_script *current; /* the script whose callbacks run */
     struct nurs_script *loading; /* the script whose top level is running */
     struct nurs_resource *resources;
+    struct nurs_flush_hook *flush_hooks;
     bool check_only;  /* --check: load the script, open nothing */
     bool in_callback; /* inside uv_run: nurs.run() is not re-entrant */
     bool stop_requested;
@@ -38,15 +51,11 @@ struct nurs_host {
     const char *script_path;
     int script_argc;
     char **script_argv;
-    char lua_dir[PATH_MAX];
-    bool lua_dir_override; /* lua_dir's modules win over the built-in ones */
     const char *record_path; /* --record: every source records here */
-    struct nurs_pcap_writer *recorders[NURS_MAX_RECORDERS];
-    int n_recorders;
 };
 
-int nurs_host_init(struct nurs_host *h, uv_loop_t *loop, const char *lua_dir);
-/* Loads the script in a new Lua state. On success the new script replaces
+void nurs_host_init(struct nurs_host *h, uv_loop_t *loop, const struct nurs_engine *engine);
+/* Loads the script in a new state. On success the new script replaces
  * the running one (adopting resources it declared again); on failure the
  * running one is left as it was and -1 is returned. */
 int nurs_host_load(struct nurs_host *h);
@@ -61,13 +70,10 @@ void nurs_host_log_counters(struct nurs_host *h);
 void nurs_host_shutdown(struct nurs_host *h);
 void nurs_host_stop(struct nurs_host *h);
 
-struct nurs_script *nurs_script_of(lua_State *L);
-/* The script on whose behalf Lua code runs now: loading, else current. */
+/* The script on whose behalf code runs now: loading, else current. */
 struct nurs_script *nurs_host_active_script(struct nurs_host *h);
 
-/* lua_pcall with a traceback message handler. */
-int nurs_pcall(lua_State *L, int nargs, int nresults);
-/* Logs the error message on top of the stack (rate-limited) and pops it. */
-void nurs_log_lua_error(lua_State *L, struct nurs_ratelimit *rl, const char *context);
+void nurs_host_add_flush_hook(struct nurs_host *h, struct nurs_flush_hook *hook);
+void nurs_host_remove_flush_hook(struct nurs_host *h, struct nurs_flush_hook *hook);
 
 #endif

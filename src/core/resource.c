@@ -5,10 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lauxlib.h>
-
 #include "core/host.h"
-#include "bindings/util.h"
 
 static bool name_taken(const struct nurs_host *h, const char *name)
 {
@@ -18,8 +15,14 @@ static bool name_taken(const struct nurs_host *h, const char *name)
     return false;
 }
 
+static void *settings_at(const struct nurs_resource *r, size_t offset)
+{
+    return (char *)r + offset;
+}
+
 int nurs_resource_init(struct nurs_resource *r, const struct nurs_resource_ops *ops,
-                       struct nurs_script *owner, const char *name, const char *key)
+                       struct nurs_script *owner, const char *name, const char *key,
+                       const void *settings)
 {
     struct nurs_host *h = owner->host;
     r->ops = ops;
@@ -30,11 +33,13 @@ int nurs_resource_init(struct nurs_resource *r, const struct nurs_resource_ops *
     if (key && !r->key)
         return -1;
     memset(&r->counters, 0, sizeof r->counters);
-    r->cb.L = r->pending_cb.L = NULL;
-    r->cb.n = r->pending_cb.n = 0;
-    r->cb.n_functions = r->pending_cb.n_functions = 0;
+    r->consumers.n = r->next_consumers.n = 0;
+    r->consumers.budget_ns = r->next_consumers.budget_ns = 0;
+    r->as_consumer.ops = ops->consumer;
     r->closing = false;
     r->error_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
+    if (settings && ops->settings_size)
+        memcpy(settings_at(r, ops->cur_offset), settings, ops->settings_size);
 
     const char *base = name ? name : ops->kind;
     snprintf(r->name, sizeof r->name, "%s", base);
@@ -45,31 +50,92 @@ int nurs_resource_init(struct nurs_resource *r, const struct nurs_resource_ops *
     return 0;
 }
 
-struct nurs_resource *nurs_resource_claim(struct nurs_script *script, const char *kind,
-                                          const char *key)
+struct nurs_resource *nurs_resource_claim(struct nurs_script *script,
+                                          const struct nurs_resource_ops *ops, const char *key,
+                                          const void *settings)
 {
     struct nurs_host *h = script->host;
     if (!h->current || h->current == script)
         return NULL;
     for (struct nurs_resource *r = h->resources; r; r = r->next) {
-        if (r->owner == h->current && !r->claimant && !r->closing && r->key &&
-            strcmp(r->ops->kind, kind) == 0 && strcmp(r->key, key) == 0) {
+        if (r->ops == ops && r->owner == h->current && !r->claimant && !r->closing && r->key &&
+            strcmp(r->key, key) == 0) {
             r->claimant = script;
-            r->pending_cb.L = script->L;
-            r->pending_cb.n = r->pending_cb.n_functions = 0;
+            r->next_consumers.n = 0;
+            r->next_consumers.budget_ns = 0;
+            if (ops->settings_size)
+                memcpy(settings_at(r, ops->next_offset),
+                       settings ? settings : settings_at(r, ops->cur_offset), ops->settings_size);
             return r;
         }
     }
     return NULL;
 }
 
+const void *nurs_resource_settings(const struct nurs_resource *r, const struct nurs_script *script)
+{
+    bool claimant = script && r->claimant == script;
+    return settings_at(r, claimant ? r->ops->next_offset : r->ops->cur_offset);
+}
+
+static void release_all(struct nurs_consumers *list)
+{
+    for (int i = 0; i < list->n; i++)
+        if (list->c[i] && list->c[i]->ops->release)
+            list->c[i]->ops->release(list->c[i]);
+    list->n = 0;
+}
+
 void nurs_resource_unclaim(struct nurs_resource *r)
 {
     r->claimant = NULL;
-    r->pending_cb.n = r->pending_cb.n_functions = 0;
-    r->pending_cb.L = NULL;
-    if (r->ops->claim_end)
-        r->ops->claim_end(r, false);
+    release_all(&r->next_consumers);
+    if (r->ops->given_back)
+        r->ops->given_back(r);
+}
+
+static void adopt(struct nurs_resource *r, struct nurs_script *script)
+{
+    r->owner = script;
+    r->claimant = NULL;
+    release_all(&r->consumers);
+    r->consumers = r->next_consumers;
+    r->next_consumers.n = 0;
+    size_t size = r->ops->settings_size;
+    if (size) {
+        /* Swapped, so that `adopted` sees what changed. */
+        unsigned char old[size];
+        memcpy(old, settings_at(r, r->ops->cur_offset), size);
+        memcpy(settings_at(r, r->ops->cur_offset), settings_at(r, r->ops->next_offset), size);
+        memcpy(settings_at(r, r->ops->next_offset), old, size);
+    }
+    if (r->ops->adopted)
+        r->ops->adopted(r);
+}
+
+void nurs_resource_end_claims(struct nurs_host *h, struct nurs_script *script, bool adopted)
+{
+    for (struct nurs_resource *r = h->resources; r; r = r->next) {
+        if (r->claimant != script)
+            continue;
+        if (adopted)
+            adopt(r, script);
+        else
+            nurs_resource_unclaim(r);
+    }
+}
+
+/* Sources that hand records to r must not hand it any more. */
+static void forget_consumer(struct nurs_host *h, struct nurs_consumer *c)
+{
+    for (struct nurs_resource *r = h->resources; r; r = r->next) {
+        for (int i = 0; i < r->consumers.n; i++)
+            if (r->consumers.c[i] == c)
+                r->consumers.c[i] = NULL;
+        for (int i = 0; i < r->next_consumers.n; i++)
+            if (r->next_consumers.c[i] == c)
+                r->next_consumers.c[i] = NULL;
+    }
 }
 
 void nurs_resource_destroy(struct nurs_resource *r)
@@ -81,96 +147,85 @@ void nurs_resource_destroy(struct nurs_resource *r)
             free(r->key);
             r->key = NULL;
             r->closing = true;
+            if (r->as_consumer.ops)
+                forget_consumer(h, &r->as_consumer);
+            release_all(&r->consumers);
+            release_all(&r->next_consumers);
             r->ops->destroy(r);
             return;
         }
     }
 }
 
-void nurs_resource_add_callback(struct nurs_resource *r, lua_State *L, int idx)
+struct nurs_consumers *nurs_resource_consumers_of(struct nurs_resource *r,
+                                                  const struct nurs_script *script)
 {
-    struct nurs_script *s = nurs_script_of(L);
-    struct nurs_callbacks *cb = r->claimant == s ? &r->pending_cb : &r->cb;
-    if (cb->n == NURS_MAX_CALLBACKS)
-        luaL_error(L, "%s: at most %d callbacks", r->name, NURS_MAX_CALLBACKS);
-    cb->L = L;
-    struct nurs_l_handle *sink = lua_isfunction(L, idx) ? NULL : nurs_l_sink_test(L, idx);
-    if (!sink)
-        cb->n_functions++;
-    cb->sinks[cb->n] = sink;
-    lua_pushvalue(L, idx);
-    cb->refs[cb->n++] = luaL_ref(L, LUA_REGISTRYINDEX);
+    return r->claimant && r->claimant == script ? &r->next_consumers : &r->consumers;
 }
 
-void nurs_resource_dispatch(struct nurs_resource *r, struct nurs_ct_msg *m)
+int nurs_consumers_add(struct nurs_consumers *list, struct nurs_consumer *c)
 {
-    lua_State *L = r->cb.L;
-    if (r->cb.n == 0) {
+    if (list->n == NURS_MAX_CONSUMERS)
+        return -1;
+    list->c[list->n++] = c;
+    return 0;
+}
+
+void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec)
+{
+    if (r->consumers.n == 0) {
         r->counters.dropped++;
         return;
     }
-    bool ok = true, lost = false;
-    for (int i = 0; i < r->cb.n && !r->closing; i++) {
-        struct nurs_l_handle *sink = r->cb.sinks[i];
-        if (sink) {
-            /* A sink closed from Lua leaves its handle behind, without a
-             * resource: what it would have taken is lost, and counted. */
-            if (sink->r && m)
-                sink->r->ops->take_ct(sink->r, m);
-            else
-                lost = true;
-            continue;
-        }
-        lua_rawgeti(L, LUA_REGISTRYINDEX, r->cb.refs[i]);
-        lua_pushvalue(L, -2);
-        if (nurs_pcall(L, 1, 0) != LUA_OK) {
-            ok = false;
+    bool failed = false, lost = false;
+    for (int i = 0; i < r->consumers.n && !r->closing; i++) {
+        struct nurs_consumer *c = r->consumers.c[i];
+        switch (c ? c->ops->take(c, r, rec) : NURS_TAKE_LOST) {
+        case NURS_TAKEN:
+            break;
+        case NURS_TAKE_FAILED:
+            failed = true;
             r->counters.errors++;
-            nurs_log_lua_error(L, &r->error_rl, r->name);
+            break;
+        case NURS_TAKE_LOST:
+            lost = true;
+            break;
         }
     }
     if (lost)
         r->counters.dropped++;
-    else if (ok)
+    else if (!failed)
         r->counters.delivered++;
 }
 
-void nurs_counters_push(lua_State *L, const struct nurs_resource *r)
+int nurs_resource_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
 {
     const struct nurs_counters *c = &r->counters;
-    lua_createtable(L, 0, 6);
-    static const char *const names[] = {"in", "delivered", "errors", "overruns", "dropped",
-                                        "malformed"};
-    const uint64_t values[] = {c->in, c->delivered, c->errors, c->overruns, c->dropped,
-                               c->malformed};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        lua_pushinteger(L, (lua_Integer)values[i]);
-        lua_setfield(L, -2, names[i]);
-    }
-    struct nurs_extra_counter extra[NURS_MAX_EXTRA_COUNTERS];
-    int n = r->ops->extra_counters ? r->ops->extra_counters(r, extra) : 0;
-    for (int i = 0; i < n; i++) {
-        lua_pushinteger(L, (lua_Integer)extra[i].value);
-        lua_setfield(L, -2, extra[i].name);
-    }
+    int n = 0;
+    out[n++] = (struct nurs_extra_counter){"in", c->in};
+    out[n++] = (struct nurs_extra_counter){"delivered", c->delivered};
+    out[n++] = (struct nurs_extra_counter){"errors", c->errors};
+    out[n++] = (struct nurs_extra_counter){"overruns", c->overruns};
+    out[n++] = (struct nurs_extra_counter){"dropped", c->dropped};
+    out[n++] = (struct nurs_extra_counter){"malformed", c->malformed};
+    out[n++] = (struct nurs_extra_counter){"timeouts", c->timeouts};
+    if (r->ops->extra_counters)
+        n += r->ops->extra_counters(r, out + n);
+    return n;
 }
 
 void nurs_counters_log(const struct nurs_resource *r)
 {
-    const struct nurs_counters *c = &r->counters;
-    char more[1024] = "";
-    struct nurs_extra_counter extra[NURS_MAX_EXTRA_COUNTERS];
-    int n = r->ops->extra_counters ? r->ops->extra_counters(r, extra) : 0;
+    struct nurs_extra_counter all[NURS_MAX_COUNTERS];
+    int n = nurs_resource_counters(r, all);
+    char line[1536];
     size_t used = 0;
-    for (int i = 0; i < n && used < sizeof more; i++) {
-        int w = snprintf(more + used, sizeof more - used, " %s=%" PRIu64, extra[i].name,
-                         extra[i].value);
+    for (int i = 0; i < n && used < sizeof line; i++) {
+        int w = snprintf(line + used, sizeof line - used, "%s%s=%" PRIu64, i ? " " : "",
+                         all[i].name, all[i].value);
         if (w < 0)
             break;
         used += (size_t)w;
     }
-    nurs_info("counters %s: in=%" PRIu64 " delivered=%" PRIu64 " errors=%" PRIu64
-              " overruns=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64 "%s",
-              r->name, c->in, c->delivered, c->errors, c->overruns, c->dropped, c->malformed,
-              more);
+    nurs_info("counters %s: %s", r->name, line);
 }

@@ -1,44 +1,74 @@
-/* Sources and sinks are resources: C objects owned by the script (Lua
- * state) that declared them. On reload, a resource that the new script
- * declares again with the same identity (key) is claimed by it while it
- * loads and adopted when the load succeeds, so kernel sockets and exporter
- * state outlive the Lua state; the rest die with the old script. */
+/* Sources and sinks are resources: C objects owned by the script that
+ * declared them. On reload, a resource that the new script declares again
+ * with the same identity (key) is claimed by it while it loads and adopted
+ * when the load succeeds, so kernel sockets and exporter state outlive the
+ * script; the rest die with the old script.
+ *
+ * The one claim/adopt protocol lives here. A kind keeps its settings as
+ * `struct X_settings cur, next` (plain values: nothing borrowed from the
+ * loading script) and names them in its ops: a claim copies what the
+ * loading script asks for into `next`; adoption swaps `next` into `cur`
+ * and tells the kind (`adopted`) so that it can apply what changed; a
+ * failed load leaves `cur` as it was. The consumers (what takes a source's
+ * records) follow the same rule: the claimant's list replaces the owner's
+ * on adoption. */
 #ifndef NURS_CORE_RESOURCE_H
 #define NURS_CORE_RESOURCE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-
-#include <lua.h>
 
 #include "core/log.h"
 
 struct nurs_host;
 struct nurs_script;
 struct nurs_resource;
-struct nurs_ct_msg;
-struct nurs_l_handle;
+struct nurs_record; /* records/record.h */
 
 struct nurs_counters {
     uint64_t in;        /* records received (from the kernel, or written to a sink) */
-    uint64_t delivered; /* handed to every callback without error / written out */
-    uint64_t errors;    /* Lua callback errors, write errors */
+    uint64_t delivered; /* handed to every consumer without error / written out */
+    uint64_t errors;    /* consumer (Lua callback) errors, write errors */
     uint64_t overruns;  /* kernel receive-buffer overruns (ENOBUFS) */
     uint64_t dropped;   /* records lost for any other counted reason */
     uint64_t malformed; /* messages that failed to decode */
+    uint64_t timeouts;  /* consumer (Lua callback) calls stopped at their time budget */
 };
 
-#define NURS_MAX_CALLBACKS 8
+/* What a consumer did with a record. */
+enum nurs_take {
+    NURS_TAKEN,
+    NURS_TAKE_FAILED, /* an error, which the consumer logged */
+    NURS_TAKE_LOST,   /* it could not take it: counted as dropped */
+};
 
-/* Callbacks registered on a resource, as registry refs in L: Lua
- * functions, or sinks that take conntrack entries in C (sinks[i] set), so
- * that a script passing records straight on costs no Lua call. */
-struct nurs_callbacks {
-    lua_State *L;
-    int refs[NURS_MAX_CALLBACKS];
-    struct nurs_l_handle *sinks[NURS_MAX_CALLBACKS];
+/* A consumer takes a source's records: a sink (in C, no Lua call), or a
+ * script's function (the bindings make those). */
+struct nurs_consumer;
+struct nurs_consumer_ops {
+    unsigned kinds; /* the record kinds it takes (NURS_RECORD_* bits) */
+    enum nurs_take (*take)(struct nurs_consumer *c, struct nurs_resource *from,
+                           struct nurs_record *rec);
+    /* Optional: frees a consumer that belongs to the list it is in (a
+     * script's function), when that list is dropped. Sinks have none. */
+    void (*release)(struct nurs_consumer *c);
+};
+
+struct nurs_consumer {
+    const struct nurs_consumer_ops *ops; /* NULL: not a consumer */
+};
+
+#define NURS_MAX_CONSUMERS 8
+
+struct nurs_consumers {
+    /* NULL: a sink closed since it was added; what it would have taken
+     * is counted as dropped. */
+    struct nurs_consumer *c[NURS_MAX_CONSUMERS];
     int n;
-    int n_functions;
+    /* How long a script's function may take per record (0: the
+     * default); set by the script that made the list. */
+    uint64_t budget_ns;
 };
 
 /* A counter of one kind of resource (an exporter's messages sent, a
@@ -60,19 +90,22 @@ struct nurs_resource_ops {
      * (at most NURS_MAX_EXTRA_COUNTERS). Lua tables and the SIGUSR1 log
      * show them after the common ones. */
     int (*extra_counters)(const struct nurs_resource *r, struct nurs_extra_counter *out);
+    /* The settings of the claim/adopt protocol: settings_size bytes at
+     * cur_offset and next_offset of the kind's struct (0: none). */
+    size_t settings_size, cur_offset, next_offset;
+    /* Optional: the claimant loaded and adopted r; `cur` holds its
+     * settings now, `next` the ones they replaced. */
+    void (*adopted)(struct nurs_resource *r);
+    /* Optional: the claimant's load failed; r goes on as it was. */
+    void (*given_back)(struct nurs_resource *r);
     /* Optional: the script that declared (or adopted) r has loaded and is
      * now the running one. */
     void (*committed)(struct nurs_resource *r);
-    /* Optional: a script that claimed r while loading either adopted it
-     * (its load succeeded) or gave it back; settings the new script asked
-     * for apply, or are forgotten, here. */
-    void (*claim_end)(struct nurs_resource *r, bool adopted);
     /* Optional: the last work of an orderly exit, before every flush,
      * while scripts still run (a source's final table dump). */
     void (*finish)(struct nurs_resource *r);
-    /* Optional, sinks: takes one conntrack entry, as the sink's Lua write
-     * method would; such a sink can be a conntrack source's callback. */
-    void (*take_ct)(struct nurs_resource *r, struct nurs_ct_msg *m);
+    /* Sinks that take records from sources: how (NULL: none). */
+    const struct nurs_consumer_ops *consumer;
 };
 
 struct nurs_resource {
@@ -83,40 +116,64 @@ struct nurs_resource {
     char *key;                    /* identity for adoption; NULL: never adopted */
     char name[64];
     struct nurs_counters counters;
-    struct nurs_callbacks cb;         /* the owner's callbacks */
-    struct nurs_callbacks pending_cb; /* the claimant's, until it commits */
+    struct nurs_consumers consumers;       /* the owner's */
+    struct nurs_consumers next_consumers;  /* the claimant's, until it is adopted */
+    struct nurs_consumer as_consumer;      /* a sink: what sources hold of it */
     bool closing;
     struct nurs_ratelimit error_rl;
     struct nurs_resource *next;
 };
 
-/* Links r into the host. `name` may be NULL (then kind is used); it is
- * made unique with a numeric suffix. `key` is copied. */
+/* In a kind's ops: its settings are the `cur` and `next` members of type. */
+#define NURS_SETTINGS_IN(type)                                                                  \
+    .settings_size = sizeof(((type *)0)->cur), .cur_offset = offsetof(type, cur),               \
+    .next_offset = offsetof(type, next)
+
+/* The sink whose consumer c is (c == &r->as_consumer). */
+static inline struct nurs_resource *nurs_resource_of_consumer(struct nurs_consumer *c)
+{
+    return (struct nurs_resource *)((char *)c - offsetof(struct nurs_resource, as_consumer));
+}
+
+/* Links r into the host, `settings` (may be NULL) copied into its `cur`.
+ * `name` may be NULL (then kind is used); it is made unique with a
+ * numeric suffix. `key` is copied. */
 int nurs_resource_init(struct nurs_resource *r, const struct nurs_resource_ops *ops,
-                       struct nurs_script *owner, const char *name, const char *key);
-/* The resource of `kind` with `key` owned by the running script that no
- * loading script has claimed yet, claimed now for `script`; or NULL. */
-struct nurs_resource *nurs_resource_claim(struct nurs_script *script, const char *kind,
-                                          const char *key);
-/* Gives a claimed resource back to its owner, as it was. */
+                       struct nurs_script *owner, const char *name, const char *key,
+                       const void *settings);
+/* The resource of ops' kind with `key` owned by the running script that
+ * no loading script has claimed yet, claimed now for `script` with
+ * `settings` (may be NULL) copied into its `next`; or NULL. */
+struct nurs_resource *nurs_resource_claim(struct nurs_script *script,
+                                          const struct nurs_resource_ops *ops, const char *key,
+                                          const void *settings);
+/* The settings in force for `script`: the claimant's while it loads,
+ * else the owner's. */
+const void *nurs_resource_settings(const struct nurs_resource *r, const struct nurs_script *script);
+/* Ends the claims of `script`: adopted (its load succeeded) or given back. */
+void nurs_resource_end_claims(struct nurs_host *h, struct nurs_script *script, bool adopted);
+/* Gives one claimed resource back to its owner, as it was. */
 void nurs_resource_unclaim(struct nurs_resource *r);
-/* Unlinks and destroys. Safe to call once; later calls are no-ops. */
+/* Unlinks and destroys; sources that had it as a consumer lose it.
+ * Safe to call once; later calls are no-ops. */
 void nurs_resource_destroy(struct nurs_resource *r);
 
-/* Adds the function at idx, or the sink handle at idx (one with a take_ct
- * op; the caller has checked which it is), to the callbacks that the script
- * running in L has on r (the pending set while r is only claimed). Raises a
- * Lua error when full. */
-void nurs_resource_add_callback(struct nurs_resource *r, lua_State *L, int idx);
+/* The consumer list that `script` adds to: the claimant's while r is
+ * claimed by it, else the owner's. */
+struct nurs_consumers *nurs_resource_consumers_of(struct nurs_resource *r,
+                                                  const struct nurs_script *script);
+/* Adds c; -1 when the list is full. */
+int nurs_consumers_add(struct nurs_consumers *list, struct nurs_consumer *c);
 
-/* Calls every callback of r: functions with the value on top of the stack
- * (pushed by the caller when r->cb.n_functions, and left there), sinks with
- * m. Counts delivered and errors; errors are logged with their traceback,
- * rate-limited. */
-void nurs_resource_dispatch(struct nurs_resource *r, struct nurs_ct_msg *m);
+/* Hands rec to every consumer of r, in order. Counts delivered, errors
+ * and dropped on r. */
+void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec);
 
-/* Pushes a table of r's counters, its kind's own ones included. */
-void nurs_counters_push(lua_State *L, const struct nurs_resource *r);
+/* The common and the kind's own counters, in the order the SIGUSR1 log
+ * and Lua tables show them; returns how many (at most
+ * 6 + NURS_MAX_EXTRA_COUNTERS). */
+#define NURS_MAX_COUNTERS (7 + NURS_MAX_EXTRA_COUNTERS)
+int nurs_resource_counters(const struct nurs_resource *r, struct nurs_extra_counter *out);
 void nurs_counters_log(const struct nurs_resource *r);
 
 #endif

@@ -13,13 +13,14 @@
 #include <linux/netlink.h>
 #include <netinet/tcp.h>
 
+#include "core/closer.h"
 #include "core/grow.h"
+#include "core/log.h"
+#include "netlink/sockdiag.h"
+#include "netlink/socket.h"
 #include "process/bpf/loader.h"
 #include "process/localaddr.h"
-#include "core/log.h"
-#include "netlink/socket.h"
 #include "process/procscan.h"
-#include "netlink/sockdiag.h"
 
 #define SEND_BATCH 256      /* requests per datagram: their answers fit the buffer */
 #define MAX_LOOKUPS 65536   /* ends being looked up at once; sequence numbers hold the slot */
@@ -121,7 +122,7 @@ struct nurs_attribution {
     uint64_t count[NURS_WHY_COUNT];
     uint64_t not_ready, table_full;
     struct nurs_procscan_stats scan_stats;
-    int pending_closes;
+    struct nurs_closer closer;
     bool closing;
     bool watch_ready; /* watchers of complete connections wait for the check handle */
     struct nurs_ratelimit rl;
@@ -339,7 +340,6 @@ static void work_cb(uv_work_t *req)
 }
 
 static void maybe_start_work(struct nurs_attribution *a, enum lane lane);
-static void release(struct nurs_attribution *a);
 
 static void after_work(uv_work_t *req, int status)
 {
@@ -373,7 +373,7 @@ static void after_work(uv_work_t *req, int status)
     }
     free(w);
     if (a->closing)
-        release(a);
+        nurs_closer_release(&a->closer); /* the worker's trip, held at free */
     else
         maybe_start_work(a, lane);
 }
@@ -681,7 +681,7 @@ bool nurs_attribution_begin(struct nurs_attribution *a, struct nurs_ct_msg *m)
     return true;
 }
 
-void nurs_attribution_before(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin)
+static void before(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin)
 {
     m->attr = a;
     uint32_t id;
@@ -697,7 +697,7 @@ void nurs_attribution_before(struct nurs_attribution *a, struct nurs_ct_msg *m, 
         nurs_attribution_begin(a, m);
 }
 
-void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m)
+static void after(struct nurs_attribution *a, struct nurs_ct_msg *m)
 {
     uint32_t id;
     if (m->event != NURS_CT_EVENT_DESTROY || !nurs_ct_u32(m, CTA_ID, &id))
@@ -710,6 +710,16 @@ void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m)
         fire(a, id, &c->pub);
     drop_conn(c);
     nurs_idtable_del(&a->conns, id);
+}
+
+void nurs_attribution_stage(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin,
+                            bool (*deliver)(void *ctx), void *ctx)
+{
+    if (deliver || begin)
+        before(a, m, begin);
+    if (deliver && !deliver(ctx))
+        return;
+    after(a, m);
 }
 
 const struct nurs_conn_attr *nurs_attribution_find(const struct nurs_attribution *a, uint32_t id)
@@ -752,8 +762,9 @@ int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extr
     return n;
 }
 
-static void free_now(struct nurs_attribution *a)
+static void free_now(void *arg)
 {
+    struct nurs_attribution *a = arg;
     for (uint32_t i = 0; a->lookups && i < MAX_LOOKUPS; i++)
         free(a->lookups[i].owner);
     nurs_idtable_free(&a->conns);
@@ -771,17 +782,11 @@ static void free_now(struct nurs_attribution *a)
     free(a);
 }
 
-static void release(struct nurs_attribution *a)
-{
-    if (--a->pending_closes == 0)
-        free_now(a);
-}
-
-static void on_closed(uv_handle_t *h) { release(h->data); }
-static void on_bpf_closed(void *a) { release(a); }
 static void on_local_closed(struct nurs_localaddr *la)
 {
-    release((struct nurs_attribution *)((char *)la - offsetof(struct nurs_attribution, local)));
+    struct nurs_attribution *a =
+        (struct nurs_attribution *)((char *)la - offsetof(struct nurs_attribution, local));
+    nurs_closer_release(&a->closer);
 }
 
 void nurs_attribution_free(struct nurs_attribution *a)
@@ -790,17 +795,21 @@ void nurs_attribution_free(struct nurs_attribution *a)
         return;
     a->closing = true;
     nurs_attribution_unwatch_all(a);
-    /* One for us while the closes start, one per handle, one for a
-     * worker trip in flight. */
-    a->pending_closes = 1 + 2 + (a->local_open ? 1 : 0) + (a->lane[L_SEARCH].work ? 1 : 0) +
-                        (a->lane[L_OWNER].work ? 1 : 0) + (a->bpf ? 1 : 0);
-    if (a->bpf)
-        nurs_bpf_close(a->bpf, on_bpf_closed, a);
-    uv_close((uv_handle_t *)&a->timer, on_closed);
-    uv_close((uv_handle_t *)&a->check, on_closed);
-    if (a->local_open)
+    nurs_closer_begin(&a->closer, free_now, a);
+    for (int i = 0; i < L_COUNT; i++)
+        if (a->lane[i].work)
+            nurs_closer_hold(&a->closer); /* a worker's trip in flight */
+    if (a->bpf) {
+        nurs_closer_hold(&a->closer);
+        nurs_bpf_close(a->bpf, nurs_closer_release_cb, &a->closer);
+    }
+    nurs_closer_close(&a->closer, &a->timer);
+    nurs_closer_close(&a->closer, &a->check);
+    if (a->local_open) {
+        nurs_closer_hold(&a->closer);
         nurs_localaddr_close(&a->local, on_local_closed);
-    release(a);
+    }
+    nurs_closer_end(&a->closer);
 }
 
 /* Loads the BPF programs as the mode asks, and says which path it took. */

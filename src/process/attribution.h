@@ -17,10 +17,10 @@
 
 #include <uv.h>
 
-#include "netlink/ct_msg.h"
 #include "core/idtable.h"
-#include "process/procinfo.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
+#include "process/procinfo.h"
 
 struct nurs_attribution;
 
@@ -73,12 +73,16 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
 /* Frees it once the worker has returned; waiting callbacks are told. */
 void nurs_attribution_free(struct nurs_attribution *a);
 
-/* Before a record's callbacks: makes it see the attribution (m->attr), and
- * starts attributing its connection when `begin` is set and it is new to
- * us (a NEW event, or a connection a dump shows first). */
-void nurs_attribution_before(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin);
-/* After them: a DESTROY ends what is known of the connection. */
-void nurs_attribution_after(struct nurs_attribution *a, struct nurs_ct_msg *m);
+/* The attribution stage of a conntrack record's way to its consumers:
+ * while deliver(ctx) runs, the record sees its connection's processes
+ * (m->attr); a record new to us starts its connection's attribution when
+ * `begin` is set (a NEW event, or a live connection a dump shows first);
+ * afterwards a DESTROY ends what is known of the connection. deliver is
+ * NULL when no consumer takes the record (it then only starts or ends its
+ * connection); it returns false when it closed the engine's owner, and
+ * with it the engine. */
+void nurs_attribution_stage(struct nurs_attribution *a, struct nurs_ct_msg *m, bool begin,
+                            bool (*deliver)(void *ctx), void *ctx);
 /* Starts attributing m's connection now (from Lua). False if it cannot
  * be (no id, table full). */
 bool nurs_attribution_begin(struct nurs_attribution *a, struct nurs_ct_msg *m);

@@ -10,6 +10,7 @@
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
+#include "core/closer.h"
 #include "core/grow.h"
 #include "core/log.h"
 
@@ -232,7 +233,6 @@ int nurs_localaddr_open(struct nurs_localaddr *la, uv_loop_t *loop, const char *
         return -1;
     }
     la->poll.data = la;
-    la->polling = true;
     uv_poll_start(&la->poll, UV_READABLE, on_readable);
     return 0;
 }
@@ -254,8 +254,7 @@ static void on_closed(uv_handle_t *h)
 void nurs_localaddr_close(struct nurs_localaddr *la, void (*closed)(struct nurs_localaddr *la))
 {
     la->closed = closed;
-    if (la->polling) {
-        la->polling = false;
+    if (nurs_handle_open((uv_handle_t *)&la->poll)) {
         uv_close((uv_handle_t *)&la->poll, on_closed);
         return;
     }

@@ -38,7 +38,6 @@ struct nurs_localaddr {
     struct nurs_addrset set;
     struct nurs_nl nl;
     uv_poll_t poll;
-    bool polling;
     bool known; /* the dump succeeded: without it every address counts as local */
     void (*closed)(struct nurs_localaddr *la);
 };

@@ -10,18 +10,7 @@
 
 #include "netlink/ct_msg.h"
 #include "process/procinfo.h"
-
-/* Receives values; key is NULL for array elements. */
-struct nurs_emit {
-    void (*object_begin)(void *ctx, const char *key);
-    void (*object_end)(void *ctx);
-    void (*array_begin)(void *ctx, const char *key);
-    void (*array_end)(void *ctx);
-    void (*integer)(void *ctx, const char *key, long long v);
-    void (*string)(void *ctx, const char *key, const char *s, size_t len);
-    /* May be NULL (then booleans arrive as the integers 0 and 1). */
-    void (*boolean)(void *ctx, const char *key, bool v);
-};
+#include "records/emit.h"
 
 enum nurs_ct_field {
     NURS_CTF_EVENT,

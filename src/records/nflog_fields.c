@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "records/ct_fields.h"
 #include "netlink/ifnames.h"
 #include "netlink/nflog_msg.h"
+#include "records/ct_fields.h"
 #include "records/pkt_fields.h"
 
 enum nflog_field {
@@ -262,18 +262,22 @@ static bool nflog_attrs(const void *meta, uint8_t *fam, uint16_t *group, const v
     return true;
 }
 
-static const struct nurs_pkt_meta_ops nflog_meta = {
+static void payload(const void *meta, const uint8_t **p, size_t *len, enum nurs_pkt_l3 *hint)
+{
+    const struct nurs_nflog_msg *m = meta;
+    *p = nurs_nflog_payload(m, len);
+    *hint = nurs_nflog_l3_hint(m);
+}
+
+static const struct nurs_packet_meta nflog_meta = {
     .names = names,
     .count = F_COUNT,
     .walked = F_WALKED,
     .emit = emit,
+    .payload = payload,
     .family = family,
     .timestamp_ns = timestamp_ns,
     .nflog_attrs = nflog_attrs,
 };
 
-const struct nurs_pkt_class nurs_nflog_record_class = {
-    .mt = "nurs.nflog_record",
-    .what = "nflog record",
-    .meta = &nflog_meta,
-};
+NURS_PACKET_CLASS(nurs_nflog_class, "nflog record", &nflog_meta, F_COUNT);

@@ -4,8 +4,8 @@
 #ifndef NURS_RECORDS_NFLOG_FIELDS_H
 #define NURS_RECORDS_NFLOG_FIELDS_H
 
-#include "bindings/pkt_record.h"
+#include "records/packet.h"
 
-extern const struct nurs_pkt_class nurs_nflog_record_class;
+extern const struct nurs_record_class nurs_nflog_class;
 
 #endif

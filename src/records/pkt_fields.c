@@ -39,14 +39,6 @@ const char *const nurs_pkt_field_names[NURS_PKTF_COUNT] = {
     [NURS_PKTF_TCP_FLAGS_BITS] = "tcp_flags_bits",
 };
 
-void nurs_emit_bool(const struct nurs_emit *e, void *ctx, const char *key, bool v)
-{
-    if (e->boolean)
-        e->boolean(ctx, key, v);
-    else
-        e->integer(ctx, key, v);
-}
-
 static void emit_cstr(const struct nurs_emit *e, void *ctx, const char *key, const char *s)
 {
     e->string(ctx, key, s, strlen(s));

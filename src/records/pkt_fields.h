@@ -7,8 +7,8 @@
 
 #include <stdbool.h>
 
-#include "records/ct_fields.h"
 #include "netlink/packet.h"
+#include "records/ct_fields.h"
 
 enum nurs_pkt_field {
     NURS_PKTF_FAMILY,
@@ -55,9 +55,5 @@ bool nurs_pkt_emit_field(const struct nurs_pkt *p, enum nurs_pkt_field f,
                          const struct nurs_emit *e, void *ctx);
 /* Emits every walked field present, in the order above. */
 void nurs_pkt_emit_all(const struct nurs_pkt *p, const struct nurs_emit *e, void *ctx);
-
-/* For walkers of other kinds: a boolean through e, as an integer when
- * the emitter has no booleans. */
-void nurs_emit_bool(const struct nurs_emit *e, void *ctx, const char *key, bool v);
 
 #endif

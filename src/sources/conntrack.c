@@ -14,10 +14,11 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <uv.h>
 
-#include "netlink/ct_msg.h"
+#include "core/closer.h"
 #include "core/host.h"
+#include "netlink/ct_msg.h"
 #include "netlink/socket.h"
-#include "bindings/ct_record.h"
+#include "records/record.h"
 #include "sources/recorder.h"
 #include "sources/source.h"
 
@@ -25,42 +26,33 @@
  * starve timers and other sources. */
 #define MAX_BATCHES_PER_WAKEUP 8
 
+/* A socket and its poll handle. The events channel lives as long as the
+ * source; a dump channel lives for one dump and frees itself once libuv
+ * has closed its handle, so that the next dump need not wait for it. */
 struct channel {
     struct nurs_nl nl;
     uv_poll_t poll;
-    bool polling;
-    bool closing; /* poll handle not yet released by libuv */
 };
 
 struct nurs_ct_source {
     struct nurs_resource res; /* first: the resource is the source */
+    struct nurs_ct_settings cur, next;
     struct channel events;
-    struct channel dump;
-    bool dumping;
+    struct channel *dump; /* NULL: no dump running */
     uint32_t dump_seq;
-    int pending_closes;
+    struct nurs_closer closer;
     char *netns;
     struct nurs_nl_batch batch;
     struct nurs_ct_msg msg;
     struct nurs_ratelimit overrun_rl;
     struct nurs_ratelimit malformed_rl;
     struct nurs_pcap_writer *recorder;
-    struct nurs_ct_filter filter;
     uint64_t filtered;
-    bool dump_at_exit, zero_at_exit;
     struct nurs_attribution *attr;
-    bool process; /* every connection, from its NEW event */
-    unsigned batch_wait_ms, pending_batch_wait_ms;
     uv_timer_t wait_timer; /* ends a batch wait: the events are read again */
-    bool wait_timer_ready;
     uint64_t reads; /* receive rounds on the events socket that got datagrams */
     bool deliver_new; /* the script asked for NEW events (else they only start attribution) */
     bool joined_new;  /* member of the NEW events group */
-    struct nurs_attribution_opts process_opts;
-    /* What a loading script asked for, applied when it is adopted. */
-    struct nurs_ct_filter pending_filter;
-    bool pending_dump_at_exit, pending_zero_at_exit, pending_process;
-    struct nurs_attribution_opts pending_process_opts;
 };
 
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
@@ -70,7 +62,7 @@ struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r)
     return (struct nurs_ct_source *)r;
 }
 
-bool nurs_ct_source_dumping(const struct nurs_ct_source *src) { return src->dumping; }
+bool nurs_ct_source_dumping(const struct nurs_ct_source *src) { return src->dump != NULL; }
 
 static int extra_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
 {
@@ -85,8 +77,8 @@ struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *s, ch
                                                     size_t errlen)
 {
     if (!s->attr && !s->res.host->check_only)
-        s->attr = nurs_attribution_new(s->res.host->loop, s->netns, &s->process_opts, s->res.name,
-                                       err, errlen);
+        s->attr = nurs_attribution_new(s->res.host->loop, s->netns, &s->cur.process_opts,
+                                       s->res.name, err, errlen);
     else if (!s->attr)
         snprintf(err, errlen, "not under --check");
     return s->attr;
@@ -95,8 +87,8 @@ struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *s, ch
 /* What the live source's records go through. */
 static struct nurs_ct_delivery delivery(struct nurs_ct_source *s, bool final)
 {
-    return (struct nurs_ct_delivery){.filter = &s->filter, .attr = s->attr,
-                                     .begin = s->process && !final, .rl = &s->malformed_rl};
+    return (struct nurs_ct_delivery){.filter = &s->cur.filter, .attr = s->attr,
+                                     .begin = s->cur.process && !final, .rl = &s->malformed_rl};
 }
 
 static void log_malformed(struct nurs_ct_source *s, const char *why)
@@ -114,6 +106,20 @@ static bool filtered_out(const struct nurs_ct_msg *m, const struct nurs_ct_filte
     return (mark & f->mask) != f->mark;
 }
 
+struct delivery {
+    struct nurs_resource *r;
+    struct nurs_record rec;
+};
+
+/* Returns false when a consumer closed the source (and its attribution). */
+static bool deliver_record(void *arg)
+{
+    struct delivery *dl = arg;
+    nurs_resource_deliver(dl->r, &dl->rec);
+    nurs_record_end(&dl->rec);
+    return !dl->r->closing;
+}
+
 bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
                      const struct nlmsghdr *nlh, unsigned flags, const struct nurs_ct_delivery *d)
 {
@@ -126,29 +132,28 @@ bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,
     if (filtered_out(scratch, d->filter))
         return false;
     scratch->final = flags & NURS_CT_FINAL;
-    if (r->cb.n == 0) {
+    struct delivery dl = {.r = r, .rec = {.kind = NURS_RECORD_CT, .data = scratch}};
+    bool consumed = r->consumers.n > 0;
+    if (!consumed)
         r->counters.dropped++;
-        if (d->attr)
-            nurs_attribution_after(d->attr, scratch);
-        return true;
-    }
     if (d->attr)
-        nurs_attribution_before(d->attr, scratch, d->begin);
-    /* Sinks alone as callbacks need no Lua record. */
-    lua_State *L = r->cb.L;
-    struct nurs_record *rec = r->cb.n_functions ? nurs_record_push(L, scratch) : NULL;
-    nurs_resource_dispatch(r, scratch);
-    if (rec) {
-        nurs_record_expire(rec);
-        lua_pop(L, 1);
-    }
-    /* A callback may have closed the source, and its attribution with it. */
-    if (d->attr && !r->closing)
-        nurs_attribution_after(d->attr, scratch);
+        nurs_attribution_stage(d->attr, scratch, consumed && d->begin,
+                               consumed ? deliver_record : NULL, &dl);
+    else if (consumed)
+        deliver_record(&dl);
     return true;
 }
 
-static void stop_channel(struct nurs_ct_source *s, struct channel *c);
+static void free_dump_channel(uv_handle_t *h) { free(h->data); }
+
+static void close_dump(struct nurs_ct_source *s)
+{
+    struct channel *c = s->dump;
+    s->dump = NULL;
+    nurs_nl_close(&c->nl);
+    c->poll.data = c;
+    uv_close((uv_handle_t *)&c->poll, free_dump_channel);
+}
 
 static void finish_dump(struct nurs_ct_source *s, const char *failure)
 {
@@ -156,8 +161,7 @@ static void finish_dump(struct nurs_ct_source *s, const char *failure)
         nurs_err("%s: table dump failed: %s", s->res.name, failure);
     else
         nurs_debug("%s: table dump complete", s->res.name);
-    s->dumping = false;
-    stop_channel(s, &s->dump);
+    close_dump(s);
 }
 
 /* A NEW event the script did not ask for: it only starts attribution. */
@@ -167,9 +171,9 @@ static bool attribute_only(struct nurs_ct_source *s, const struct nlmsghdr *nlh,
         !(nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)))
         return false;
     const char *why;
-    if (s->attr && s->process && nurs_ct_msg_parse(&s->msg, nlh, false, &why) == 0 &&
-        !filtered_out(&s->msg, &s->filter))
-        nurs_attribution_begin(s->attr, &s->msg);
+    if (s->attr && s->cur.process && nurs_ct_msg_parse(&s->msg, nlh, false, &why) == 0 &&
+        !filtered_out(&s->msg, &s->cur.filter))
+        nurs_attribution_stage(s->attr, &s->msg, true, NULL, NULL);
     return true;
 }
 
@@ -186,7 +190,7 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
         case NLMSG_NOOP:
             continue;
         case NLMSG_DONE:
-            if (from_dump && s->dumping)
+            if (from_dump && s->dump)
                 finish_dump(s, NULL);
             return;
         case NLMSG_ERROR: {
@@ -248,7 +252,7 @@ static bool read_channel(struct nurs_ct_source *s, struct channel *c, bool from_
             if (s->recorder)
                 nurs_recorder_write(s->recorder, NETLINK_NETFILTER, data, (size_t)len);
             process_datagram(s, data, len, from_dump);
-            if (from_dump && !s->dumping)
+            if (from_dump && !s->dump)
                 return false;
         }
         if (n < NURS_NL_SLOTS)
@@ -262,7 +266,7 @@ static void on_readable(uv_poll_t *poll, int status, int events);
 static void on_wait_over(uv_timer_t *t)
 {
     struct nurs_ct_source *s = t->data;
-    if (!s->res.closing && s->events.polling)
+    if (!s->res.closing && nurs_handle_open((uv_handle_t *)&s->events.poll))
         uv_poll_start(&s->events.poll, UV_READABLE, on_readable);
 }
 
@@ -270,8 +274,8 @@ static void on_readable(uv_poll_t *poll, int status, int events)
 {
     (void)events;
     struct nurs_ct_source *s = poll->data;
-    bool from_dump = poll == &s->dump.poll;
-    struct channel *c = from_dump ? &s->dump : &s->events;
+    bool from_dump = poll != &s->events.poll;
+    struct channel *c = from_dump ? s->dump : &s->events;
     if (status < 0) {
         /* libuv stops the handle on POLLERR, which is how a netlink socket
          * reports an overrun: the receive below collects the error (ENOBUFS)
@@ -282,14 +286,15 @@ static void on_readable(uv_poll_t *poll, int status, int events)
     /* Events that come one by one cost a wakeup each: let them gather in
      * the kernel's buffer for a while. A busy socket is never read empty,
      * so it is read without a pause. */
-    if (empty && !from_dump && s->batch_wait_ms && s->wait_timer_ready && !s->res.closing) {
+    if (empty && !from_dump && s->cur.batch_wait_ms && !s->res.closing) {
         uv_poll_stop(poll);
-        uv_timer_start(&s->wait_timer, on_wait_over, s->batch_wait_ms, 0);
+        uv_timer_start(&s->wait_timer, on_wait_over, s->cur.batch_wait_ms, 0);
     }
 }
 
-static void free_source(struct nurs_ct_source *s)
+static void free_source(void *arg)
 {
+    struct nurs_ct_source *s = arg;
     nurs_attribution_free(s->attr);
     nurs_recorder_put(s->res.host, s->recorder);
     nurs_nl_batch_free(&s->batch);
@@ -297,47 +302,16 @@ static void free_source(struct nurs_ct_source *s)
     free(s);
 }
 
-static void on_channel_closed(uv_handle_t *handle)
-{
-    struct nurs_ct_source *s = handle->data;
-    struct channel *c = (uv_poll_t *)handle == &s->dump.poll ? &s->dump : &s->events;
-    c->closing = false;
-    if (--s->pending_closes == 0 && s->res.closing)
-        free_source(s);
-}
-
-static void stop_channel(struct nurs_ct_source *s, struct channel *c)
-{
-    if (c->polling) {
-        c->polling = false;
-        c->closing = true;
-        s->pending_closes++;
-        uv_poll_stop(&c->poll);
-        uv_close((uv_handle_t *)&c->poll, on_channel_closed);
-    }
-    nurs_nl_close(&c->nl);
-}
-
-static void on_timer_closed(uv_handle_t *handle)
-{
-    struct nurs_ct_source *s = handle->data;
-    if (--s->pending_closes == 0 && s->res.closing)
-        free_source(s);
-}
-
 static void destroy(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
-    if (s->wait_timer_ready) {
-        s->wait_timer_ready = false;
-        s->pending_closes++;
-        uv_close((uv_handle_t *)&s->wait_timer, on_timer_closed);
-    }
-    stop_channel(s, &s->events);
-    if (s->dumping || s->dump.polling)
-        stop_channel(s, &s->dump);
-    if (s->pending_closes == 0)
-        free_source(s);
+    if (s->dump)
+        close_dump(s);
+    nurs_closer_begin(&s->closer, free_source, s);
+    nurs_closer_close(&s->closer, &s->wait_timer);
+    nurs_closer_close(&s->closer, &s->events.poll);
+    nurs_nl_close(&s->events.nl);
+    nurs_closer_end(&s->closer);
 }
 
 static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool zero, char *err,
@@ -380,20 +354,20 @@ static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_
 static void finish(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
-    if (r->host->check_only || r->cb.n == 0)
+    if (r->host->check_only || r->consumers.n == 0)
         return;
     /* Events left waiting by batch_wait are read before the end. */
-    for (int i = 0; i < 64 && s->batch_wait_ms && s->events.polling && !r->closing; i++)
+    for (int i = 0; i < 64 && s->cur.batch_wait_ms && s->events.nl.fd >= 0 && !r->closing; i++)
         if (read_channel(s, &s->events, false))
             break;
-    if (!s->dump_at_exit || r->closing)
+    if (!s->cur.dump_at_exit || r->closing)
         return;
     struct nurs_nl nl;
     char err[256];
     if (nurs_nl_open(&nl, NETLINK_NETFILTER, s->netns, err, sizeof err) < 0 ||
         (nurs_nl_set_rcvbuf(&nl, s->events.nl.rcvbuf > 0 ? s->events.nl.rcvbuf
                                                           : NURS_CT_DEFAULT_RCVBUF),
-         send_dump_request(s, &nl, s->zero_at_exit, err, sizeof err) < 0)) {
+         send_dump_request(s, &nl, s->cur.zero_at_exit, err, sizeof err) < 0)) {
         nurs_err("%s: exit dump: %s", r->name, err);
         nurs_nl_close(&nl);
         return;
@@ -431,28 +405,20 @@ static void finish(struct nurs_resource *r)
 
 static int join_new(struct nurs_ct_source *s, bool on, char *err, size_t errlen);
 
-static void claim_end(struct nurs_resource *r, bool adopted)
+/* A reloaded script kept the source: its settings apply. What is known
+ * of live connections stays; the old script's waiting callbacks go with
+ * its Lua state. A running engine keeps the settings it started with. */
+static void adopted(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
-    if (!adopted)
-        return;
-    s->filter = s->pending_filter;
-    s->batch_wait_ms = s->pending_batch_wait_ms;
-    s->dump_at_exit = s->pending_dump_at_exit;
-    s->zero_at_exit = s->pending_zero_at_exit;
-    /* What is known of live connections stays; the old script's waiting
-     * callbacks go with its Lua state. A running engine keeps the settings
-     * it started with. */
-    s->process = s->pending_process;
     char err[256];
-    if (join_new(s, s->process, err, sizeof err) < 0)
+    if (join_new(s, s->cur.process, err, sizeof err) < 0)
         nurs_err("%s: process attribution: NEW events: %s", r->name, err);
     if (s->attr) {
+        s->cur.process_opts = s->next.process_opts;
         nurs_attribution_unwatch_all(s->attr);
-    } else if (s->process) {
-        s->process_opts = s->pending_process_opts;
-        if (!nurs_ct_source_attribution(s, err, sizeof err))
-            nurs_err("%s: process attribution: %s", r->name, err);
+    } else if (s->cur.process && !nurs_ct_source_attribution(s, err, sizeof err)) {
+        nurs_err("%s: process attribution: %s", r->name, err);
     }
 }
 
@@ -460,16 +426,14 @@ static const struct nurs_resource_ops ct_ops = {
     .kind = "conntrack",
     .destroy = destroy,
     .extra_counters = extra_counters,
-    .claim_end = claim_end,
+    NURS_SETTINGS_IN(struct nurs_ct_source),
+    .adopted = adopted,
     .finish = finish,
 };
 
 static int start_channel(struct nurs_ct_source *s, struct channel *c, char *err, size_t errlen)
 {
-    if (nurs_source_poll(&s->res, &c->poll, c->nl.fd, on_readable, s, err, errlen) < 0)
-        return -1;
-    c->polling = true;
-    return 0;
+    return nurs_source_poll(&s->res, &c->poll, c->nl.fd, on_readable, s, err, errlen);
 }
 
 static const char *explain_join_error(int err)
@@ -516,7 +480,7 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
         bool on;
         unsigned group;
     } groups[] = {
-        {o->ev_new || o->process, NFNLGRP_CONNTRACK_NEW},
+        {o->ev_new || o->set.process, NFNLGRP_CONNTRACK_NEW},
         {o->ev_update, NFNLGRP_CONNTRACK_UPDATE},
         {o->ev_destroy, NFNLGRP_CONNTRACK_DESTROY},
     };
@@ -529,7 +493,7 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
             return -1;
         }
     }
-    s->joined_new = o->ev_new || o->process;
+    s->joined_new = o->ev_new || o->set.process;
     nurs_source_rcvbuf(&s->res, &s->events.nl, o->rcvbuf, o->rcvbuf_max);
     return 0;
 }
@@ -552,19 +516,13 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
 {
     char key[4200];
     make_key(o, key, sizeof key);
-    struct nurs_resource *r = nurs_resource_claim(script, ct_ops.kind, key);
+    struct nurs_resource *r = nurs_resource_claim(script, &ct_ops, key, &o->set);
     if (r) {
         struct nurs_ct_source *s = (struct nurs_ct_source *)r;
         s->events.nl.rcvbuf_max = o->rcvbuf_max;
         if (s->events.nl.fd >= 0 && o->rcvbuf > s->events.nl.rcvbuf / 2)
             nurs_nl_set_rcvbuf(&s->events.nl, o->rcvbuf);
         *adopted = true;
-        s->pending_filter = o->filter;
-        s->pending_batch_wait_ms = o->batch_wait_ms;
-        s->pending_dump_at_exit = o->dump_at_exit;
-        s->pending_zero_at_exit = o->zero_at_exit;
-        s->pending_process = o->process;
-        s->pending_process_opts = o->process_opts;
         /* On failure the load fails and gives the source back as it was. */
         return set_recorder(s, o, err, errlen) < 0 ? NULL : s;
     }
@@ -577,17 +535,11 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->events.nl.fd = s->dump.nl.fd = -1;
-    s->filter = o->filter;
-    s->batch_wait_ms = o->batch_wait_ms;
-    s->dump_at_exit = o->dump_at_exit;
-    s->zero_at_exit = o->zero_at_exit;
-    s->process = o->process;
-    s->process_opts = o->process_opts;
+    s->events.nl.fd = -1;
     s->deliver_new = o->ev_new;
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
-    if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key) < 0) {
+    if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key, &o->set) < 0) {
         free_source(s);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -596,7 +548,6 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         return s;
     uv_timer_init(script->host->loop, &s->wait_timer);
     s->wait_timer.data = s;
-    s->wait_timer_ready = true;
     if (set_recorder(s, o, err, errlen) < 0) {
         nurs_resource_destroy(&s->res);
         return NULL;
@@ -604,15 +555,15 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     bool any = o->ev_new || o->ev_update || o->ev_destroy;
     if ((any && (open_events(s, o, err, errlen) < 0 ||
                  start_channel(s, &s->events, err, errlen) < 0)) ||
-        (o->process && !nurs_ct_source_attribution(s, err, errlen))) {
+        (o->set.process && !nurs_ct_source_attribution(s, err, errlen))) {
         nurs_resource_destroy(&s->res);
         return NULL;
     }
     if (any) {
         char list[80] = "";
-        const char *names[] = {o->ev_new       ? "new"
-                               : o->process ? "new (for process attribution only)"
-                                            : NULL,
+        const char *names[] = {o->ev_new           ? "new"
+                               : o->set.process ? "new (for process attribution only)"
+                                                : NULL,
                                o->ev_update ? "update" : NULL, o->ev_destroy ? "destroy" : NULL};
         for (int i = 0; i < 3; i++)
             if (names[i])
@@ -638,9 +589,9 @@ static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool 
     nfg->nfgen_family = AF_UNSPEC;
     nfg->version = NFNETLINK_V0;
     nfg->res_id = 0;
-    if (s->filter.on) {
-        mnl_attr_put_u32(nlh, CTA_MARK, htonl(s->filter.mark));
-        mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(s->filter.mask));
+    if (s->cur.filter.on) {
+        mnl_attr_put_u32(nlh, CTA_MARK, htonl(s->cur.filter.mark));
+        mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(s->cur.filter.mask));
     }
     if (send(nl->fd, nlh, nlh->nlmsg_len, 0) < 0) {
         snprintf(err, errlen, "dump request: %s",
@@ -652,26 +603,34 @@ static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool 
 
 int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t errlen)
 {
-    if (s->dumping) {
+    if (s->dump) {
         snprintf(err, errlen, "a dump is already running");
         return -1;
     }
     if (s->res.host->check_only)
         return 0;
-    if (s->dump.closing) {
-        /* The previous dump's socket is still closing. */
-        snprintf(err, errlen, "the previous dump is still finishing");
+    struct channel *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (nurs_nl_open(&s->dump.nl, NETLINK_NETFILTER, s->netns, err, errlen) < 0)
-        return -1;
-    nurs_nl_set_rcvbuf(&s->dump.nl, s->events.nl.rcvbuf ? s->events.nl.rcvbuf / 2
-                                                         : NURS_CT_DEFAULT_RCVBUF);
-    if (send_dump_request(s, &s->dump.nl, zero, err, errlen) < 0 ||
-        start_channel(s, &s->dump, err, errlen) < 0) {
-        nurs_nl_close(&s->dump.nl);
+    if (nurs_nl_open(&c->nl, NETLINK_NETFILTER, s->netns, err, errlen) < 0) {
+        free(c);
         return -1;
     }
-    s->dumping = true;
+    nurs_nl_set_rcvbuf(&c->nl, s->events.nl.rcvbuf ? s->events.nl.rcvbuf / 2
+                                                    : NURS_CT_DEFAULT_RCVBUF);
+    if (send_dump_request(s, &c->nl, zero, err, errlen) < 0 ||
+        start_channel(s, c, err, errlen) < 0) {
+        nurs_nl_close(&c->nl);
+        if (nurs_handle_open((uv_handle_t *)&c->poll)) {
+            c->poll.data = c;
+            uv_close((uv_handle_t *)&c->poll, free_dump_channel);
+        } else {
+            free(c);
+        }
+        return -1;
+    }
+    s->dump = c;
     return 0;
 }

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "process/attribution.h"
-#include "netlink/ct_msg.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
+#include "process/attribution.h"
 
 struct nurs_script;
 struct nurs_ct_source;
@@ -26,21 +26,27 @@ enum {
     NURS_CT_FINAL = 1u << 1, /* the dump at exit */
 };
 
-struct nurs_ct_source_opts {
-    bool ev_new, ev_update, ev_destroy;
+/* What a reloaded script may change on a kept source (plain values: the
+ * claim/adopt protocol of core/resource.h copies them). */
+struct nurs_ct_settings {
     struct nurs_ct_filter filter;
     bool dump_at_exit, zero_at_exit;
-    const char *netns; /* NULL: our own namespace */
-    int rcvbuf;        /* bytes; 0: default */
-    int rcvbuf_max;    /* bytes; growth limit on overrun */
-    const char *name;
-    const char *record; /* pcap file for what this source receives; NULL: none */
-    bool process;       /* attribute every connection to its processes */
+    bool process; /* attribute every connection to its processes */
     /* ms to leave events in the kernel's buffer after the socket is read
      * empty, so that events arriving one by one are read in batches; 0:
      * read at once */
     unsigned batch_wait_ms;
     struct nurs_attribution_opts process_opts;
+};
+
+struct nurs_ct_source_opts {
+    bool ev_new, ev_update, ev_destroy;
+    struct nurs_ct_settings set;
+    const char *netns; /* NULL: our own namespace */
+    int rcvbuf;        /* bytes; 0: default */
+    int rcvbuf_max;    /* bytes; growth limit on overrun */
+    const char *name;
+    const char *record; /* pcap file for what this source receives; NULL: none */
 };
 
 #define NURS_CT_DEFAULT_RCVBUF (4 << 20)
@@ -75,7 +81,7 @@ struct nurs_ct_delivery {
     struct nurs_ratelimit *rl;
 };
 
-/* Decodes a conntrack message in `scratch` and hands it to r's callbacks
+/* Decodes a conntrack message in `scratch` and hands it to r's consumers
  * as a record (live and replayed messages alike). Returns false if the
  * filter left it out. */
 bool nurs_ct_deliver(struct nurs_resource *r, struct nurs_ct_msg *scratch,

@@ -16,11 +16,11 @@
 #include <linux/netfilter/nfnetlink_log.h>
 #include <uv.h>
 
+#include "core/closer.h"
 #include "core/host.h"
 #include "netlink/ifnames.h"
-#include "records/nflog_fields.h"
 #include "netlink/socket.h"
-#include "bindings/pkt_record.h"
+#include "records/record.h"
 #include "sources/recorder.h"
 #include "sources/source.h"
 
@@ -39,19 +39,20 @@ struct group {
     uint32_t seq_next;  /* the instance's next sequence number */
 };
 
+/* What a reloaded script may change on a kept source. */
+struct kept_settings {
+    struct nurs_nflog_settings group; /* as the kernel applies them to each group */
+    int rcvbuf, rcvbuf_max;
+};
+
 struct nurs_nflog_source {
     struct nurs_resource res; /* first: the resource is the source */
+    struct kept_settings cur, next;
     struct nurs_nl nl;
     uv_poll_t poll;
-    bool polling;
     char *netns;
     struct group groups[NURS_NFLOG_MAX_GROUPS];
     int n_groups;
-    struct nurs_nflog_settings settings;
-    /* What a script that claimed it asked for, applied once it loaded
-     * (only the numbers: its strings die with a failed load). */
-    struct nurs_nflog_opts pending;
-    bool has_pending;
     /* Groups taken from a source of the running script while this one's
      * script loads; given back if that load fails. */
     char *lender_key;
@@ -84,18 +85,9 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
 
 void nurs_nflog_dispatch(struct nurs_resource *r, struct nurs_nflog_msg *m)
 {
-    if (r->cb.n == 0) {
-        r->counters.dropped++;
-        return;
-    }
-    lua_State *L = r->cb.L;
-    size_t len;
-    const uint8_t *pkt = nurs_nflog_payload(m, &len);
-    struct nurs_pkt_record *rec = nurs_pkt_record_push(L, &nurs_nflog_record_class, m, pkt, len,
-                                                       nurs_nflog_l3_hint(m));
-    nurs_resource_dispatch(r, NULL);
-    nurs_pkt_record_expire(rec);
-    lua_pop(L, 1);
+    struct nurs_record rec = {.kind = NURS_RECORD_NFLOG, .data = m};
+    nurs_resource_deliver(r, &rec);
+    nurs_record_end(&rec);
 }
 
 static struct group *find_group(struct nurs_nflog_source *s, uint16_t id)
@@ -303,9 +295,9 @@ static struct nurs_nflog_source *source_by_key(struct nurs_host *h, const char *
  * script (a reload that moves it to another source) is taken over. */
 static int bind_group(struct nurs_nflog_source *s, struct group *g, char *err, size_t errlen)
 {
-    int rc = config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->settings, err, errlen);
+    int rc = config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->cur.group, err, errlen);
     if (rc == -EAGAIN) /* the kernel just loaded nf_conntrack_netlink for us */
-        rc = config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->settings, err, errlen);
+        rc = config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->cur.group, err, errlen);
     if (rc == 0) {
         g->bound = true;
         return 0;
@@ -321,7 +313,7 @@ static int bind_group(struct nurs_nflog_source *s, struct group *g, char *err, s
     char why[256];
     if (config_group(holder, &holder->nl, g->id, NFULNL_CFG_CMD_UNBIND, NULL, why,
                      sizeof why) < 0 ||
-        config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->settings, why, sizeof why) < 0) {
+        config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->cur.group, why, sizeof why) < 0) {
         snprintf(err, errlen, "cannot take NFLOG group %u over from %s: %s", g->id,
                  holder->res.name, why);
         return -1;
@@ -343,7 +335,7 @@ static void give_back(struct nurs_nflog_source *s)
         struct group *g = find_group(lender, s->borrowed[i]);
         char err[256];
         config_group(NULL, &s->nl, g->id, NFULNL_CFG_CMD_UNBIND, NULL, err, sizeof err);
-        if (config_group(lender, &lender->nl, g->id, NFULNL_CFG_CMD_BIND, &lender->settings, err,
+        if (config_group(lender, &lender->nl, g->id, NFULNL_CFG_CMD_BIND, &lender->cur.group, err,
                          sizeof err) == 0)
             g->bound = true;
         else
@@ -371,13 +363,10 @@ static void destroy(struct nurs_resource *r)
         give_back(s);
     /* Closing the socket unbinds its groups in the kernel. */
     nurs_nl_close(&s->nl);
-    if (!s->polling) {
+    if (nurs_handle_open((uv_handle_t *)&s->poll))
+        uv_close((uv_handle_t *)&s->poll, on_closed);
+    else
         free_source(s);
-        return;
-    }
-    s->polling = false;
-    uv_poll_stop(&s->poll);
-    uv_close((uv_handle_t *)&s->poll, on_closed);
 }
 
 /* Loaded: what it took over is its own now. */
@@ -389,14 +378,15 @@ static void committed(struct nurs_resource *r)
     s->n_borrowed = 0;
 }
 
-static void claim_end(struct nurs_resource *r, bool adopted);
+static void adopted(struct nurs_resource *r);
 
 static const struct nurs_resource_ops nflog_ops = {
     .kind = "nflog",
     .destroy = destroy,
     .extra_counters = extra_counters,
     .committed = committed,
-    .claim_end = claim_end,
+    NURS_SETTINGS_IN(struct nurs_nflog_source),
+    .adopted = adopted,
 };
 
 static void make_key(const struct nurs_nflog_opts *o, char *key, size_t len)
@@ -424,19 +414,17 @@ static bool same_settings(const struct nurs_nflog_settings *a, const struct nurs
 
 /* A kept source takes back any group it lent out (which fails if another
  * source of the new script has it); the new script's settings wait for
- * its load to succeed (claim_end). */
+ * its load to succeed (adopted). */
 static int readopt(struct nurs_nflog_source *s, const struct nurs_nflog_opts *o, char *err,
                    size_t errlen)
 {
     if (s->res.host->check_only)
         return 0;
-    s->pending = *o;
-    s->has_pending = true;
     for (int i = 0; i < s->n_groups; i++) {
         struct group *g = &s->groups[i];
         if (g->bound)
             continue;
-        int rc = config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->settings, err, errlen);
+        int rc = config_group(s, &s->nl, g->id, NFULNL_CFG_CMD_BIND, &s->cur.group, err, errlen);
         if (rc < 0) {
             snprintf(err, errlen, "%s", explain(-rc, g->id));
             return -1;
@@ -446,24 +434,19 @@ static int readopt(struct nurs_nflog_source *s, const struct nurs_nflog_opts *o,
     return nurs_source_set_recorder(&s->res, &s->recorder, o->record, err, errlen);
 }
 
-static void claim_end(struct nurs_resource *r, bool adopted)
+static void adopted(struct nurs_resource *r)
 {
     struct nurs_nflog_source *s = (struct nurs_nflog_source *)r;
-    if (!s->has_pending)
+    if (r->host->check_only)
         return;
-    s->has_pending = false;
-    if (!adopted)
+    s->nl.rcvbuf_max = s->cur.rcvbuf_max;
+    if (s->cur.rcvbuf > s->nl.rcvbuf / 2)
+        nurs_nl_set_rcvbuf(&s->nl, s->cur.rcvbuf);
+    if (same_settings(&s->cur.group, &s->next.group))
         return;
-    const struct nurs_nflog_opts *o = &s->pending;
-    s->nl.rcvbuf_max = o->rcvbuf_max;
-    if (o->rcvbuf > s->nl.rcvbuf / 2)
-        nurs_nl_set_rcvbuf(&s->nl, o->rcvbuf);
-    if (same_settings(&s->settings, &o->settings))
-        return;
-    s->settings = o->settings;
     char err[256];
     for (int i = 0; i < s->n_groups; i++)
-        if (config_group(s, &s->nl, s->groups[i].id, 0, &s->settings, err, sizeof err) < 0)
+        if (config_group(s, &s->nl, s->groups[i].id, 0, &s->cur.group, err, sizeof err) < 0)
             nurs_err("%s: group %u keeps its old settings: %s", r->name, s->groups[i].id, err);
     nurs_info("%s: new settings applied", r->name);
 }
@@ -479,10 +462,7 @@ static int start(struct nurs_nflog_source *s, const struct nurs_nflog_opts *o, c
     for (int i = 0; i < s->n_groups; i++)
         if (bind_group(s, &s->groups[i], err, errlen) < 0)
             return -1;
-    if (nurs_source_poll(&s->res, &s->poll, s->nl.fd, on_readable, s, err, errlen) < 0)
-        return -1;
-    s->polling = true;
-    return 0;
+    return nurs_source_poll(&s->res, &s->poll, s->nl.fd, on_readable, s, err, errlen);
 }
 
 struct nurs_nflog_source *nurs_nflog_source_get(struct nurs_script *script,
@@ -491,7 +471,8 @@ struct nurs_nflog_source *nurs_nflog_source_get(struct nurs_script *script,
 {
     char key[4400];
     make_key(o, key, sizeof key);
-    struct nurs_resource *r = nurs_resource_claim(script, nflog_ops.kind, key);
+    const struct kept_settings set = {o->settings, o->rcvbuf, o->rcvbuf_max};
+    struct nurs_resource *r = nurs_resource_claim(script, &nflog_ops, key, &set);
     if (r) {
         *adopted = true;
         /* On failure the load fails and gives the source back as it was. */
@@ -510,14 +491,13 @@ struct nurs_nflog_source *nurs_nflog_source_get(struct nurs_script *script,
         return NULL;
     }
     s->nl.fd = s->ifnames.fd = -1;
-    s->settings = o->settings;
     for (int i = 0; i < o->n_groups; i++)
         s->groups[s->n_groups++] = (struct group){.id = o->groups[i]};
     s->msg.ifnames = &s->ifnames;
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     s->lost_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
-    if (nurs_resource_init(&s->res, &nflog_ops, script, o->name, key) < 0) {
+    if (nurs_resource_init(&s->res, &nflog_ops, script, o->name, key, &set) < 0) {
         free_source(s);
         snprintf(err, errlen, "out of memory");
         return NULL;

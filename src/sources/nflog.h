@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "netlink/nflog_msg.h"
 #include "core/resource.h"
+#include "netlink/nflog_msg.h"
 
 struct nurs_script;
 struct nurs_nflog_source;

@@ -8,17 +8,51 @@
 #include "core/host.h"
 #include "core/log.h"
 
+#define MAX_RECORDERS 16
+
+/* The record files of one host, flushed with everything else. */
+struct recorders {
+    struct nurs_flush_hook hook; /* first: found from the hook */
+    struct nurs_pcap_writer *files[MAX_RECORDERS];
+    int n;
+};
+
+static void flush_all(struct nurs_flush_hook *hook)
+{
+    struct recorders *rs = (struct recorders *)hook;
+    for (int i = 0; i < rs->n; i++)
+        nurs_pcap_writer_flush(rs->files[i]);
+}
+
+static struct recorders *recorders_of(struct nurs_host *h, bool create)
+{
+    for (struct nurs_flush_hook *k = h->flush_hooks; k; k = k->next)
+        if (k->flush == flush_all)
+            return (struct recorders *)k;
+    struct recorders *rs = create ? calloc(1, sizeof *rs) : NULL;
+    if (rs) {
+        rs->hook.flush = flush_all;
+        nurs_host_add_flush_hook(h, &rs->hook);
+    }
+    return rs;
+}
+
 struct nurs_pcap_writer *nurs_recorder_get(struct nurs_host *h, const char *path, char *err,
                                            size_t errlen)
 {
-    for (int i = 0; i < h->n_recorders; i++) {
-        if (strcmp(h->recorders[i]->path, path) == 0) {
-            h->recorders[i]->refs++;
-            return h->recorders[i];
+    struct recorders *rs = recorders_of(h, true);
+    if (!rs) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < rs->n; i++) {
+        if (strcmp(rs->files[i]->path, path) == 0) {
+            rs->files[i]->refs++;
+            return rs->files[i];
         }
     }
-    if (h->n_recorders == NURS_MAX_RECORDERS) {
-        snprintf(err, errlen, "at most %d record files", NURS_MAX_RECORDERS);
+    if (rs->n == MAX_RECORDERS) {
+        snprintf(err, errlen, "at most %d record files", MAX_RECORDERS);
         return NULL;
     }
     struct nurs_pcap_writer *w = malloc(sizeof *w);
@@ -27,7 +61,7 @@ struct nurs_pcap_writer *nurs_recorder_get(struct nurs_host *h, const char *path
         return NULL;
     }
     nurs_info("recording netlink messages to %s", path);
-    h->recorders[h->n_recorders++] = w;
+    rs->files[rs->n++] = w;
     return w;
 }
 
@@ -35,21 +69,20 @@ void nurs_recorder_put(struct nurs_host *h, struct nurs_pcap_writer *w)
 {
     if (!w || --w->refs > 0)
         return;
-    for (int i = 0; i < h->n_recorders; i++) {
-        if (h->recorders[i] == w) {
-            h->recorders[i] = h->recorders[--h->n_recorders];
+    struct recorders *rs = recorders_of(h, false);
+    for (int i = 0; rs && i < rs->n; i++) {
+        if (rs->files[i] == w) {
+            rs->files[i] = rs->files[--rs->n];
             break;
         }
     }
     nurs_info("recorded %llu datagrams to %s", (unsigned long long)w->packets, w->path);
     nurs_pcap_writer_close(w);
     free(w);
-}
-
-void nurs_recorder_flush_all(struct nurs_host *h)
-{
-    for (int i = 0; i < h->n_recorders; i++)
-        nurs_pcap_writer_flush(h->recorders[i]);
+    if (rs && rs->n == 0) {
+        nurs_host_remove_flush_hook(h, &rs->hook);
+        free(rs);
+    }
 }
 
 void nurs_recorder_write(struct nurs_pcap_writer *w, uint16_t nl_family, const void *data,

@@ -14,7 +14,6 @@ struct nurs_host;
 struct nurs_pcap_writer *nurs_recorder_get(struct nurs_host *h, const char *path, char *err,
                                            size_t errlen);
 void nurs_recorder_put(struct nurs_host *h, struct nurs_pcap_writer *w);
-void nurs_recorder_flush_all(struct nurs_host *h);
 /* Records one datagram now; write errors are logged once per file. */
 void nurs_recorder_write(struct nurs_pcap_writer *w, uint16_t nl_family, const void *data,
                          size_t len);

@@ -12,32 +12,39 @@
 #include <linux/netlink.h>
 #include <uv.h>
 
-#include "netlink/ct_msg.h"
+#include "core/closer.h"
 #include "core/host.h"
-#include "netlink/socket.h"
+#include "netlink/ct_msg.h"
 #include "netlink/pcap_nl.h"
-#include "sources/source.h"
+#include "netlink/socket.h"
 #include "sources/conntrack.h"
 #include "sources/nflog.h"
+#include "sources/source.h"
 
 /* Datagrams per loop iteration at full speed: big enough to amortize the
  * loop, small enough that timers and signals are not kept waiting. */
 #define BATCH 512
 
+/* What a reloaded script may change on a kept replay. */
+struct replay_settings {
+    bool stop_at_end;
+};
+
 struct nurs_replay {
     struct nurs_resource res; /* first: the resource is the source */
+    struct replay_settings cur, next;
     const uint8_t *file;
     size_t size;
     struct nurs_pcap_reader reader;
-    struct nurs_pcap_packet next;
+    struct nurs_pcap_packet upcoming;
     bool have_next;
     double speed;
     int loops, loop;
-    bool stop_at_end, decode_only, done;
+    bool decode_only, done;
     uint64_t first_ts_ns, start_ns;
     uv_idle_t idle;
     uv_timer_t timer;
-    int pending_closes;
+    struct nurs_closer closer;
     struct nurs_ct_msg msg;
     struct nurs_nflog_msg nflog;
     uint8_t *scratch; /* aligned copy of the datagram being delivered */
@@ -60,7 +67,7 @@ static void finish(struct nurs_replay *rp, const char *error)
         nurs_err("%s: %s", rp->res.name, error);
     nurs_info("%s: replay %s after %llu records", rp->res.name, error ? "stopped" : "done",
               (unsigned long long)rp->res.counters.in);
-    if (rp->stop_at_end)
+    if (rp->cur.stop_at_end)
         nurs_host_stop(rp->res.host);
 }
 
@@ -72,7 +79,7 @@ static bool peek(struct nurs_replay *rp)
         return true;
     char err[256];
     for (;;) {
-        int rc = nurs_pcap_reader_next(&rp->reader, &rp->next, err, sizeof err);
+        int rc = nurs_pcap_reader_next(&rp->reader, &rp->upcoming, err, sizeof err);
         if (rc > 0) {
             rp->have_next = true;
             return true;
@@ -145,7 +152,7 @@ static bool deliver_datagram(struct nurs_replay *rp, const void *data, size_t le
 
 static void deliver_next(struct nurs_replay *rp)
 {
-    struct nurs_pcap_packet *p = &rp->next;
+    struct nurs_pcap_packet *p = &rp->upcoming;
     rp->have_next = false;
     if (p->nl_family != NETLINK_NETFILTER)
         return;
@@ -170,10 +177,10 @@ static void on_timer(uv_timer_t *timer)
     uint64_t now = uv_hrtime();
     while (!rp->res.closing && !rp->done && peek(rp)) {
         if (rp->first_ts_ns == 0) {
-            rp->first_ts_ns = rp->next.ts_ns;
+            rp->first_ts_ns = rp->upcoming.ts_ns;
             rp->start_ns = now;
         }
-        double due_ns = (double)(rp->next.ts_ns - rp->first_ts_ns) / rp->speed;
+        double due_ns = (double)(rp->upcoming.ts_ns - rp->first_ts_ns) / rp->speed;
         double elapsed_ns = (double)(now - rp->start_ns);
         if (due_ns > elapsed_ns) {
             uint64_t wait_ms = (uint64_t)((due_ns - elapsed_ns) / 1e6) + 1;
@@ -184,11 +191,9 @@ static void on_timer(uv_timer_t *timer)
     }
 }
 
-static void on_closed(uv_handle_t *h)
+static void free_replay(void *arg)
 {
-    struct nurs_replay *rp = h->data;
-    if (--rp->pending_closes > 0)
-        return;
+    struct nurs_replay *rp = arg;
     if (rp->file)
         munmap((void *)rp->file, rp->size);
     free(rp->scratch);
@@ -200,9 +205,10 @@ static void destroy(struct nurs_resource *r)
     struct nurs_replay *rp = (struct nurs_replay *)r;
     nurs_attribution_free(rp->attr);
     rp->attr = NULL;
-    rp->pending_closes = 2;
-    uv_close((uv_handle_t *)&rp->idle, on_closed);
-    uv_close((uv_handle_t *)&rp->timer, on_closed);
+    nurs_closer_begin(&rp->closer, free_replay, rp);
+    nurs_closer_close(&rp->closer, &rp->idle);
+    nurs_closer_close(&rp->closer, &rp->timer);
+    nurs_closer_end(&rp->closer);
 }
 
 static int extra_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
@@ -215,6 +221,7 @@ static const struct nurs_resource_ops replay_ops = {
     .kind = "replay",
     .destroy = destroy,
     .extra_counters = extra_counters,
+    NURS_SETTINGS_IN(struct nurs_replay),
 };
 
 static int map_file(struct nurs_replay *rp, const char *path, char *err, size_t errlen)
@@ -252,11 +259,10 @@ struct nurs_replay *nurs_replay_get(struct nurs_script *s, const struct nurs_rep
     char key[4200];
     snprintf(key, sizeof key, "path=%s;speed=%g;loops=%d;decode_only=%d", o->path, o->speed,
              o->loops, o->decode_only);
-    struct nurs_resource *r = nurs_resource_claim(s, replay_ops.kind, key);
-    if (r) {
-        ((struct nurs_replay *)r)->stop_at_end = o->stop_at_end;
+    const struct replay_settings set = {.stop_at_end = o->stop_at_end};
+    struct nurs_resource *r = nurs_resource_claim(s, &replay_ops, key, &set);
+    if (r)
         return (struct nurs_replay *)r;
-    }
     struct nurs_replay *rp = calloc(1, sizeof *rp);
     if (!rp || !(rp->scratch = malloc(NURS_PCAP_SNAPLEN))) {
         free(rp);
@@ -272,13 +278,13 @@ struct nurs_replay *nurs_replay_get(struct nurs_script *s, const struct nurs_rep
     }
     rp->speed = o->speed;
     rp->loops = o->loops;
-    rp->stop_at_end = o->stop_at_end;
     rp->decode_only = o->decode_only;
     rp->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     uv_idle_init(s->host->loop, &rp->idle);
     uv_timer_init(s->host->loop, &rp->timer);
     rp->idle.data = rp->timer.data = rp;
-    if (nurs_resource_init(&rp->res, &replay_ops, s, o->name ? o->name : "replay", key) < 0) {
+    if (nurs_resource_init(&rp->res, &replay_ops, s, o->name ? o->name : "replay", key, &set) <
+        0) {
         snprintf(err, errlen, "out of memory");
         destroy(&rp->res);
         return NULL;

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "process/attribution.h"
 #include "core/resource.h"
+#include "process/attribution.h"
 
 struct nurs_script;
 struct nurs_replay;

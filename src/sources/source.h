@@ -8,8 +8,8 @@
 #include <uv.h>
 
 #include "core/log.h"
-#include "netlink/socket.h"
 #include "core/resource.h"
+#include "netlink/socket.h"
 
 struct nurs_pcap_writer;
 

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "records/ct_fields.h"
 #include "netlink/ct_msg.h"
 #include "netlink/socket.h"
+#include "records/ct_fields.h"
 #include "tap.h"
 
 #define MAX_ENTRIES 64

@@ -2,9 +2,12 @@
  * that catches the budget's errors with pcall, loops in coroutines made
  * before and during the call, a sort comparator (where no yield is
  * possible); and what a quick, an erring and a yielding callback get. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -68,6 +71,79 @@ static const char script[] =
     "function erring(x) error('bad ' .. x) end\n"
     "function yielding() coroutine.yield(1) end\n";
 
+/* The budget of every other callback: a protected call, no coroutine. */
+static enum nurs_budget_rc pcall_budgeted(lua_State *L, const char *name, double *ms, char *msg,
+                                          size_t len)
+{
+    lua_getglobal(L, name);
+    lua_pushinteger(L, 7);
+    double t0 = now_ms();
+    enum nurs_budget_rc why;
+    int rc = nurs_budget_pcall(L, 1, 1, 0, LIMIT_MS * 1000000ull, &why);
+    *ms = now_ms() - t0;
+    snprintf(msg, len, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 1);
+    return rc == LUA_OK ? NURS_BUDGET_OK : why;
+}
+
+static void test_pcall_mode(lua_State *L)
+{
+    char msg[1024];
+    double ms;
+    tap_ok(pcall_budgeted(L, "quick", &ms, msg, sizeof msg) == NURS_BUDGET_OK &&
+               strcmp(msg, "got 7") == 0,
+           "protected call: a quick function returns its result");
+    static const char *const spinners[] = {"plain", "caught", "old_coroutine", "new_coroutine",
+                                           "sorting"};
+    for (size_t i = 0; i < sizeof spinners / sizeof *spinners; i++) {
+        enum nurs_budget_rc rc = pcall_budgeted(L, spinners[i], &ms, msg, sizeof msg);
+        tap_ok(rc == NURS_BUDGET_TIMEOUT && strstr(msg, "time budget of 20 ms exceeded"),
+               "protected call, %s: stopped at the budget (%s)", spinners[i], msg);
+        /* Timed from when the watchdog first sees it: a period late at most. */
+        tap_ok(ms < 10 * LIMIT_MS + 300, "protected call, %s: within %.0f ms", spinners[i], ms);
+        tap_ok(pcall_budgeted(L, "quick", &ms, msg, sizeof msg) == NURS_BUDGET_OK,
+               "protected call, %s: the next call runs normally", spinners[i]);
+    }
+    tap_ok(pcall_budgeted(L, "erring", &ms, msg, sizeof msg) == NURS_BUDGET_ERROR &&
+               strstr(msg, "bad 7"),
+           "protected call: an error is an error");
+}
+
+static void *send_sigterm(void *arg)
+{
+    struct timespec t = {.tv_sec = 0, .tv_nsec = 100 * 1000000};
+    nanosleep(&t, NULL);
+    kill(getpid(), SIGTERM);
+    (void)arg;
+    return NULL;
+}
+
+static volatile sig_atomic_t previous_handler_ran;
+static void previous_handler(int signo) { previous_handler_ran = signo; }
+
+/* SIGTERM stops a call that the budget would let run for a minute, and
+ * the handler installed before (libuv's, in the daemon) still runs. */
+static void test_stop_signal(lua_State *L)
+{
+    signal(SIGTERM, previous_handler);
+    tap_ok(nurs_budget_watch_stop_signals() == 0, "stop signals watched");
+    lua_getglobal(L, "plain");
+    lua_pushinteger(L, 7);
+    pthread_t t;
+    pthread_create(&t, NULL, send_sigterm, NULL);
+    double t0 = now_ms();
+    enum nurs_budget_rc why;
+    int rc = nurs_budget_pcall(L, 1, 0, 0, 60000000000ull, &why);
+    double ms = now_ms() - t0;
+    pthread_join(t, NULL);
+    tap_ok(rc != LUA_OK && why == NURS_BUDGET_INTERRUPTED &&
+               strstr(lua_tostring(L, -1), "interrupted by SIGTERM"),
+           "SIGTERM stops a spinning call at once (%.0f ms: %s)", ms, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    tap_ok(previous_handler_ran == SIGTERM, "the handler installed before runs too");
+    signal(SIGTERM, SIG_DFL);
+}
+
 int main(void)
 {
     lua_State *L = luaL_newstate();
@@ -128,6 +204,8 @@ int main(void)
                             "assert(not ok and e:match('z$'))") == LUA_OK,
            "resume and wrap behave as before");
     nurs_budget_release(&b);
+    test_pcall_mode(L);
+    test_stop_signal(L);
     lua_close(L);
     return tap_done();
 }

@@ -11,8 +11,8 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "ct_build.h"
-#include "records/ct_fields.h"
 #include "netlink/ct_msg.h"
+#include "records/ct_fields.h"
 #include "ct_fixture.h"
 #include "netlink/socket.h"
 #include "tap.h"

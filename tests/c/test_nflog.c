@@ -15,15 +15,15 @@
 #include <linux/netfilter/nfnetlink_log.h>
 
 #include "ct_build.h"
-#include "netlink/ifnames.h"
 #include "core/jsonw.h"
-#include "records/nflog_fields.h"
+#include "netlink/ifnames.h"
 #include "netlink/nflog_msg.h"
-#include "netlink/socket.h"
-#include "sinks/json/sink.h"
 #include "netlink/pcap_nl.h"
+#include "netlink/socket.h"
+#include "records/nflog_fields.h"
+#include "records/record.h"
+#include "sinks/json/sink.h"
 #include "pkt_build.h"
-#include "bindings/pkt_record.h"
 #include "tap.h"
 
 static struct nurs_nflog_msg msg; /* large: the conntrack nest's tables */
@@ -65,12 +65,8 @@ static const char *as_json(const struct nlmsghdr *nlh, uint64_t recv_ns)
     msg.recv_ns = recv_ns;
     msg.ifnames = &names;
     msg.now_ms = 1;
-    size_t len;
-    const uint8_t *pkt = nurs_nflog_payload(&msg, &len);
-    struct nurs_pkt_record r = {.cls = &nurs_nflog_record_class, .meta = &msg, .data = pkt,
-                                .len = len, .hint = nurs_nflog_l3_hint(&msg)};
     nurs_jsonw_object_begin(&w, NULL);
-    nurs_pkt_record_emit(&r, &nurs_jsonw_emitter, &w);
+    nurs_record_emit(&nurs_nflog_class, &msg, &nurs_jsonw_emitter, &w);
     nurs_jsonw_object_end(&w);
     nurs_jsonw_raw_char(&w, '\0');
     return w.buf;
@@ -80,7 +76,7 @@ static const char *as_json(const struct nlmsghdr *nlh, uint64_t recv_ns)
 static const char *field(const char *name)
 {
     static char out[64];
-    const struct nurs_pkt_meta_ops *m = nurs_nflog_record_class.meta;
+    const struct nurs_packet_meta *m = nurs_nflog_class.packet;
     struct nurs_jsonw w;
     nurs_jsonw_init(&w);
     out[0] = '\0';
@@ -160,7 +156,7 @@ static void test_every_attribute(void)
     size_t alen;
     uint8_t fam;
     uint16_t group;
-    tap_ok(nurs_nflog_record_class.meta->nflog_attrs(&msg, &fam, &group, &attrs, &alen) &&
+    tap_ok(nurs_nflog_class.packet->nflog_attrs(&msg, &fam, &group, &attrs, &alen) &&
                fam == NFPROTO_IPV4 && group == 5 &&
                alen == nlh->nlmsg_len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(struct nfgenmsg)),
            "the attributes handed to the pcap sink are the message's");

@@ -15,11 +15,11 @@
 #include <lualib.h>
 
 #include "ct_fixture.h"
-#include "netlink/nfq_msg.h"
 #include "bindings/nfq_record.h"
-#include "netlink/socket.h"
-#include "netlink/pcap_nl.h"
+#include "netlink/nfq_msg.h"
 #include "netlink/packet.h"
+#include "netlink/pcap_nl.h"
+#include "netlink/socket.h"
 #include "tap.h"
 
 /* The tshark line for a decoded packet: queue|id|hook|hw_protocol|outdev|

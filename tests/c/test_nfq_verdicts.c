@@ -79,18 +79,18 @@ int main(void)
         return 1;
     peer = sv[1];
     struct nurs_host host;
-    nurs_host_init(&host, uv_default_loop(), "/nonexistent");
+    nurs_host_init(&host, uv_default_loop(), NULL);
     struct nurs_nfq_source *s = calloc(1, sizeof *s);
     s->res.host = &host;
     snprintf(s->res.name, sizeof s->res.name, "test");
     s->nl.fd = sv[0];
     s->ct_glue = true;
-    s->o.n_queues = 2;
-    s->o.queues[0] = 3;
-    s->o.queues[1] = 4;
-    s->o.deflt = ACCEPT;
-    s->o.hold_ms = 60000;
-    s->o.hold_max = 4;
+    s->cur.n_queues = 2;
+    s->cur.queues[0] = 3;
+    s->cur.queues[1] = 4;
+    s->cur.deflt = ACCEPT;
+    s->cur.hold_ms = 60000;
+    s->cur.hold_max = 4;
     s->out = malloc(64 * sizeof *s->out);
     s->cap_out = 64;
     s->kernel_rl = s->default_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
@@ -107,7 +107,7 @@ int main(void)
            "without batch: one message and one send per packet");
 
     /* Batch mode: a run of ids with one verdict is one batch message. */
-    s->o.batch = true;
+    s->cur.batch = true;
     for (uint32_t id = 4; id <= 8; id++)
         nurs_nfq_issue(s, 3, id, &ACCEPT);
     tap_is_int(read_sent(got, 256, &sends), 0, "batch mode waits for the flush");
@@ -190,7 +190,7 @@ int main(void)
     tap_is_int(s->live_held, 0, "nothing held");
 
     /* Held past hold_timeout: the default verdict. */
-    s->o.hold_ms = 0;
+    s->cur.hold_ms = 0;
     nurs_nfq_hold(s, 3, 40, err, sizeof err);
     uv_update_time(host.loop);
     nurs_nfq_expire_held(s);

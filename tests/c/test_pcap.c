@@ -12,8 +12,8 @@
 #include <linux/netfilter/nfnetlink_log.h>
 #include <linux/netlink.h>
 
-#include "sinks/pcap/file.h"
 #include "core/pcap_fmt.h"
+#include "sinks/pcap/file.h"
 #include "sinks/pcap/ring.h"
 #include "tap.h"
 

@@ -12,14 +12,17 @@
 #include "core/jsonw.h"
 #include "sinks/json/sink.h"
 #include "pkt_build.h"
-#include "bindings/pkt_record.h"
-#include "bindings/ct_record.h"
+#include "bindings/record.h"
+#include "records/packet.h"
 #include "tap.h"
 
 struct test_meta {
     const char *prefix; /* NULL: absent */
     int group;
     const char *family;
+    const uint8_t *pkt;
+    size_t len;
+    enum nurs_pkt_l3 hint;
 };
 
 static const char *const meta_names[] = {"prefix", "group", "group_hex"};
@@ -47,28 +50,59 @@ static bool meta_emit(const void *meta, int field, const struct nurs_emit *e, vo
 
 static const char *meta_family(const void *meta) { return ((const struct test_meta *)meta)->family; }
 
-static const struct nurs_pkt_meta_ops test_meta_ops = {
+static void meta_payload(const void *meta, const uint8_t **p, size_t *len,
+                         enum nurs_pkt_l3 *hint)
+{
+    const struct test_meta *m = meta;
+    *p = m->pkt;
+    *len = m->len;
+    *hint = m->hint;
+}
+
+static const struct nurs_packet_meta test_meta_ops = {
     .names = meta_names,
     .count = 3,
     .walked = 2,
     .emit = meta_emit,
+    .payload = meta_payload,
     .family = meta_family,
 };
 
-static const struct nurs_pkt_class test_class = {
-    .mt = "nurs.test_pkt_record",
-    .what = "test record",
-    .meta = &test_meta_ops,
-    .extra_size = sizeof(int),
+/* A packet class whose views keep a few bytes of the source's own after
+ * the packet's state (a tag), readable after expiry. */
+struct test_state {
+    struct nurs_packet_state packet;
+    int tag;
 };
 
-/* A source's method: reads its extra bytes, live or not. */
+static const char *test_name(int f) { return nurs_packet_field_name(&test_meta_ops, f); }
+static bool test_emit_field(const struct nurs_field_src *src, int f, const struct nurs_emit *e,
+                            void *ctx)
+{
+    return nurs_packet_emit_field(&test_meta_ops, src, f, e, ctx);
+}
+static void test_emit_all(const struct nurs_field_src *src, const struct nurs_emit *e, void *ctx)
+{
+    nurs_packet_emit_all(&test_meta_ops, src, e, ctx);
+}
+
+static const struct nurs_record_class test_class = {
+    .what = "test record",
+    .count = NURS_PACKET_FIELDS(3),
+    .name = test_name,
+    .emit_field = test_emit_field,
+    .emit_all = test_emit_all,
+    .state_size = sizeof(struct test_state),
+    .packet = &test_meta_ops,
+};
+
+/* A source's method: reads its own bytes, live or not. */
 static int rec_tag(lua_State *L)
 {
-    struct nurs_pkt_record *r = nurs_pkt_record_to(L, 1);
-    luaL_argcheck(L, r != NULL, 1, "not a packet record");
-    lua_pushinteger(L, *(int *)nurs_pkt_record_extra(r));
-    lua_pushboolean(L, nurs_pkt_record_live(r));
+    struct nurs_l_view *v = nurs_l_view_to(L, 1);
+    luaL_argcheck(L, v != NULL, 1, "not a packet record");
+    lua_pushinteger(L, ((struct test_state *)v->state)->tag);
+    lua_pushboolean(L, nurs_l_view_data(v) != NULL);
     return 2;
 }
 
@@ -92,8 +126,8 @@ static lua_State *new_state(void)
     static const luaL_Reg methods[] = {{"tag", rec_tag}, {NULL, NULL}};
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
-    nurs_record_open(L);
-    nurs_pkt_record_class(L, &test_class, methods);
+    nurs_l_records_open(L);
+    nurs_l_record_class(L, &test_class, methods);
     if (luaL_dostring(L, script) != LUA_OK) {
         printf("# %s\n", lua_tostring(L, -1));
         return NULL;
@@ -134,17 +168,20 @@ static void expect_expired(lua_State *L, const char *code, const char *what)
 }
 
 /* Calls cb with a record borrowing pkt and meta, then expires it. */
-static void deliver(lua_State *L, const struct test_meta *m, const uint8_t *pkt, size_t len,
+static void deliver(lua_State *L, struct test_meta *m, const uint8_t *pkt, size_t len,
                     enum nurs_pkt_l3 hint, int tag)
 {
+    m->pkt = pkt;
+    m->len = len;
+    m->hint = hint;
     lua_getglobal(L, "cb");
-    struct nurs_pkt_record *r = nurs_pkt_record_push(L, &test_class, m, pkt, len, hint);
-    *(int *)nurs_pkt_record_extra(r) = tag;
+    struct nurs_l_view *v = nurs_l_view_push(L, &test_class, m);
+    ((struct test_state *)v->state)->tag = tag;
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
         tap_ok(false, "callback: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    nurs_pkt_record_expire(r);
+    nurs_l_view_expire(v);
 }
 
 static size_t tcp_packet(uint8_t *b)
@@ -242,17 +279,17 @@ static void test_identity(void)
     lua_State *L = new_state();
     if (!L)
         return;
-    lua_newuserdatauv(L, sizeof(struct nurs_pkt_record), 0);
-    tap_ok(nurs_pkt_record_to(L, -1) == NULL, "a plain userdata is not a packet record");
+    memset(lua_newuserdatauv(L, sizeof(struct nurs_l_view), 0), 0, sizeof(struct nurs_l_view));
+    tap_ok(nurs_l_view_to(L, -1) == NULL, "a plain userdata is not a packet record");
     lua_pushlightuserdata(L, L);
-    tap_ok(nurs_pkt_record_to(L, -1) == NULL, "a light userdata is not a packet record");
+    tap_ok(nurs_l_view_to(L, -1) == NULL, "a light userdata is not a packet record");
     lua_pushinteger(L, 5);
-    tap_ok(nurs_pkt_record_to(L, -1) == NULL, "a number is not a packet record");
-    struct test_meta m = {.group = 1};
+    tap_ok(nurs_l_view_to(L, -1) == NULL, "a number is not a packet record");
     uint8_t pkt[64];
     size_t len = tcp_packet(pkt);
-    struct nurs_pkt_record *r = nurs_pkt_record_push(L, &test_class, &m, pkt, len, NURS_PKT_L3_ANY);
-    tap_ok(nurs_pkt_record_to(L, -1) == r, "a packet record is found as one");
+    struct test_meta m = {.group = 1, .pkt = pkt, .len = len, .hint = NURS_PKT_L3_ANY};
+    struct nurs_l_view *v = nurs_l_view_push(L, &test_class, &m);
+    tap_ok(nurs_l_view_to(L, -1) == v, "a packet record is found as one");
     lua_close(L);
 }
 
@@ -261,12 +298,12 @@ static void test_json(void)
     lua_State *L = luaL_newstate();
     uint8_t pkt[64];
     size_t len = tcp_packet(pkt);
-    struct test_meta m = {.prefix = "p", .group = 9};
-    struct nurs_pkt_record *r = nurs_pkt_record_push(L, &test_class, &m, pkt, len, NURS_PKT_L3_ANY);
+    struct test_meta m = {.prefix = "p", .group = 9, .pkt = pkt, .len = len,
+                          .hint = NURS_PKT_L3_ANY};
     struct nurs_jsonw w;
     nurs_jsonw_init(&w);
     nurs_jsonw_object_begin(&w, NULL);
-    nurs_pkt_record_emit(r, &nurs_jsonw_emitter, &w);
+    nurs_record_emit(&test_class, &m, &nurs_jsonw_emitter, &w);
     nurs_jsonw_object_end(&w);
     nurs_jsonw_raw_char(&w, '\0');
     tap_is_str(w.buf,
@@ -280,21 +317,35 @@ static void test_json(void)
     lua_close(L);
 }
 
+static const char *clash_name(int f)
+{
+    static const char *const clash[] = {"src"};
+    static const struct nurs_packet_meta ops = {.names = clash, .count = 1};
+    return nurs_packet_field_name(&ops, f);
+}
+
 static int register_bad(lua_State *L)
 {
-    const struct nurs_pkt_class *cls = lua_touserdata(L, 1);
+    const struct nurs_record_class *cls = lua_touserdata(L, 1);
     const luaL_Reg *methods = lua_touserdata(L, 2);
-    nurs_pkt_record_class(L, cls, methods);
+    nurs_l_record_class(L, cls, methods);
     return 0;
 }
 
 static void test_bad_classes(void)
 {
     static const char *const clash[] = {"src"};
-    static const struct nurs_pkt_meta_ops clash_ops = {
-        .names = clash, .count = 1, .walked = 1, .emit = meta_emit};
-    static const struct nurs_pkt_class clash_class = {"nurs.test_clash", "clash record",
-                                                      &clash_ops, 0};
+    static const struct nurs_packet_meta clash_ops = {
+        .names = clash, .count = 1, .walked = 1, .emit = meta_emit, .payload = meta_payload};
+    static const struct nurs_record_class clash_class = {
+        .what = "clash record",
+        .count = NURS_PACKET_FIELDS(1),
+        .name = clash_name,
+        .emit_field = test_emit_field,
+        .emit_all = test_emit_all,
+        .state_size = sizeof(struct nurs_packet_state),
+        .packet = &clash_ops,
+    };
     static const luaL_Reg hiding[] = {{"dport", rec_tag}, {NULL, NULL}};
     lua_State *L = luaL_newstate();
     lua_pushcfunction(L, register_bad);

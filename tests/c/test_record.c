@@ -11,8 +11,9 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "ct_build.h"
+#include "bindings/record.h"
 #include "netlink/ct_msg.h"
-#include "bindings/ct_record.h"
+#include "records/ct_record.h"
 #include "tap.h"
 
 static const char script[] =
@@ -38,7 +39,7 @@ static lua_State *new_state(void)
 {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
-    nurs_record_open(L);
+    nurs_l_records_open(L);
     if (luaL_dostring(L, script) != LUA_OK) {
         printf("# %s\n", lua_tostring(L, -1));
         return NULL;
@@ -91,11 +92,11 @@ static void test_lifetime(void)
     tap_ok(nurs_ct_msg_parse(&m, nlh, false, &why) == 0, "crafted destroy parses");
 
     lua_getglobal(L, "cb");
-    struct nurs_record *rec = nurs_record_push(L, &m);
+    struct nurs_l_view *rec = nurs_l_view_push(L, &nurs_ct_class, &m);
     int rc = lua_pcall(L, 1, 0, 0);
     if (!tap_ok(rc == LUA_OK, "callback runs"))
         printf("# %s\n", lua_tostring(L, -1));
-    nurs_record_expire(rec);
+    nurs_l_view_expire(rec);
     /* What the kernel's next message would do to the buffer. */
     memset(buf, 0xAB, sizeof buf);
 
@@ -166,7 +167,7 @@ static void test_ipv6_icmp(void)
                             "r.orig.type, r.reply.type, r.orig.icmp_id, r.orig.sport, "
                             "r.orig.packets, r.timeout end") == LUA_OK,
            "ipv6 probe loads");
-    nurs_record_push(L, &m);
+    nurs_l_view_push(L, &nurs_ct_class, &m);
     tap_ok(lua_pcall(L, 1, 10, 0) == LUA_OK, "ipv6 probe runs");
     tap_is_str(lua_tostring(L, 1), "new", "NEW event from NLM_F_CREATE");
     tap_is_str(lua_tostring(L, 2), "ipv6", "family ipv6");

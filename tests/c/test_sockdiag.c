@@ -17,8 +17,8 @@
 #include <linux/sock_diag.h>
 #include <uv.h>
 
-#include "process/localaddr.h"
 #include "netlink/sockdiag.h"
+#include "process/localaddr.h"
 #include "tap.h"
 
 static int diag_fd;

@@ -47,7 +47,7 @@ describe("nurs module", function()
     assert.equals("mine#2", b:name())
     assert.equals("nurs.conntrack (mine)", tostring(a))
     assert.same({ ["in"] = 0, delivered = 0, errors = 0, overruns = 0, dropped = 0,
-                  malformed = 0, rcvbuf = 0, filtered = 0, reads = 0 }, a:counters())
+                  malformed = 0, timeouts = 0, rcvbuf = 0, filtered = 0, reads = 0 }, a:counters())
     assert.is_table(nurs.counters().mine)
     a:close()
     b:close()
@@ -149,6 +149,26 @@ describe("json sink", function()
     local out = nurs.json(tmpname())
     out:close()
     assert.has_error(function() out:write {} end, "json sink is closed")
+  end)
+
+  it("closes, flushed, at the end of a <close> variable's scope", function()
+    local path = tmpname()
+    local kept
+    do
+      local out <close> = nurs.json { path = path, flush = 3600 }
+      out:write { scoped = true }
+      kept = out
+    end
+    assert.same({ '{"scoped":true}' }, read_lines(path))
+    assert.has_error(function() kept:write {} end, "json sink is closed")
+    local fired = false
+    do
+      local t <close> = nurs.after(0.05, function() fired = true end)
+    end
+    nurs.after(0.2, nurs.stop)
+    nurs.run(2)
+    assert.is_false(fired)
+    os.remove(path)
   end)
 end)
 

@@ -68,7 +68,7 @@ describe("nurs.nflog options", function()
     local b = nurs.nflog { group = 64999, name = "again" }
     assert.equals("again", b:name())
     assert.same({ ["in"] = 0, delivered = 0, errors = 0, overruns = 0, dropped = 0, malformed = 0,
-                  rcvbuf = b:counters().rcvbuf, lost = 0 }, b:counters())
+                  timeouts = 0, rcvbuf = b:counters().rcvbuf, lost = 0 }, b:counters())
     assert.is_true(b:counters().rcvbuf >= 8 << 20)
     b:close()
   end)

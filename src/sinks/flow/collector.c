@@ -579,15 +579,14 @@ fail:
     return NULL;
 }
 
-void nurs_collector_release(struct nurs_collector *c)
+static void finish_close(void *arg)
 {
-    if (--c->pending_closes > 0)
-        return;
+    struct nurs_collector *c = arg;
     void (*done)(void *) = c->done;
-    void *arg = c->done_arg;
+    void *done_arg = c->done_arg;
     free_collector(c);
     if (done)
-        done(arg);
+        done(done_arg);
 }
 
 void nurs_collector_close(struct nurs_collector *c, void (*done)(void *arg), void *arg)
@@ -599,9 +598,8 @@ void nurs_collector_close(struct nurs_collector *c, void (*done)(void *arg), voi
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    c->pending_closes = 1;
+    nurs_closer_begin(&c->closer, finish_close, c);
     if (c->transport == NURS_TRANSPORT_TCP && c->tcp.started)
-        nurs_tcp_close(c); /* releases once its handles are closed */
-    else
-        nurs_collector_release(c);
+        nurs_tcp_close(c);
+    nurs_closer_end(&c->closer);
 }

@@ -12,9 +12,9 @@
 
 #include <uv.h>
 
-#include "sinks/flow/encoder.h"
 #include "core/log.h"
 #include "core/resource.h"
+#include "sinks/flow/encoder.h"
 
 /* What the exporter shares with its collectors; they read it when they
  * build a message, so changes (a reload's templates) apply at once. */

@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include "core/closer.h"
 #include "sinks/flow/collector.h"
 
 /* Finished UDP messages wait for one sendmmsg until this many are ready or
@@ -71,7 +72,7 @@ struct nurs_collector {
     bool closing;
     void (*done)(void *arg);
     void *done_arg;
-    int pending_closes;
+    struct nurs_closer closer; /* frees it once its handles are closed */
 };
 
 /* Puts a finished message on the wire now: patches its sequence number
@@ -83,7 +84,6 @@ void nurs_collector_lost(struct nurs_collector *c, uint32_t data_records, int er
  * connection; returns its length (0 if none fits). */
 size_t nurs_collector_templates_message(struct nurs_collector *c, uint8_t *buf, size_t cap,
                                         uint32_t *data_records);
-void nurs_collector_release(struct nurs_collector *c); /* one handle closed */
 
 /* TCP transport */
 void nurs_tcp_start(struct nurs_collector *c);

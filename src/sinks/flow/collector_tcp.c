@@ -25,8 +25,6 @@ const char *nurs_tcp_state_name(const struct nurs_collector *c)
     return c->closing ? "closed" : "waiting to reconnect";
 }
 
-static void on_release(uv_handle_t *h) { nurs_collector_release(h->data); }
-
 static void on_retry(uv_timer_t *t) { connect_now(t->data); }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -37,8 +35,8 @@ static void on_handle_closed(uv_handle_t *h)
     tcp->state = NURS_TCP_DOWN;
     if (c->closing) {
         uv_timer_stop(&tcp->linger);
-        uv_close((uv_handle_t *)&tcp->linger, on_release);
-        nurs_collector_release(c);
+        nurs_closer_close(&c->closer, &tcp->linger);
+        nurs_closer_release(&c->closer); /* held for this handle by nurs_tcp_close */
         return;
     }
     uv_timer_start(&tcp->retry, on_retry, tcp->backoff_ms, 0);
@@ -256,11 +254,11 @@ void nurs_tcp_close(struct nurs_collector *c)
     tcp->tail = NULL;
     tcp->queued_bytes = 0;
     uv_timer_stop(&tcp->retry);
-    c->pending_closes += 2; /* the retry and linger timers */
-    uv_close((uv_handle_t *)&tcp->retry, on_release);
+    nurs_closer_close(&c->closer, &tcp->retry);
     if (tcp->handle_open) {
-        /* on_handle_closed releases the connection and the linger timer. */
-        c->pending_closes++;
+        /* on_handle_closed releases the connection and closes the linger
+         * timer. */
+        nurs_closer_hold(&c->closer);
         if (tcp->state == NURS_TCP_UP && tcp->inflight > 0) {
             /* Give the queue a bounded time to reach the collector; a
              * referenced timer, so that exit waits for it. */
@@ -270,7 +268,6 @@ void nurs_tcp_close(struct nurs_collector *c)
             close_handle(c);
         }
     } else {
-        uv_close((uv_handle_t *)&tcp->linger, on_release);
+        nurs_closer_close(&c->closer, &tcp->linger);
     }
-    nurs_collector_release(c); /* the caller's reference */
 }

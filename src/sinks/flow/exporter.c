@@ -9,8 +9,11 @@
 
 #include <uv.h>
 
-#include "sinks/flow/exporter_priv.h"
+#include "core/closer.h"
 #include "core/host.h"
+#include "records/record.h"
+#include "sinks/flow/ctflow.h"
+#include "sinks/flow/flow_state.h"
 
 /* Template definitions ever sent by this exporter, so that a definition
  * keeps its id across reloads and a changed one gets a new id. */
@@ -21,22 +24,22 @@ struct registered {
     uint16_t id;
 };
 
-struct pending {
-    bool set;
-    struct nurs_template templates[NURS_EXPORTER_MAX_TEMPLATES];
-    int n_templates;
-    double flush_s;
-    unsigned refresh_packets;
-    double refresh_s;
-    size_t queue_max;
+/* What conntrack records need of the exporter: the connections it
+ * remembers, and its counts and warnings per reason a record made no
+ * flow. */
+struct nurs_exporter_ct {
+    struct nurs_flow_state state;
+    struct nurs_ct_flow_ctx map;
+    uint64_t records;     /* data records made (each sent to every collector) */
+    uint64_t no_template; /* flows of a family no template takes */
+    uint64_t no_counters; /* entries without counters: accounting is off */
+    bool warned_template[2], warned_counters, warned_times, warned_process;
 };
 
 struct nurs_exporter {
     struct nurs_resource res; /* first: the resource is the exporter */
+    struct nurs_exporter_settings cur, next;
     struct nurs_export_conf conf;
-    struct nurs_template templates[NURS_EXPORTER_MAX_TEMPLATES];
-    int n_templates;
-    struct pending pending;
     struct registered *registry;
     int n_registered;
     uint16_t next_id;
@@ -44,9 +47,16 @@ struct nurs_exporter {
     int n_collectors;
     uv_timer_t flush_timer;
     uv_check_t batch_check; /* sends batched datagrams once per loop turn */
-    int pending_closes;
+    struct nurs_closer closer;
     struct nurs_exporter_ct ct;
 };
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 struct nurs_resource *nurs_exporter_resource(struct nurs_exporter *e) { return &e->res; }
 struct nurs_exporter *nurs_exporter_of(struct nurs_resource *r) { return (struct nurs_exporter *)r; }
@@ -59,22 +69,12 @@ const struct nurs_collector *nurs_exporter_collector(const struct nurs_exporter 
 {
     return i >= 0 && i < e->n_collectors ? e->collectors[i] : NULL;
 }
-struct nurs_exporter_ct *nurs_exporter_ct_state(struct nurs_exporter *e) { return &e->ct; }
-
-static bool loading(const struct nurs_exporter *e, const struct nurs_script *caller)
-{
-    return e->pending.set && caller && e->res.claimant == caller;
-}
-
 const struct nurs_template *nurs_exporter_templates(const struct nurs_exporter *e,
                                                     const struct nurs_script *caller, int *n)
 {
-    if (loading(e, caller)) {
-        *n = e->pending.n_templates;
-        return e->pending.templates;
-    }
-    *n = e->n_templates;
-    return e->templates;
+    const struct nurs_exporter_settings *set = nurs_resource_settings(&e->res, caller);
+    *n = set->n_templates;
+    return set->templates;
 }
 
 const struct nurs_template *nurs_exporter_ct_template(const struct nurs_exporter *e,
@@ -90,7 +90,8 @@ const struct nurs_template *nurs_exporter_ct_template(const struct nurs_exporter
     return n == 1 && t[0].ip_version == 0 ? &t[0] : NULL;
 }
 
-int nurs_exporter_send(struct nurs_exporter *e, const struct nurs_template *t,
+/* Adds one record to every collector's message. */
+static int send_record(struct nurs_exporter *e, const struct nurs_template *t,
                        const struct nurs_flow *fwd, const struct nurs_flow *rev,
                        const struct nurs_fvalue *vals)
 {
@@ -104,8 +105,74 @@ int nurs_exporter_export_values(struct nurs_exporter *e, const struct nurs_templ
                                 const struct nurs_fvalue *vals)
 {
     e->res.counters.in++;
-    int n = nurs_exporter_send(e, t, NULL, NULL, vals);
+    int n = send_record(e, t, NULL, NULL, vals);
     e->res.counters.delivered++;
+    return n;
+}
+
+static void warn_once(bool *flag, const char *name, const char *msg)
+{
+    if (!*flag)
+        nurs_warn("%s: %s", name, msg);
+    *flag = true;
+}
+
+int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
+                            const struct nurs_template *t, const struct nurs_fvalue *vals[2])
+{
+    struct nurs_exporter_ct *ct = &e->ct;
+    struct nurs_resource *r = &e->res;
+    r->counters.in++;
+    struct nurs_flow f[2];
+    bool start_known;
+    enum nurs_ct_flow_outcome outcome = nurs_ct_flow_map(&ct->map, m, f, &start_known);
+    if (!start_known)
+        warn_once(&ct->warned_times, r->name,
+                  "flow start times are unknown: turn conntrack timestamps on (sysctl -w "
+                  "net.netfilter.nf_conntrack_timestamp=1) or listen to \"new\" events; until "
+                  "then flows start when they end");
+    switch (outcome) {
+    case NURS_CT_FLOWS:
+        break;
+    case NURS_CT_FLOWS_NOTED:
+    case NURS_CT_FLOWS_EMPTY:
+        r->counters.delivered++;
+        return 0;
+    case NURS_CT_FLOWS_MALFORMED:
+        r->counters.malformed++;
+        return 0;
+    case NURS_CT_FLOWS_NO_COUNTERS:
+        ct->no_counters++;
+        warn_once(&ct->warned_counters, r->name,
+                  "conntrack entries carry no counters, so they make no flows: turn "
+                  "accounting on (sysctl -w net.netfilter.nf_conntrack_acct=1)");
+        return 0;
+    }
+    if (!t) {
+        ct->no_template++;
+        int v6 = f[0].ip_version == 6;
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "no template takes IPv%d flows: they are counted (no_template) and not sent",
+                 v6 ? 6 : 4);
+        warn_once(&ct->warned_template[v6], r->name, msg);
+        return 0;
+    }
+    if (t->process && !m->attr)
+        warn_once(&ct->warned_process, r->name,
+                  "templates have process elements, but the records carry no process "
+                  "attribution: they are sent empty (turn it on: nurs.conntrack{ process = true })");
+    int n = 0;
+    const struct nurs_fvalue *v0 = vals ? vals[0] : NULL, *v1 = vals ? vals[1] : NULL;
+    if (t->biflow) {
+        n = send_record(e, t, &f[0], &f[1], v0);
+    } else {
+        if (f[0].packets)
+            n += send_record(e, t, &f[0], NULL, v0);
+        if (f[1].packets)
+            n += send_record(e, t, &f[1], NULL, v1);
+    }
+    r->counters.delivered++;
     return n;
 }
 
@@ -139,28 +206,35 @@ static void give_ids(struct nurs_exporter *e, struct nurs_template *t, int n)
         t[i].id = id_for(e, &t[i]);
 }
 
-/* Installs a new template set; collectors withdraw what is gone and send
- * the set before their next record. */
-static void install_templates(struct nurs_exporter *e, const struct nurs_template *t, int n)
+static void use_templates(struct nurs_exporter *e, const struct nurs_exporter_settings *set)
 {
+    e->conf.templates = set->templates;
+    e->conf.n_templates = set->n_templates;
+}
+
+/* A new template set (cur) replaced old: collectors withdraw what is gone
+ * and send the set before their next record. */
+static void install_templates(struct nurs_exporter *e, const struct nurs_exporter_settings *old)
+{
+    const struct nurs_template *t = e->cur.templates;
+    int n = e->cur.n_templates;
     uint16_t gone[NURS_EXPORTER_MAX_TEMPLATES];
     int n_gone = 0;
-    bool changed = n != e->n_templates;
-    for (int i = 0; i < e->n_templates; i++) {
+    bool changed = n != old->n_templates;
+    for (int i = 0; i < old->n_templates; i++) {
         bool kept = false;
         for (int j = 0; j < n; j++)
-            kept |= t[j].id == e->templates[i].id;
+            kept |= t[j].id == old->templates[i].id;
         if (!kept)
-            gone[n_gone++] = e->templates[i].id;
-        changed |= !kept || i >= n || t[i].id != e->templates[i].id;
+            gone[n_gone++] = old->templates[i].id;
+        changed |= !kept || i >= n || t[i].id != old->templates[i].id;
     }
     /* Records of the old set go out under the old set. */
-    if (changed)
+    if (changed) {
+        use_templates(e, old);
         nurs_exporter_flush(e);
-    memcpy(e->templates, t, sizeof *t * (size_t)n);
-    e->n_templates = n;
-    e->conf.templates = e->templates;
-    e->conf.n_templates = n;
+    }
+    use_templates(e, &e->cur);
     if (changed)
         for (int i = 0; i < e->n_collectors; i++)
             nurs_collector_templates_changed(e->collectors[i], gone, n_gone);
@@ -196,28 +270,25 @@ static void on_loop_turn(uv_check_t *check)
         nurs_collector_send_batch(e->collectors[i]);
 }
 
-static void apply_settings(struct nurs_exporter *e, double flush_s, unsigned refresh_packets,
-                           double refresh_s, size_t queue_max)
+static void apply_settings(struct nurs_exporter *e)
 {
-    e->conf.refresh_packets = refresh_packets;
-    e->conf.refresh_ms = (uint64_t)llround(refresh_s * 1000.0);
-    e->conf.queue_max = queue_max;
-    uint64_t ms = (uint64_t)llround(flush_s * 1000.0);
+    e->conf.refresh_packets = e->cur.refresh_packets;
+    e->conf.refresh_ms = (uint64_t)llround(e->cur.refresh_s * 1000.0);
+    e->conf.queue_max = e->cur.queue_max;
+    uint64_t ms = (uint64_t)llround(e->cur.flush_s * 1000.0);
     if (ms == 0)
         ms = 1;
     if (!e->res.host->check_only)
         uv_timer_start(&e->flush_timer, on_flush_timer, ms, ms);
 }
 
-static void claim_end(struct nurs_resource *r, bool adopted)
+/* A reloaded script kept the exporter: its templates and settings apply
+ * (the old ones are in next now). */
+static void adopted(struct nurs_resource *r)
 {
     struct nurs_exporter *e = (struct nurs_exporter *)r;
-    struct pending *p = &e->pending;
-    if (adopted && p->set) {
-        install_templates(e, p->templates, p->n_templates);
-        apply_settings(e, p->flush_s, p->refresh_packets, p->refresh_s, p->queue_max);
-    }
-    p->set = false;
+    install_templates(e, &e->next);
+    apply_settings(e);
 }
 
 /* ---- counters, lifecycle ---- */
@@ -264,36 +335,40 @@ static void free_exporter(struct nurs_exporter *e)
     free(e);
 }
 
-static void release(void *arg)
-{
-    struct nurs_exporter *e = arg;
-    if (--e->pending_closes == 0)
-        free_exporter(e);
-}
-
-static void on_timer_closed(uv_handle_t *h) { release(h->data); }
+static void free_exporter_cb(void *e) { free_exporter(e); }
 
 static void destroy(struct nurs_resource *r)
 {
     struct nurs_exporter *e = (struct nurs_exporter *)r;
-    /* One per handle, one per collector, one for us while we start the
-     * closes (some finish at once). */
-    e->pending_closes = e->n_collectors + 3;
-    uv_close((uv_handle_t *)&e->flush_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&e->batch_check, on_timer_closed);
-    for (int i = 0; i < e->n_collectors; i++)
-        nurs_collector_close(e->collectors[i], release, e);
+    nurs_closer_begin(&e->closer, free_exporter_cb, e);
+    nurs_closer_close(&e->closer, &e->flush_timer);
+    nurs_closer_close(&e->closer, &e->batch_check);
+    for (int i = 0; i < e->n_collectors; i++) {
+        nurs_closer_hold(&e->closer);
+        nurs_collector_close(e->collectors[i], nurs_closer_release_cb, &e->closer);
+    }
     e->n_collectors = 0;
-    release(e);
+    nurs_closer_end(&e->closer);
 }
 
-/* The exporter as a conntrack source's callback: exporter:export(rec). */
-static void take_ct(struct nurs_resource *r, struct nurs_ct_msg *m)
+/* The exporter as a conntrack source's consumer: exporter:export(rec). */
+static enum nurs_take take(struct nurs_consumer *c, struct nurs_resource *from,
+                           struct nurs_record *rec)
 {
-    struct nurs_exporter *e = nurs_exporter_of(r);
+    (void)from;
+    if (rec->kind != NURS_RECORD_CT)
+        return NURS_TAKE_LOST;
+    struct nurs_exporter *e = nurs_exporter_of(nurs_resource_of_consumer(c));
+    struct nurs_ct_msg *m = rec->data;
     nurs_exporter_export_ct(e, m, nurs_exporter_ct_template(e, NULL, m->family == AF_INET6 ? 6 : 4),
                             NULL);
+    return NURS_TAKEN;
 }
+
+static const struct nurs_consumer_ops consumer_ops = {
+    .kinds = NURS_RECORD_CT,
+    .take = take,
+};
 
 static const struct nurs_resource_ops exporter_ops = {
     .kind = "exporter",
@@ -301,8 +376,9 @@ static const struct nurs_resource_ops exporter_ops = {
     .flush = flush_op,
     .reopen = reopen_op,
     .extra_counters = extra_counters,
-    .claim_end = claim_end,
-    .take_ct = take_ct,
+    NURS_SETTINGS_IN(struct nurs_exporter),
+    .adopted = adopted,
+    .consumer = &consumer_ops,
 };
 
 static void make_key(const struct nurs_exporter_opts *o, char *key, size_t len)
@@ -310,20 +386,6 @@ static void make_key(const struct nurs_exporter_opts *o, char *key, size_t len)
     int n = snprintf(key, len, "v=%d;domain=%" PRIu32 ";to=", o->version, o->domain);
     for (int i = 0; i < o->n_collectors && n > 0 && (size_t)n < len; i++)
         n += snprintf(key + n, len - (size_t)n, "%s%s", i ? "," : "", o->collectors[i]);
-}
-
-static struct nurs_exporter *adopt(struct nurs_exporter *e, const struct nurs_exporter_opts *o)
-{
-    struct pending *p = &e->pending;
-    p->set = true;
-    memcpy(p->templates, o->templates, sizeof *o->templates * (size_t)o->n_templates);
-    p->n_templates = o->n_templates;
-    give_ids(e, p->templates, p->n_templates);
-    p->flush_s = o->flush_s;
-    p->refresh_packets = o->refresh_packets;
-    p->refresh_s = o->refresh_s;
-    p->queue_max = o->queue_max;
-    return e;
 }
 
 static uint64_t boot_time_ms(void)
@@ -341,9 +403,12 @@ struct nurs_exporter *nurs_exporter_get(struct nurs_script *s, const struct nurs
 {
     char key[4200];
     make_key(o, key, sizeof key);
-    struct nurs_resource *r = nurs_resource_claim(s, exporter_ops.kind, key);
-    if (r)
-        return adopt((struct nurs_exporter *)r, o);
+    struct nurs_resource *r = nurs_resource_claim(s, &exporter_ops, key, &o->set);
+    if (r) {
+        struct nurs_exporter *e = (struct nurs_exporter *)r;
+        give_ids(e, e->next.templates, e->next.n_templates);
+        return e;
+    }
 
     struct nurs_exporter *e = calloc(1, sizeof *e);
     if (!e || !(e->registry = calloc(REGISTRY_MAX, sizeof *e->registry))) {
@@ -361,14 +426,13 @@ struct nurs_exporter *nurs_exporter_get(struct nurs_script *s, const struct nurs
     e->next_id = NURS_STATS_TEMPLATE_ID + 1;
     build_stats_template(e);
     nurs_flow_state_init(&e->ct.state, o->state_max, 6 * 86400ull * 1000000000ull);
-    memcpy(e->templates, o->templates, sizeof *o->templates * (size_t)o->n_templates);
-    e->n_templates = o->n_templates;
-    give_ids(e, e->templates, e->n_templates);
-    e->conf.templates = e->templates;
-    e->conf.n_templates = e->n_templates;
-    e->conf.refresh_packets = o->refresh_packets;
-    e->conf.refresh_ms = (uint64_t)llround(o->refresh_s * 1000.0);
-    e->conf.queue_max = o->queue_max;
+    e->ct.map = (struct nurs_ct_flow_ctx){.state = &e->ct.state, .clock_ns = realtime_ns};
+    e->cur = o->set;
+    give_ids(e, e->cur.templates, e->cur.n_templates);
+    use_templates(e, &e->cur);
+    e->conf.refresh_packets = e->cur.refresh_packets;
+    e->conf.refresh_ms = (uint64_t)llround(e->cur.refresh_s * 1000.0);
+    e->conf.queue_max = e->cur.queue_max;
 
     uv_timer_init(s->host->loop, &e->flush_timer);
     e->flush_timer.data = e;
@@ -389,12 +453,13 @@ struct nurs_exporter *nurs_exporter_get(struct nurs_script *s, const struct nurs
         e->collectors[e->n_collectors++] = c;
     }
     const char *kind = o->version == NURS_NETFLOW9 ? "netflow9" : "ipfix";
-    if (nurs_resource_init(&e->res, &exporter_ops, s, o->name ? o->name : kind, key) < 0) {
+    if (nurs_resource_init(&e->res, &exporter_ops, s, o->name ? o->name : kind, key, &e->cur) <
+        0) {
         snprintf(err, errlen, "out of memory");
         destroy(&e->res);
         return NULL;
     }
-    apply_settings(e, o->flush_s, o->refresh_packets, o->refresh_s, o->queue_max);
+    apply_settings(e);
     if (!check)
         for (int i = 0; i < e->n_collectors; i++)
             nurs_info("%s: exporting %s to %s", e->res.name,

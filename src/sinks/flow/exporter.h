@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sinks/flow/collector.h"
-#include "netlink/ct_msg.h"
-#include "sinks/flow/encoder.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
+#include "sinks/flow/collector.h"
+#include "sinks/flow/encoder.h"
 #include "sinks/flow/template.h"
 
 struct nurs_script;
@@ -21,6 +21,17 @@ struct nurs_exporter;
 #define NURS_EXPORTER_MAX_TEMPLATES 16
 #define NURS_STATS_TEMPLATE_ID 256
 
+/* What a reloaded script may change on a kept exporter. */
+struct nurs_exporter_settings {
+    /* Compiled by the caller; ids are the exporter's to give. */
+    struct nurs_template templates[NURS_EXPORTER_MAX_TEMPLATES];
+    int n_templates;
+    double flush_s;
+    unsigned refresh_packets;
+    double refresh_s;
+    size_t queue_max;
+};
+
 struct nurs_exporter_opts {
     enum nurs_flow_version version;
     const char *collectors[NURS_EXPORTER_MAX_COLLECTORS];
@@ -28,15 +39,9 @@ struct nurs_exporter_opts {
     uint32_t domain;
     unsigned mtu;
     size_t message_size; /* 0: from the MTU (UDP), 16 KiB (TCP, files) */
-    double flush_s;
-    unsigned refresh_packets;
-    double refresh_s;
-    size_t queue_max;
     size_t state_max;
     const char *name;
-    /* Compiled by the caller; ids are the exporter's to give. */
-    struct nurs_template templates[NURS_EXPORTER_MAX_TEMPLATES];
-    int n_templates;
+    struct nurs_exporter_settings set;
 };
 
 /* The exporter with the same version, domain and collectors that the

@@ -11,17 +11,24 @@
 
 #include <uv.h>
 
-#include "records/ct_fields.h"
 #include "core/host.h"
+#include "records/ct_fields.h"
+#include "records/record.h"
+
+/* What a reloaded script may change on a kept sink. */
+struct json_settings {
+    double flush_interval;
+    size_t buffer_size;
+};
 
 struct nurs_json_sink {
     struct nurs_resource res; /* first: the resource is the sink */
+    struct json_settings cur, next;
     char *path;               /* NULL: stdout */
     int fd;
     struct nurs_jsonw w;
     size_t mark;           /* where the record being written started */
     uint64_t lines_waiting; /* records in w not yet written out */
-    size_t buffer_size;
     uv_timer_t timer;
     struct nurs_ratelimit write_rl;
 };
@@ -121,7 +128,7 @@ void nurs_json_sink_end(struct nurs_json_sink *j, int ok)
     }
     /* Lines are separate top-level values, not elements of one list. */
     j->w.first[0] = 1;
-    if (j->w.len >= j->buffer_size)
+    if (j->w.len >= j->cur.buffer_size)
         nurs_json_sink_flush(j);
 }
 
@@ -183,28 +190,42 @@ static void destroy(struct nurs_resource *r)
     uv_close((uv_handle_t *)&j->timer, free_sink);
 }
 
-static void take_ct(struct nurs_resource *r, struct nurs_ct_msg *m)
+/* The sink as a conntrack source's consumer: out:write(rec). */
+static enum nurs_take take(struct nurs_consumer *c, struct nurs_resource *from,
+                           struct nurs_record *rec)
 {
-    nurs_json_sink_write_ct(nurs_json_sink_of(r), m);
+    (void)from;
+    if (rec->kind != NURS_RECORD_CT)
+        return NURS_TAKE_LOST;
+    nurs_json_sink_write_ct(nurs_json_sink_of(nurs_resource_of_consumer(c)), rec->data);
+    return NURS_TAKEN;
 }
+
+static const struct nurs_consumer_ops consumer_ops = {
+    .kinds = NURS_RECORD_CT,
+    .take = take,
+};
+
+static void configure(struct nurs_json_sink *j)
+{
+    uint64_t ms = (uint64_t)llround(j->cur.flush_interval * 1000.0);
+    if (ms == 0)
+        ms = 1;
+    if (!j->res.host->check_only)
+        uv_timer_start(&j->timer, on_timer, ms, ms);
+}
+
+static void adopted(struct nurs_resource *r) { configure((struct nurs_json_sink *)r); }
 
 static const struct nurs_resource_ops json_ops = {
     .kind = "json",
     .destroy = destroy,
     .flush = flush_op,
     .reopen = reopen,
-    .take_ct = take_ct,
+    NURS_SETTINGS_IN(struct nurs_json_sink),
+    .adopted = adopted,
+    .consumer = &consumer_ops,
 };
-
-static void configure(struct nurs_json_sink *j, const struct nurs_json_opts *o)
-{
-    j->buffer_size = o->buffer_size ? o->buffer_size : NURS_JSON_DEFAULT_BUFFER;
-    uint64_t ms = (uint64_t)llround(o->flush_interval * 1000.0);
-    if (ms == 0)
-        ms = 1;
-    if (!j->res.host->check_only)
-        uv_timer_start(&j->timer, on_timer, ms, ms);
-}
 
 struct nurs_json_sink *nurs_json_sink_get(struct nurs_script *s, const struct nurs_json_opts *o,
                                           char *err, size_t errlen)
@@ -212,11 +233,13 @@ struct nurs_json_sink *nurs_json_sink_get(struct nurs_script *s, const struct nu
     const char *path = o->path && strcmp(o->path, "-") != 0 ? o->path : NULL;
     char key[4200];
     snprintf(key, sizeof key, "path=%s", path ? path : "-");
-    struct nurs_resource *r = nurs_resource_claim(s, json_ops.kind, key);
-    if (r) {
-        configure((struct nurs_json_sink *)r, o);
+    const struct json_settings set = {
+        .flush_interval = o->flush_interval,
+        .buffer_size = o->buffer_size ? o->buffer_size : NURS_JSON_DEFAULT_BUFFER,
+    };
+    struct nurs_resource *r = nurs_resource_claim(s, &json_ops, key, &set);
+    if (r)
         return (struct nurs_json_sink *)r;
-    }
 
     struct nurs_json_sink *j = calloc(1, sizeof *j);
     if (!j || (path && !(j->path = strdup(path)))) {
@@ -237,11 +260,11 @@ struct nurs_json_sink *nurs_json_sink_get(struct nurs_script *s, const struct nu
     j->timer.data = j;
     /* A flush timer alone must not keep the daemon running. */
     uv_unref((uv_handle_t *)&j->timer);
-    if (nurs_resource_init(&j->res, &json_ops, s, o->name ? o->name : "json", key) < 0) {
+    if (nurs_resource_init(&j->res, &json_ops, s, o->name ? o->name : "json", key, &set) < 0) {
         snprintf(err, errlen, "out of memory");
         destroy(&j->res);
         return NULL;
     }
-    configure(j, o);
+    configure(j);
     return j;
 }

@@ -6,9 +6,9 @@
 
 #include <stddef.h>
 
-#include "netlink/ct_msg.h"
 #include "core/jsonw.h"
 #include "core/resource.h"
+#include "netlink/ct_msg.h"
 
 struct nurs_script;
 struct nurs_json_sink;

@@ -14,6 +14,9 @@
 
 struct nurs_pcap_sink {
     struct nurs_resource res; /* first: the resource is the sink */
+    /* The settings in force and a reloaded script's (string options not
+     * kept: the target is the sink's identity). */
+    struct nurs_pcap_opts cur, next;
     struct nurs_pcap_format fmt;
     struct nurs_pcap_file file;
     bool has_file;
@@ -180,13 +183,6 @@ static void destroy(struct nurs_resource *r)
     uv_close((uv_handle_t *)&p->flush_timer, free_sink);
 }
 
-static const struct nurs_resource_ops pcap_ops = {
-    .kind = "pcap",
-    .destroy = destroy,
-    .flush = flush_op,
-    .reopen = reopen,
-    .extra_counters = extra_counters,
-};
 
 static struct nurs_pcap_file_opts file_opts(const struct nurs_pcap_opts *o)
 {
@@ -210,8 +206,9 @@ static struct nurs_pcap_stream_opts stream_opts(const struct nurs_pcap_opts *o)
 }
 
 /* Settings a kept sink takes from the new script. */
-static void configure(struct nurs_pcap_sink *p, const struct nurs_pcap_opts *o)
+static void configure(struct nurs_pcap_sink *p)
 {
+    const struct nurs_pcap_opts *o = &p->cur;
     p->fmt.snaplen = o->fmt.snaplen;
     p->rate = o->rate;
     p->burst = o->burst > 0 ? o->burst : (o->rate > 1 ? o->rate : 1);
@@ -230,6 +227,18 @@ static void configure(struct nurs_pcap_sink *p, const struct nurs_pcap_opts *o)
         uv_timer_start(&p->flush_timer, on_flush_timer, ms ? ms : 1, ms ? ms : 1);
     }
 }
+
+static void adopted(struct nurs_resource *r) { configure((struct nurs_pcap_sink *)r); }
+
+static const struct nurs_resource_ops pcap_ops = {
+    .kind = "pcap",
+    .destroy = destroy,
+    .flush = flush_op,
+    .reopen = reopen,
+    .extra_counters = extra_counters,
+    NURS_SETTINGS_IN(struct nurs_pcap_sink),
+    .adopted = adopted,
+};
 
 static int open_targets(struct nurs_pcap_sink *p, const struct nurs_pcap_opts *o, char *err,
                         size_t errlen)
@@ -263,11 +272,12 @@ struct nurs_pcap_sink *nurs_pcap_sink_get(struct nurs_script *s, const struct nu
     snprintf(key, sizeof key, "target=%s;linktype=%u;nanos=%d;ring=%zu/%g",
              o->target ? o->target : "", o->fmt.linktype, o->fmt.nanos, o->ring_size,
              o->ring_seconds);
-    struct nurs_resource *r = nurs_resource_claim(s, pcap_ops.kind, key);
-    if (r) {
-        configure((struct nurs_pcap_sink *)r, o);
+    /* Kept without the strings, which die with a failed load. */
+    struct nurs_pcap_opts kept = *o;
+    kept.target = kept.name = NULL;
+    struct nurs_resource *r = nurs_resource_claim(s, &pcap_ops, key, &kept);
+    if (r)
         return (struct nurs_pcap_sink *)r;
-    }
 
     struct nurs_pcap_sink *p = calloc(1, sizeof *p);
     if (!p || !(p->scratch = malloc(SCRATCH_SIZE))) {
@@ -280,7 +290,7 @@ struct nurs_pcap_sink *nurs_pcap_sink_get(struct nurs_script *s, const struct nu
     uv_timer_init(s->host->loop, &p->flush_timer);
     p->flush_timer.data = p;
     uv_unref((uv_handle_t *)&p->flush_timer);
-    if (nurs_resource_init(&p->res, &pcap_ops, s, o->name ? o->name : "pcap", key) < 0) {
+    if (nurs_resource_init(&p->res, &pcap_ops, s, o->name ? o->name : "pcap", key, &kept) < 0) {
         snprintf(err, errlen, "out of memory");
         uv_close((uv_handle_t *)&p->flush_timer, free_sink);
         return NULL;
@@ -289,6 +299,6 @@ struct nurs_pcap_sink *nurs_pcap_sink_get(struct nurs_script *s, const struct nu
         nurs_resource_destroy(&p->res);
         return NULL;
     }
-    configure(p, o);
+    configure(p);
     return p;
 }

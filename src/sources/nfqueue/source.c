@@ -12,6 +12,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "core/host.h"
+#include "records/record.h"
 #include "sources/recorder.h"
 #include "sources/source.h"
 
@@ -26,6 +27,34 @@
 static void count_malformed(struct nurs_nfq_source *s, const char *why)
 {
     nurs_source_malformed(&s->res, &s->malformed_rl, why);
+}
+
+void nurs_nfq_dispatch(struct nurs_nfq_source *s, const struct nurs_nfq_msg *m)
+{
+    struct nurs_resource *r = &s->res;
+    if (r->consumers.n == 0) {
+        nurs_nfq_issue_default(s, m->queue, m->id, NURS_NFQ_DEF_NONE);
+        return;
+    }
+    struct nurs_nfq_packet p = {.src = s, .msg = m};
+    struct nurs_record rec = {.kind = NURS_RECORD_NFQ, .data = &p};
+    s->packet = &p;
+    bool failed = false;
+    for (int i = 0; i < r->consumers.n && !p.decided && !r->closing; i++) {
+        struct nurs_consumer *c = r->consumers.c[i];
+        if (c && c->ops->take(c, r, &rec) == NURS_TAKE_FAILED) {
+            failed = true;
+            r->counters.errors++;
+        }
+    }
+    if (!p.decided) {
+        p.decided = true;
+        nurs_nfq_issue_default(s, m->queue, m->id, NURS_NFQ_DEF_NONE);
+    }
+    if (!failed)
+        r->counters.delivered++;
+    nurs_record_end(&rec);
+    s->packet = NULL;
 }
 
 static void deliver_packet(struct nurs_nfq_source *s, const struct nlmsghdr *nlh)
@@ -150,9 +179,9 @@ static int receive_batch(struct nurs_nfq_source *s, const enum nurs_nfq_default_
  * the unbind would let the kernel drop them. */
 static void finish_batch(struct nurs_nfq_source *s)
 {
-    if (s->cur && !s->cur->decided) {
-        s->cur->decided = true;
-        nurs_nfq_issue_default(s, s->cur->msg->queue, s->cur->msg->id, NURS_NFQ_DEF_EXIT);
+    if (s->packet && !s->packet->decided) {
+        s->packet->decided = true;
+        nurs_nfq_issue_default(s, s->packet->msg->queue, s->packet->msg->id, NURS_NFQ_DEF_EXIT);
     }
     if (!s->in_batch)
         return;
@@ -278,27 +307,27 @@ static void probe_ct_glue(struct nurs_nfq_source *s)
     unsigned char buf[NURS_NFQ_MSG_MAX] __attribute__((aligned(4)));
     char err[256];
     struct nurs_nfq_config c = {.flags = NFQA_CFG_F_CONNTRACK, .mask = NFQA_CFG_F_CONNTRACK};
-    s->ct_glue = request(s, nurs_nfq_put_config(buf, s->o.queues[0], &c), NURS_NFQ_DEF_CONFIG,
+    s->ct_glue = request(s, nurs_nfq_put_config(buf, s->cur.queues[0], &c), NURS_NFQ_DEF_CONFIG,
                          err, sizeof err) == 0;
 }
 
 static int bind_queues(struct nurs_nfq_source *s, char *err, size_t errlen)
 {
     unsigned char buf[NURS_NFQ_MSG_MAX] __attribute__((aligned(4)));
-    for (int i = 0; i < s->o.n_queues; i++) {
+    for (int i = 0; i < s->cur.n_queues; i++) {
         char why[256];
-        if (request(s, nurs_nfq_put_cmd(buf, s->o.queues[i], NFQNL_CFG_CMD_BIND),
+        if (request(s, nurs_nfq_put_cmd(buf, s->cur.queues[i], NFQNL_CFG_CMD_BIND),
                     NURS_NFQ_DEF_CONFIG, why, sizeof why) < 0) {
             if (errno == ETIMEDOUT)
-                snprintf(err, errlen, "binding queue %u: %s", s->o.queues[i], why);
+                snprintf(err, errlen, "binding queue %u: %s", s->cur.queues[i], why);
             else
-                explain_bind_error(errno, s->o.queues[i], err, errlen);
+                explain_bind_error(errno, s->cur.queues[i], err, errlen);
             return -1;
         }
         s->n_bound = i + 1;
     }
     probe_ct_glue(s);
-    return configure(s, &s->o, NURS_NFQ_DEF_CONFIG, err, errlen);
+    return configure(s, &s->cur, NURS_NFQ_DEF_CONFIG, err, errlen);
 }
 
 /* Every packet still queued for us gets the default verdict, then the
@@ -311,7 +340,7 @@ static void unbind_queues(struct nurs_nfq_source *s)
 {
     unsigned char buf[NURS_NFQ_MSG_MAX] __attribute__((aligned(4)));
     char err[256];
-    bool accept = (s->o.deflt.verdict & 0xffff) == NURS_NFQ_ACCEPT;
+    bool accept = (s->cur.deflt.verdict & 0xffff) == NURS_NFQ_ACCEPT;
     struct nurs_nfq_config stop = {
         .set_maxlen = true,
         .maxlen = 0,
@@ -319,9 +348,9 @@ static void unbind_queues(struct nurs_nfq_source *s)
         .mask = NFQA_CFG_F_FAIL_OPEN,
     };
     for (int i = 0; i < s->n_bound; i++)
-        if (request(s, nurs_nfq_put_config(buf, s->o.queues[i], &stop), NURS_NFQ_DEF_EXIT, err,
+        if (request(s, nurs_nfq_put_config(buf, s->cur.queues[i], &stop), NURS_NFQ_DEF_EXIT, err,
                     sizeof err) < 0)
-            nurs_warn("%s: queue %u: cannot stop queueing: %s", s->res.name, s->o.queues[i], err);
+            nurs_warn("%s: queue %u: cannot stop queueing: %s", s->res.name, s->cur.queues[i], err);
     const enum nurs_nfq_default_reason why = NURS_NFQ_DEF_EXIT;
     for (int round = 0; round < 1024; round++)
         if (receive_batch(s, &why) <= 0)
@@ -329,9 +358,9 @@ static void unbind_queues(struct nurs_nfq_source *s)
     nurs_nfq_release_all(s, NURS_NFQ_DEF_EXIT);
     nurs_nfq_flush(s);
     for (int i = 0; i < s->n_bound; i++)
-        if (request(s, nurs_nfq_put_cmd(buf, s->o.queues[i], NFQNL_CFG_CMD_UNBIND),
+        if (request(s, nurs_nfq_put_cmd(buf, s->cur.queues[i], NFQNL_CFG_CMD_UNBIND),
                     NURS_NFQ_DEF_EXIT, err, sizeof err) < 0)
-            nurs_warn("%s: queue %u: unbind: %s", s->res.name, s->o.queues[i], err);
+            nurs_warn("%s: queue %u: unbind: %s", s->res.name, s->cur.queues[i], err);
     s->n_bound = 0;
 }
 
@@ -341,25 +370,19 @@ static void report_exit_defaults(struct nurs_nfq_source *s)
     if (defaults)
         nurs_info("%s: %llu pending packets got the default verdict (%s) on close",
                   s->res.name, (unsigned long long)defaults,
-                  nurs_nfq_verdict_name(s->o.deflt.verdict));
+                  nurs_nfq_verdict_name(s->cur.deflt.verdict));
 }
 
 /* ---- lifetime ---- */
 
-static void free_source(struct nurs_nfq_source *s)
+static void free_source(void *arg)
 {
+    struct nurs_nfq_source *s = arg;
     nurs_recorder_put(s->res.host, s->recorder);
     nurs_nl_batch_free(&s->batch);
     nurs_nfq_verdicts_free(s);
     free(s->netns);
     free(s);
-}
-
-static void on_handle_closed(uv_handle_t *handle)
-{
-    struct nurs_nfq_source *s = handle->data;
-    if (--s->pending_closes == 0)
-        free_source(s);
 }
 
 /* Orderly exit, while the script still runs: every pending packet gets
@@ -382,20 +405,14 @@ static void destroy(struct nurs_resource *r)
         unbind_queues(s);
         report_exit_defaults(s);
     }
-    if (!s->cur) /* else the callback's coroutine is still running */
-        nurs_budget_release(&s->budget);
-    if (s->polling) {
-        s->polling = false;
-        uv_poll_stop(&s->poll);
-        s->pending_closes++;
-        uv_close((uv_handle_t *)&s->poll, on_handle_closed);
-    }
+    nurs_closer_begin(&s->closer, free_source, s);
+    nurs_closer_close(&s->closer, &s->poll);
+    nurs_closer_close(&s->closer, &s->hold_timer);
     nurs_nl_close(&s->nl);
     if (s->ifsock >= 0)
         close(s->ifsock);
     s->ifsock = -1;
-    s->pending_closes++;
-    uv_close((uv_handle_t *)&s->hold_timer, on_handle_closed);
+    nurs_closer_end(&s->closer);
 }
 
 static bool kernel_settings_differ(const struct nurs_nfq_opts *a, const struct nurs_nfq_opts *b)
@@ -404,38 +421,27 @@ static bool kernel_settings_differ(const struct nurs_nfq_opts *a, const struct n
            a->maxlen != b->maxlen || a->flags != b->flags;
 }
 
-/* A reloaded script that claimed the queue loaded (adopted) or failed.
- * Adopted: its settings apply, and packets the old script held (its Lua
- * state closes now) get the default verdict. Failed: nothing changes. */
-static void claim_end(struct nurs_resource *r, bool adopted)
+/* A reloaded script that claimed the queue loaded: its settings apply,
+ * and packets the old script held (its Lua state closes now) get the
+ * default verdict. */
+static void adopted(struct nurs_resource *r)
 {
     struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
-    if (!adopted) {
-        s->pending_set = false;
-        return;
-    }
-    nurs_budget_forget(&s->budget);
     uint64_t before = s->st.defaults[NURS_NFQ_DEF_RELOAD];
     nurs_nfq_release_all(s, NURS_NFQ_DEF_RELOAD);
     nurs_nfq_flush(s);
     if (s->st.defaults[NURS_NFQ_DEF_RELOAD] > before)
         nurs_info("%s: %llu packets held by the old script got the default verdict",
                   s->res.name, (unsigned long long)(s->st.defaults[NURS_NFQ_DEF_RELOAD] - before));
-    if (!s->pending_set)
-        return;
-    s->pending_set = false;
-    struct nurs_nfq_opts next = s->pending_o;
-    bool reconfigure = kernel_settings_differ(&s->o, &next);
-    int rcvbuf = next.rcvbuf;
-    s->o = next;
-    s->nl.rcvbuf_max = next.rcvbuf_max;
-    s->budget.limit_ns = next.budget_ns;
+    bool reconfigure = kernel_settings_differ(&s->cur, &s->next);
+    int rcvbuf = s->cur.rcvbuf;
+    s->nl.rcvbuf_max = s->cur.rcvbuf_max;
     if (s->nl.fd < 0)
         return;
     if (rcvbuf > s->nl.rcvbuf / 2)
         nurs_nl_set_rcvbuf(&s->nl, rcvbuf);
     char err[256];
-    if (reconfigure && configure(s, &s->o, NURS_NFQ_DEF_CONFIG, err, sizeof err) < 0)
+    if (reconfigure && configure(s, &s->cur, NURS_NFQ_DEF_CONFIG, err, sizeof err) < 0)
         nurs_err("%s: new settings not applied: %s", s->res.name, err);
 }
 
@@ -450,7 +456,8 @@ static const struct nurs_resource_ops nfq_ops = {
     .kind = "nfqueue",
     .destroy = destroy,
     .flush = flush,
-    .claim_end = claim_end,
+    NURS_SETTINGS_IN(struct nurs_nfq_source),
+    .adopted = adopted,
     .finish = finish,
     .extra_counters = extra_counters,
 };
@@ -490,10 +497,7 @@ static int open_socket(struct nurs_nfq_source *s, const struct nurs_nfq_opts *o,
     nurs_source_rcvbuf(&s->res, &s->nl, o->rcvbuf, o->rcvbuf_max);
     if (bind_queues(s, err, errlen) < 0)
         return -1;
-    if (nurs_source_poll(&s->res, &s->poll, s->nl.fd, on_readable, s, err, errlen) < 0)
-        return -1;
-    s->polling = true;
-    return 0;
+    return nurs_source_poll(&s->res, &s->poll, s->nl.fd, on_readable, s, err, errlen);
 }
 
 struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
@@ -502,14 +506,12 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
 {
     char key[4400];
     make_key(o, key, sizeof key);
-    struct nurs_resource *r = nurs_resource_claim(script, nfq_ops.kind, key);
+    /* Kept without the strings, which die with a failed load. */
+    struct nurs_nfq_opts kept = *o;
+    kept.netns = kept.name = kept.record = NULL;
+    struct nurs_resource *r = nurs_resource_claim(script, &nfq_ops, key, &kept);
     if (r) {
         struct nurs_nfq_source *s = (struct nurs_nfq_source *)r;
-        /* Applied when the new script's load succeeds (claim_end()). */
-        s->pending_o = *o;
-        s->pending_o.netns = NULL;
-        s->pending_o.name = s->pending_o.record = NULL;
-        s->pending_set = true;
         *adopted_out = true;
         return set_recorder(s, o->record, err, errlen) < 0 ? NULL : s;
     }
@@ -526,19 +528,11 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
     s->cap_out = 64;
     s->nl.fd = -1;
     s->ifsock = -1;
-    s->o = *o;
-    s->o.netns = NULL;
-    s->o.name = s->o.record = NULL;
-    if (nurs_budget_init(&s->budget, o->budget_ns) < 0) {
-        free_source(s);
-        snprintf(err, errlen, "cannot start the time budget's watchdog thread");
-        return NULL;
-    }
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     s->kernel_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     s->default_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
-    if (nurs_resource_init(&s->res, &nfq_ops, script, o->name, key) < 0) {
+    if (nurs_resource_init(&s->res, &nfq_ops, script, o->name, key, &kept) < 0) {
         free_source(s);
         snprintf(err, errlen, "out of memory");
         return NULL;

@@ -4,9 +4,10 @@
  * when the script errs, overruns its time budget, gives none, holds a
  * packet too long, is replaced by a reload or the daemon exits.
  *
- * Files: src_nfqueue.c (socket, queue config, receive loop, reload and
- * exit), nfq_verdicts.c (sending verdicts, batching, held packets),
- * nfq_dispatch.c (the Lua callbacks and what their answers mean). */
+ * Files: source.c (socket, queue config, receive loop, reload and exit),
+ * verdicts.c (sending verdicts, batching, held packets), record.c (the
+ * record's fields); the Lua side (nfq_consumer.c of the bindings) calls
+ * the script under its time budget and reads its answers. */
 #ifndef NURS_SOURCES_NFQUEUE_SOURCE_H
 #define NURS_SOURCES_NFQUEUE_SOURCE_H
 
@@ -16,11 +17,11 @@
 
 #include <uv.h>
 
-#include "bindings/budget.h"
+#include "core/closer.h"
 #include "core/log.h"
+#include "core/resource.h"
 #include "netlink/nfq_msg.h"
 #include "netlink/socket.h"
-#include "core/resource.h"
 
 struct nurs_script;
 
@@ -44,7 +45,7 @@ struct nurs_nfq_opts {
     const char *name;
     const char *record;   /* pcap file for what this source receives */
     struct nurs_nfq_decision deflt; /* the default verdict: accept or drop */
-    uint64_t budget_ns;   /* time budget of the callbacks, per packet */
+    uint64_t budget_ns;   /* time budget of the callbacks, per packet (the bindings keep it) */
     bool batch;           /* verdicts of one receive batch in one send, ranges batched */
     uint64_t hold_ms;     /* longest a held packet waits for its verdict */
     int hold_max;         /* most packets held at once */
@@ -84,7 +85,6 @@ struct nurs_nfq_stats {
     uint64_t verdict_msgs, batch_msgs;
     uint64_t kernel_errors; /* verdicts the kernel refused */
     uint64_t send_errors;   /* verdict messages that could not be sent */
-    uint64_t timeouts;      /* callbacks stopped at the budget */
     uint64_t ctmark_ignored; /* verdicts with a ctmark this kernel cannot apply */
 };
 
@@ -98,13 +98,14 @@ struct nurs_nfq_packet {
 
 struct nurs_nfq_source {
     struct nurs_resource res; /* first: the resource is the source */
+    /* As configured, and what a reloaded script asks for (the claim/adopt
+     * protocol of core/resource.h); string options are not kept. */
+    struct nurs_nfq_opts cur, next;
     struct nurs_nl nl;
     int ifsock; /* a socket in the queue's namespace, to name interfaces */
     uv_poll_t poll;
-    bool polling;
     uv_timer_t hold_timer;
-    int pending_closes;
-    struct nurs_nfq_opts o; /* as configured; string options not kept */
+    struct nurs_closer closer;
     char *netns;
     struct nurs_nl_batch batch;
     struct nurs_nfq_msg msg;
@@ -114,16 +115,13 @@ struct nurs_nfq_source {
     /* held packets, in the order they were held (so by deadline) */
     struct nurs_nfq_held *held;
     int held_head, n_held, cap_held, live_held;
-    struct nurs_budget budget;
     struct nurs_nfq_stats st;
     struct nurs_ratelimit overrun_rl, malformed_rl, kernel_rl, default_rl;
     struct nurs_pcap_writer *recorder;
     bool ct_glue;                /* the kernel takes conntrack marks with verdicts */
-    int n_bound;                 /* queues bound so far (o.queues[0..n_bound)) */
-    struct nurs_nfq_opts pending_o; /* a reloaded script's settings, until it commits */
-    bool pending_set;
+    int n_bound;                 /* queues bound so far (cur.queues[0..n_bound)) */
     /* where the receive loop is, for a close from inside a callback */
-    struct nurs_nfq_packet *cur;
+    struct nurs_nfq_packet *packet;
     bool in_batch;
     int batch_next, batch_n;
 };
@@ -166,9 +164,8 @@ void nurs_nfq_each_held(const struct nurs_nfq_source *s, void (*fn)(void *ctx, i
 void nurs_nfq_verdicts_free(struct nurs_nfq_source *s);
 int nurs_nfq_extra_counters(const struct nurs_resource *r, struct nurs_extra_counter *out);
 
-/* ---- nfq_dispatch.c ---- */
-
-/* Hands one decoded packet to the callbacks and issues what they decide. */
+/* Hands one decoded packet to the consumers, in order until one decides
+ * it, and issues the default verdict when none does. */
 void nurs_nfq_dispatch(struct nurs_nfq_source *s, const struct nurs_nfq_msg *m);
 
 #endif

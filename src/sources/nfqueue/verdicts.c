@@ -21,8 +21,8 @@ static bool serial_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
 
 static int queue_index(const struct nurs_nfq_source *s, uint16_t queue)
 {
-    for (int i = 0; i < s->o.n_queues; i++)
-        if (s->o.queues[i] == queue)
+    for (int i = 0; i < s->cur.n_queues; i++)
+        if (s->cur.queues[i] == queue)
             return i;
     return -1;
 }
@@ -52,7 +52,7 @@ void nurs_nfq_issue(struct nurs_nfq_source *s, uint16_t queue, uint32_t id,
     uint32_t v = d->verdict & 0xffff;
     if (v < sizeof s->st.verdicts / sizeof *s->st.verdicts)
         s->st.verdicts[v]++;
-    if (!s->o.batch)
+    if (!s->cur.batch)
         nurs_nfq_flush(s);
 }
 
@@ -60,7 +60,7 @@ void nurs_nfq_issue_default(struct nurs_nfq_source *s, uint16_t queue, uint32_t 
                             enum nurs_nfq_default_reason why)
 {
     s->st.defaults[why]++;
-    nurs_nfq_issue(s, queue, id, &s->o.deflt);
+    nurs_nfq_issue(s, queue, id, &s->cur.deflt);
 }
 
 static void send_verdicts(struct nurs_nfq_source *s, const void *buf, size_t len)
@@ -119,7 +119,7 @@ void nurs_nfq_flush(struct nurs_nfq_source *s)
         return;
     bool held_any[NURS_NFQ_MAX_QUEUES];
     uint32_t held_low[NURS_NFQ_MAX_QUEUES];
-    if (s->o.batch && s->n_out > 1) {
+    if (s->cur.batch && s->n_out > 1) {
         qsort(s->out, (size_t)s->n_out, sizeof *s->out, by_queue_then_id);
         lowest_held(s, held_any, held_low);
     }
@@ -127,7 +127,7 @@ void nurs_nfq_flush(struct nurs_nfq_source *s)
     for (int i = 0; i < s->n_out;) {
         const struct nurs_nfq_out *first = &s->out[i];
         int j = i + 1;
-        if (s->o.batch) {
+        if (s->cur.batch) {
             while (j < s->n_out && s->out[j].queue == first->queue &&
                    s->out[j].id == s->out[j - 1].id + 1 && same_decision(&s->out[j].d, &first->d))
                 j++;
@@ -186,8 +186,8 @@ static void trim(struct nurs_nfq_source *s)
 int nurs_nfq_hold(struct nurs_nfq_source *s, uint16_t queue, uint32_t id, char *err,
                   size_t errlen)
 {
-    if (s->live_held >= s->o.hold_max) {
-        snprintf(err, errlen, "%d packets are held already (hold_max)", s->o.hold_max);
+    if (s->live_held >= s->cur.hold_max) {
+        snprintf(err, errlen, "%d packets are held already (hold_max)", s->cur.hold_max);
         return -1;
     }
     if (s->n_held == s->cap_held) {
@@ -209,7 +209,7 @@ int nurs_nfq_hold(struct nurs_nfq_source *s, uint16_t queue, uint32_t id, char *
         }
     }
     bool was_empty = s->live_held == 0;
-    s->held[s->n_held++] = (struct nurs_nfq_held){queue, id, true, now_ms(s) + s->o.hold_ms};
+    s->held[s->n_held++] = (struct nurs_nfq_held){queue, id, true, now_ms(s) + s->cur.hold_ms};
     s->live_held++;
     if (was_empty)
         arm_timer(s);
@@ -250,7 +250,7 @@ void nurs_nfq_release_all(struct nurs_nfq_source *s, enum nurs_nfq_default_reaso
     }
     s->live_held = 0;
     s->held_head = s->n_held = 0;
-    if (s->pending_closes >= 0 && !s->res.closing)
+    if (nurs_handle_open((uv_handle_t *)&s->hold_timer))
         uv_timer_stop(&s->hold_timer);
 }
 
@@ -273,7 +273,7 @@ void nurs_nfq_expire_held(struct nurs_nfq_source *s)
     if (expired && nurs_ratelimit_check(&s->default_rl) >= 0)
         nurs_warn("%s: %llu held packets got the default verdict (%s) after hold_timeout",
                   s->res.name, (unsigned long long)expired,
-                  nurs_nfq_verdict_name(s->o.deflt.verdict));
+                  nurs_nfq_verdict_name(s->cur.deflt.verdict));
 }
 
 void nurs_nfq_each_held(const struct nurs_nfq_source *s, void (*fn)(void *ctx, int64_t ticket),
@@ -314,7 +314,6 @@ int nurs_nfq_extra_counters(const struct nurs_resource *r, struct nurs_extra_cou
     out[n++] = (struct nurs_extra_counter){"defaults", total};
     for (int i = 0; i < NURS_NFQ_DEF_COUNT; i++)
         out[n++] = (struct nurs_extra_counter){default_names[i], st->defaults[i]};
-    out[n++] = (struct nurs_extra_counter){"timeouts", st->timeouts};
     out[n++] = (struct nurs_extra_counter){"held", (uint64_t)s->live_held};
     out[n++] = (struct nurs_extra_counter){"verdict_msgs", st->verdict_msgs};
     out[n++] = (struct nurs_extra_counter){"batch_msgs", st->batch_msgs};

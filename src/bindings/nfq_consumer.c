@@ -1,13 +1,18 @@
-/* A queued packet meets the script: its callbacks run in order, under the
- * queue's time budget, until one gives a verdict (by returning one or by
- * a method on the record); what they say becomes exactly one verdict, and
- * whatever goes wrong becomes the default verdict, counted by reason. */
+/* A queued packet meets the script: its functions run in order (the
+ * source calls them until one decides), under the queue's time budget,
+ * until one gives a verdict (by returning one or by a method on the
+ * record); what they say becomes exactly one verdict, and whatever goes
+ * wrong becomes the default verdict, counted by reason. */
 #include <string.h>
 
 #include <lauxlib.h>
 
-#include "core/host.h"
+#include "bindings/budget.h"
+#include "bindings/consumer.h"
 #include "bindings/nfq_record.h"
+#include "bindings/record.h"
+#include "bindings/script.h"
+#include "records/record.h"
 #include "sources/nfqueue/source.h"
 
 static const char *const verdict_names[] = {"drop", "accept", "repeat", "queue", NULL};
@@ -145,56 +150,52 @@ static bool take_answer(struct nurs_nfq_source *s, struct nurs_nfq_packet *p, lu
         nurs_nfq_issue_default(s, p->msg->queue, p->msg->id, NURS_NFQ_DEF_ERROR);
     }
     *failed = true;
-    s->res.counters.errors++;
     log_failure(s, L);
     return true;
 }
 
-void nurs_nfq_dispatch(struct nurs_nfq_source *s, const struct nurs_nfq_msg *m)
+/* Calls one function with the packet's view under the script's time
+ * budget (shared by every function the packet reaches: the budget starts
+ * with the view), and issues what it decides. */
+static enum nurs_take call_nfq_function(struct nurs_consumer *c, struct nurs_resource *from,
+                                        struct nurs_record *rec)
 {
-    struct nurs_resource *r = &s->res;
-    if (r->cb.n == 0) {
-        nurs_nfq_issue_default(s, m->queue, m->id, NURS_NFQ_DEF_NONE);
-        return;
+    struct nurs_l_consumer *lc = (struct nurs_l_consumer *)c;
+    struct nurs_nfq_source *s = (struct nurs_nfq_source *)from;
+    struct nurs_nfq_packet *p = rec->data;
+    lua_State *L = lc->L;
+    if (nurs_lua_script_of(L)->exiting)
+        return NURS_TAKE_LOST; /* the script called os.exit(): the default verdict */
+    struct nurs_budget *b = nurs_l_script_budget(nurs_lua_script_of(L));
+    bool first = !rec->view;
+    int view = nurs_l_record_view(L, rec);
+    if (first) {
+        b->limit_ns = s->cur.budget_ns;
+        nurs_budget_start(b);
     }
-    lua_State *L = r->cb.L;
-    struct nurs_nfq_packet p = {.src = s, .msg = m};
-    s->cur = &p;
-    int rec = lua_gettop(L) + 1;
-    struct nurs_pkt_record *ud = nurs_nfq_record_push(L, &p);
-    nurs_budget_start(&s->budget);
-    bool failed = false;
-    for (int i = 0; i < r->cb.n && !p.decided && !r->closing; i++) {
-        lua_State *co;
-        int nres = 0;
-        enum nurs_budget_rc rc = nurs_budget_call(&s->budget, L, r->cb.refs[i], rec, &co, &nres);
-        if (rc == NURS_BUDGET_OK) {
-            take_answer(s, &p, L, co, nres, &failed);
-            nurs_budget_done(&s->budget);
-            continue;
-        }
-        failed = true;
-        r->counters.errors++;
-        if (rc == NURS_BUDGET_TIMEOUT)
-            s->st.timeouts++;
-        log_failure(s, L);
-        if (!p.decided) {
-            p.decided = true;
-            nurs_nfq_issue_default(s, m->queue, m->id,
-                                   rc == NURS_BUDGET_TIMEOUT ? NURS_NFQ_DEF_TIMEOUT
-                                                             : NURS_NFQ_DEF_ERROR);
-        }
-        break;
+    lua_State *co;
+    int nres = 0;
+    enum nurs_budget_rc rc = nurs_budget_call(b, L, lc->ref, view, &co, &nres);
+    if (rc == NURS_BUDGET_OK) {
+        bool failed = false;
+        take_answer(s, p, L, co, nres, &failed);
+        nurs_budget_done(b);
+        return failed ? NURS_TAKE_FAILED : NURS_TAKEN;
     }
-    if (!p.decided) {
-        p.decided = true;
-        nurs_nfq_issue_default(s, m->queue, m->id, NURS_NFQ_DEF_NONE);
+    if (rc == NURS_BUDGET_TIMEOUT)
+        s->res.counters.timeouts++;
+    log_failure(s, L);
+    if (!p->decided) {
+        p->decided = true;
+        nurs_nfq_issue_default(s, p->msg->queue, p->msg->id,
+                               rc == NURS_BUDGET_TIMEOUT ? NURS_NFQ_DEF_TIMEOUT
+                                                         : NURS_NFQ_DEF_ERROR);
     }
-    if (!failed)
-        r->counters.delivered++;
-    nurs_pkt_record_expire(ud);
-    lua_settop(L, rec - 1);
-    s->cur = NULL;
-    if (r->closing) /* closed from the callback, which ran in this coroutine */
-        nurs_budget_release(&s->budget);
+    return NURS_TAKE_FAILED;
 }
+
+const struct nurs_consumer_ops nurs_l_nfq_function_ops = {
+    .kinds = NURS_RECORD_NFQ,
+    .take = call_nfq_function,
+    .release = nurs_l_consumer_release,
+};
