@@ -1,7 +1,9 @@
 /* Process attribution of conntrack connections: which local process owns
  * the socket at each end. At a connection's NEW event (or when a dump
- * first shows it), each end whose source address is local is looked up
- * with sock_diag by its exact addresses and ports, on a socket of its own,
+ * first shows it), each end whose source address is local is looked up by
+ * its exact addresses and ports: first in what the BPF programs saw of
+ * each socket's owner in its system call (process/bpf/, when loaded; the
+ * worker only adds names), else with sock_diag, on a socket of its own,
  * answers matched by sequence number on the loop; the socket's inode then
  * goes to a worker thread that finds its process in /proc (procscan.c).
  * The answer is kept, keyed by conntrack id, until the DESTROY event, so

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/idtable.h"
+#include "core/log.h"
 #include "process/procinfo.h"
 
 #define MAX_CACHED 8192u
@@ -37,12 +37,7 @@ struct nurs_cgroupids {
     struct nurs_cgroupids_stats stats;
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return nurs_monotonic_ms() * 1000000u; }
 
 static void drop(void *e) { free(((struct entry *)e)->path); }
 

@@ -337,7 +337,8 @@ struct nurs_bpf *nurs_bpf_open(uv_loop_t *loop, uint64_t netns, const struct nur
     (void)netns;
     (void)o;
     (void)on_record;
-    snprintf(err, errlen, "built without BPF support (NURS_BPF=OFF, or clang, bpftool, libbpf or BTF missing)");
+    snprintf(err, errlen,
+             "built without BPF support (NURS_BPF=OFF, or clang, bpftool, libbpf or BTF missing)");
     return NULL;
 }
 
