@@ -22,3 +22,17 @@ nsx() { ip netns exec "$NS" "$@"; }
 
 # CPU time of process $1 so far, in clock ticks (user + system).
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Waits until files stop growing (bounded, 2 minutes): sizes unchanged over
+# two checks 1.5 s apart, longer than nurs-lua's 1 s flush interval.
+#   wait_still FILE...
+wait_still() {
+    local prev="" now same=0 i f
+    for ((i = 0; i < 80 && same < 2; i++)); do
+        sleep 1.5
+        now=""
+        for f in "$@"; do now="$now $(stat -c %s "$f" 2>/dev/null || echo 0)"; done
+        if [ "$now" = "$prev" ]; then same=$((same + 1)); else same=0; fi
+        prev=$now
+    done
+}

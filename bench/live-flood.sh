@@ -53,15 +53,7 @@ kill -0 $ULOGD_PID || { echo "ulogd2 did not start:"; cat "$TMP/ulogd.stderr" "$
 n0=$(cpu $NURS_PID); u0=$(cpu $ULOGD_PID)
 gen=$(ip netns exec $NS "$BUILD/tools/ct-gen" "$N")
 echo "generator: $gen"
-# Wait until both outputs stop growing (bounded): sizes unchanged over two
-# checks 1.5 s apart, longer than nurs-lua's 1 s flush interval.
-prev=""; same=0
-for ((i = 0; i < 80 && same < 2; i++)); do
-    sleep 1.5
-    now="$(stat -c %s "$TMP/nurs.json" 2>/dev/null || echo 0) $(stat -c %s "$TMP/ulogd.json" 2>/dev/null || echo 0)"
-    if [ "$now" = "$prev" ]; then same=$((same + 1)); else same=0; fi
-    prev=$now
-done
+wait_still "$TMP/nurs.json" "$TMP/ulogd.json"
 n1=$(cpu $NURS_PID); u1=$(cpu $ULOGD_PID)
 kill -TERM $NURS_PID $ULOGD_PID
 wait $NURS_PID 2>/dev/null || true

@@ -4,6 +4,7 @@
 
 #include <lauxlib.h>
 
+#include "bindings/budget.h"
 #include "bindings/record.h"
 #include "bindings/script.h"
 #include "bindings/util.h"
@@ -21,9 +22,14 @@ static enum nurs_take call_function(struct nurs_consumer *c, struct nurs_resourc
     lua_pushvalue(L, view);
     /* The traceback handler lies under the view: one per delivery. The
      * source counts the error; a timeout is counted here. */
+    uint64_t budget = from->consumers.budget_ns;
+    enum nurs_budget_rc why;
+    if (nurs_budget_pcall(L, 1, 0, view - 1, budget ? budget : nurs_l_default_budget_ns, &why) ==
+        LUA_OK)
+        return NURS_TAKEN;
     uint64_t errors = 0;
-    return nurs_l_call(L, 1, view - 1, from->consumers.budget_ns, &from->error_rl, from->name,
-                       &errors, &from->counters.timeouts)
+    return nurs_l_call_failed(L, why, &from->error_rl, from->name, &errors,
+                              &from->counters.timeouts)
                ? NURS_TAKEN
                : NURS_TAKE_FAILED;
 }

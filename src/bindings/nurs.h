@@ -11,6 +11,7 @@ int luaopen_nurs_core(lua_State *L);
 /* Each adds its constructor to the module table on top of the stack. */
 void nurs_l_conntrack_open(lua_State *L);
 void nurs_l_json_open(lua_State *L);
+void nurs_l_metrics_open(lua_State *L);
 void nurs_l_replay_open(lua_State *L);
 void nurs_l_nflog_open(lua_State *L);
 void nurs_l_pcap_open(lua_State *L);

@@ -70,6 +70,22 @@ void nurs_log_lua_error(lua_State *L, struct nurs_ratelimit *rl, const char *con
     lua_pop(L, 1);
 }
 
+uint64_t nurs_l_default_budget_ns;
+
+bool nurs_l_call_failed(lua_State *L, enum nurs_budget_rc why, struct nurs_ratelimit *rl,
+                        const char *context, uint64_t *errors, uint64_t *timeouts)
+{
+    if (nurs_l_is_exit(L)) {
+        lua_pop(L, 1); /* os.exit(): the daemon is stopping, nothing went wrong */
+        return true;
+    }
+    (*errors)++;
+    if (why == NURS_BUDGET_TIMEOUT && timeouts)
+        (*timeouts)++;
+    nurs_log_lua_error(L, rl, context);
+    return false;
+}
+
 bool nurs_l_call(lua_State *L, int nargs, int msgh, uint64_t limit_ns, struct nurs_ratelimit *rl,
                  const char *context, uint64_t *errors, uint64_t *timeouts)
 {
@@ -83,15 +99,8 @@ bool nurs_l_call(lua_State *L, int nargs, int msgh, uint64_t limit_ns, struct nu
     enum nurs_budget_rc why;
     bool ok = nurs_budget_pcall(L, nargs, 0, msgh, limit_ns ? limit_ns : config.budget_ns,
                                 &why) == LUA_OK;
-    if (!ok && nurs_l_is_exit(L)) {
-        lua_pop(L, 1); /* os.exit(): the daemon is stopping, nothing went wrong */
-        ok = true;
-    } else if (!ok) {
-        (*errors)++;
-        if (why == NURS_BUDGET_TIMEOUT && timeouts)
-            (*timeouts)++;
-        nurs_log_lua_error(L, rl, context);
-    }
+    if (!ok)
+        ok = nurs_l_call_failed(L, why, rl, context, errors, timeouts);
     if (base)
         lua_remove(L, base);
     return ok;
@@ -147,22 +156,38 @@ static int check_script_perms(const char *script_path, bool strict)
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct nurs_lua_script *s = ud;
-    size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
-        s->mem_used -= old;
+        if (ptr) {
+            free(ptr);
+            s->mem_used -= osize;
+        }
         return NULL;
     }
-    if (nsize > old && config.memory_limit && s->mem_used + (nsize - old) > config.memory_limit) {
+    if (!ptr) {
+        size_t used = s->mem_used + nsize;
+        if (used > config.memory_limit && config.memory_limit) {
+            s->mem_refused++;
+            return NULL;
+        }
+        void *p = malloc(nsize);
+        if (p) {
+            s->mem_used = used;
+            if (used > s->mem_peak)
+                s->mem_peak = used;
+        }
+        return p;
+    }
+    size_t used = s->mem_used - osize + nsize;
+    if (nsize > osize && used > config.memory_limit && config.memory_limit) {
         s->mem_refused++;
         return NULL;
     }
     void *p = realloc(ptr, nsize);
-    if (!p)
-        return NULL;
-    s->mem_used += nsize - old;
-    if (s->mem_used > s->mem_peak)
-        s->mem_peak = s->mem_used;
+    if (p) {
+        s->mem_used = used;
+        if (used > s->mem_peak)
+            s->mem_peak = used;
+    }
     return p;
 }
 
@@ -267,6 +292,18 @@ static void script_log_counters(const struct nurs_script *script)
               s->mem_peak, (unsigned long long)s->mem_refused);
 }
 
+static int script_counters(const struct nurs_script *script, struct nurs_extra_counter *out)
+{
+    const struct nurs_lua_script *s = (const struct nurs_lua_script *)script;
+    int n = 0;
+    out[n++] = (struct nurs_extra_counter){"errors", s->errors};
+    out[n++] = (struct nurs_extra_counter){"timeouts", s->timeouts};
+    out[n++] = (struct nurs_extra_counter){"memory_bytes", s->mem_used};
+    out[n++] = (struct nurs_extra_counter){"memory_peak_bytes", s->mem_peak};
+    out[n++] = (struct nurs_extra_counter){"memory_refused", s->mem_refused};
+    return n;
+}
+
 const struct nurs_engine *nurs_lua_engine(const struct nurs_lua_options *o)
 {
     static const struct nurs_engine engine = {
@@ -274,8 +311,10 @@ const struct nurs_engine *nurs_lua_engine(const struct nurs_lua_options *o)
         .run = script_run,
         .close = script_close,
         .log_counters = script_log_counters,
+        .counters = script_counters,
     };
     config = *o;
+    nurs_l_default_budget_ns = o->budget_ns;
     snprintf(config_lua_dir, sizeof config_lua_dir, "%s", o->lua_dir);
     config.lua_dir = config_lua_dir;
     return &engine;

@@ -56,6 +56,11 @@ const struct nurs_lua_options *nurs_lua_options(void);
  * *timeouts. Returns true when the call ended well. */
 bool nurs_l_call(lua_State *L, int nargs, int msgh, uint64_t limit_ns, struct nurs_ratelimit *rl,
                  const char *context, uint64_t *errors, uint64_t *timeouts);
+/* What nurs_l_call does once the protected call failed (error on top). */
+bool nurs_l_call_failed(lua_State *L, enum nurs_budget_rc why, struct nurs_ratelimit *rl,
+                        const char *context, uint64_t *errors, uint64_t *timeouts);
+/* --budget, for the calls on a path taken per record. */
+extern uint64_t nurs_l_default_budget_ns;
 
 struct nurs_script *nurs_script_of(lua_State *L);
 struct nurs_lua_script *nurs_lua_script_of(lua_State *L);

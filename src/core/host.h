@@ -28,6 +28,9 @@ struct nurs_engine {
     void (*close)(struct nurs_script *s);
     /* Optional: logs the script's own counters (SIGUSR1, exit). */
     void (*log_counters)(const struct nurs_script *s);
+    /* Optional: the same counters, for metrics; returns how many (at most
+     * NURS_MAX_EXTRA_COUNTERS). */
+    int (*counters)(const struct nurs_script *s, struct nurs_extra_counter *out);
 };
 
 /* Something besides resources that a flush must reach (record files). */

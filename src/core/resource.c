@@ -198,6 +198,29 @@ void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec)
         r->counters.delivered++;
 }
 
+int nurs_label_set(struct nurs_resource_label *l, const char *name, const char *value)
+{
+    if (!value || !*value)
+        return 0;
+    l->name = name;
+    snprintf(l->value, sizeof l->value, "%s", value);
+    return 1;
+}
+
+void nurs_label_append(struct nurs_resource_label *l, const char *item)
+{
+    size_t used = strlen(l->value);
+    snprintf(l->value + used, sizeof l->value - used, "%s%s", used ? "," : "", item);
+}
+
+bool nurs_extra_is_gauge(const struct nurs_resource *r, const char *name)
+{
+    for (const char *const *g = r->ops->gauges; g && *g; g++)
+        if (strcmp(*g, name) == 0)
+            return true;
+    return false;
+}
+
 int nurs_resource_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
 {
     const struct nurs_counters *c = &r->counters;

@@ -80,6 +80,15 @@ struct nurs_extra_counter {
 
 #define NURS_MAX_EXTRA_COUNTERS 24
 
+/* A label that places a resource for an operator (the netns it listens
+ * in, its NFLOG groups, its collectors), as metrics show it. */
+struct nurs_resource_label {
+    const char *name;
+    char value[256];
+};
+
+#define NURS_MAX_RESOURCE_LABELS 4
+
 struct nurs_resource_ops {
     const char *kind;
     /* Flush, close and free; may finish asynchronously (uv_close). */
@@ -90,6 +99,13 @@ struct nurs_resource_ops {
      * (at most NURS_MAX_EXTRA_COUNTERS). Lua tables and the SIGUSR1 log
      * show them after the common ones. */
     int (*extra_counters)(const struct nurs_resource *r, struct nurs_extra_counter *out);
+    /* Optional, NULL-terminated: the extra counters that are levels going
+     * up and down (a buffer size, entries held now) rather than counts of
+     * events; metrics expose them as gauges. */
+    const char *const *gauges;
+    /* Optional: fills out[] with r's labels (at most
+     * NURS_MAX_RESOURCE_LABELS), returns how many. */
+    int (*labels)(const struct nurs_resource *r, struct nurs_resource_label *out);
     /* The settings of the claim/adopt protocol: settings_size bytes at
      * cur_offset and next_offset of the kind's struct (0: none). */
     size_t settings_size, cur_offset, next_offset;
@@ -168,6 +184,14 @@ int nurs_consumers_add(struct nurs_consumers *list, struct nurs_consumer *c);
 /* Hands rec to every consumer of r, in order. Counts delivered, errors
  * and dropped on r. */
 void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec);
+
+/* For labels ops: sets l to name=value and returns 1, or returns 0 when
+ * value is NULL or empty (nothing to say). */
+int nurs_label_set(struct nurs_resource_label *l, const char *name, const char *value);
+/* Appends an item to a comma-separated label value. */
+void nurs_label_append(struct nurs_resource_label *l, const char *item);
+/* True if `name` is in r's kind's list of gauges. */
+bool nurs_extra_is_gauge(const struct nurs_resource *r, const char *name);
 
 /* The common and the kind's own counters, in the order the SIGUSR1 log
  * and Lua tables show them; returns how many (at most

@@ -27,7 +27,9 @@ int nurs_netns_enter(const char *netns, int *saved, char *err, size_t errlen)
         snprintf(err, errlen, "network namespace %s: %s", path, strerror(errno));
         return -1;
     }
-    *saved = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    /* thread-self: a worker thread returns to its own namespace, not to
+     * wherever the main thread happens to be. */
+    *saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (*saved < 0) {
         snprintf(err, errlen, "cannot open our own network namespace: %s", strerror(errno));
         close(target);

@@ -107,6 +107,9 @@ int nurs_attribution_watch(struct nurs_attribution *a, uint32_t id,
 void nurs_attribution_unwatch_all(struct nurs_attribution *a);
 
 /* The engine's counters (names prefixed "process_"); returns how many. */
+/* Those of its counters that are levels, not counts (for a kind's
+ * `gauges` list). */
+#define NURS_ATTRIBUTION_GAUGES "process_pending", "process_connections"
 int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extra_counter *out);
 #define NURS_ATTR_N_COUNTERS 15
 

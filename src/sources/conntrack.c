@@ -422,12 +422,21 @@ static void adopted(struct nurs_resource *r)
     }
 }
 
+static int labels(const struct nurs_resource *r, struct nurs_resource_label *out)
+{
+    return nurs_label_set(out, "netns", ((const struct nurs_ct_source *)r)->netns);
+}
+
+static const char *const gauges[] = {"rcvbuf", NURS_ATTRIBUTION_GAUGES, NULL};
+
 static const struct nurs_resource_ops ct_ops = {
     .kind = "conntrack",
     .destroy = destroy,
     .extra_counters = extra_counters,
     NURS_SETTINGS_IN(struct nurs_ct_source),
     .adopted = adopted,
+    .gauges = gauges,
+    .labels = labels,
     .finish = finish,
 };
 

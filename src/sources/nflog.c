@@ -380,10 +380,25 @@ static void committed(struct nurs_resource *r)
 
 static void adopted(struct nurs_resource *r);
 
+static int labels(const struct nurs_resource *r, struct nurs_resource_label *out)
+{
+    const struct nurs_nflog_source *s = (const struct nurs_nflog_source *)r;
+    int n = nurs_label_set(out, "netns", s->netns);
+    out[n] = (struct nurs_resource_label){.name = "group"};
+    for (int i = 0; i < s->n_groups; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "%u", s->groups[i].id);
+        nurs_label_append(&out[n], id);
+    }
+    return n + 1;
+}
+
 static const struct nurs_resource_ops nflog_ops = {
     .kind = "nflog",
     .destroy = destroy,
     .extra_counters = extra_counters,
+    .gauges = (const char *const[]){"rcvbuf", NULL},
+    .labels = labels,
     .committed = committed,
     NURS_SETTINGS_IN(struct nurs_nflog_source),
     .adopted = adopted,

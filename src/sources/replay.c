@@ -222,6 +222,7 @@ static const struct nurs_resource_ops replay_ops = {
     .destroy = destroy,
     .extra_counters = extra_counters,
     NURS_SETTINGS_IN(struct nurs_replay),
+    .gauges = (const char *const[]){NURS_ATTRIBUTION_GAUGES, NULL},
 };
 
 static int map_file(struct nurs_replay *rp, const char *path, char *err, size_t errlen)

@@ -257,7 +257,7 @@ static void test_rotation_names(void)
     char dir[] = "/tmp/nurs-rot-XXXXXX";
     if (!mkdtemp(dir))
         return;
-    char path[128], err[256], names[32][64];
+    char path[128], err[256] = "", names[32][64];
     uint8_t rec[8192];
 
     /* Size and count (tcpdump -C -W 12): two-digit names, reused in turn. */

@@ -365,6 +365,15 @@ static enum nurs_take take(struct nurs_consumer *c, struct nurs_resource *from,
     return NURS_TAKEN;
 }
 
+static int labels(const struct nurs_resource *r, struct nurs_resource_label *out)
+{
+    const struct nurs_exporter *e = (const struct nurs_exporter *)r;
+    out[0] = (struct nurs_resource_label){.name = "collector"};
+    for (int i = 0; i < e->n_collectors; i++)
+        nurs_label_append(&out[0], nurs_collector_spec(e->collectors[i]));
+    return 1;
+}
+
 static const struct nurs_consumer_ops consumer_ops = {
     .kinds = NURS_RECORD_CT,
     .take = take,
@@ -379,6 +388,8 @@ static const struct nurs_resource_ops exporter_ops = {
     NURS_SETTINGS_IN(struct nurs_exporter),
     .adopted = adopted,
     .consumer = &consumer_ops,
+    .gauges = (const char *const[]){"connections", NULL},
+    .labels = labels,
 };
 
 static void make_key(const struct nurs_exporter_opts *o, char *key, size_t len)

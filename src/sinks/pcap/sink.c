@@ -236,6 +236,7 @@ static const struct nurs_resource_ops pcap_ops = {
     .flush = flush_op,
     .reopen = reopen,
     .extra_counters = extra_counters,
+    .gauges = (const char *const[]){"readers", "ring_packets", "ring_bytes", NULL},
     NURS_SETTINGS_IN(struct nurs_pcap_sink),
     .adopted = adopted,
 };

@@ -452,6 +452,19 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
 
 static void flush(struct nurs_resource *r) { nurs_nfq_flush((struct nurs_nfq_source *)r); }
 
+static int labels(const struct nurs_resource *r, struct nurs_resource_label *out)
+{
+    const struct nurs_nfq_source *s = (const struct nurs_nfq_source *)r;
+    int n = nurs_label_set(out, "netns", s->netns);
+    out[n] = (struct nurs_resource_label){.name = "queue"};
+    for (int i = 0; i < s->cur.n_queues; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "%u", s->cur.queues[i]);
+        nurs_label_append(&out[n], id);
+    }
+    return n + 1;
+}
+
 static const struct nurs_resource_ops nfq_ops = {
     .kind = "nfqueue",
     .destroy = destroy,
@@ -460,6 +473,8 @@ static const struct nurs_resource_ops nfq_ops = {
     .adopted = adopted,
     .finish = finish,
     .extra_counters = extra_counters,
+    .gauges = (const char *const[]){"held", "rcvbuf", NULL},
+    .labels = labels,
 };
 
 static void make_key(const struct nurs_nfq_opts *o, char *key, size_t len)
