@@ -335,6 +335,18 @@ static void search(struct nurs_procscan *ps, struct missing *m, size_t n, size_t
     qsort(m, n, sizeof *m, cmp_missing);
     ps->gen++;
     list_pids(ps, now);
+    /* First the processes a BPF program saw bind the sockets' listeners:
+     * the server that accepts, most often; one read of its descriptors,
+     * newest first, instead of a search. */
+    for (size_t i = 0; i < n && left; i++) {
+        const struct nurs_sock_owner *o = m[i].w->owner;
+        struct pid_entry *p = o && !m[i].pid ? nurs_idtable_get(&ps->pids, o->tgid) : NULL;
+        if (!p || p->scanned == ps->gen)
+            continue;
+        p->scanned = ps->gen;
+        size_t f = scan_fds(ps, o->tgid, m, n, left, now);
+        left -= f < left ? f : left;
+    }
     for (int t = NEW; t <= REST && left; t++) {
         /* Not in a new process: before reading the others, drop the
          * sockets whose process exited (they closed with it). */

@@ -164,6 +164,39 @@ static void test_fake(void)
            (unsigned long long)(st->fd_dirs - dirs));
     nurs_proc_unref(closed.result);
 
+    /* What a BPF program saw. The listener's owner is read first, once:
+     * the socket it accepted is found there, with the thread it knew. */
+    link_fd(400, 9, "socket:[9300]");
+    struct nurs_sock_owner binder = {.tgid = 400, .tid = 401, .ppid = 1, .uid = 0};
+    struct nurs_procscan_want accepted = {.inode = 9300, .uid = 0, .owner = &binder};
+    dirs = st->fd_dirs;
+    nurs_procscan_resolve(ps, &accepted, 1, never_open, NULL);
+    tap_ok(accepted.result && accepted.result->pid == 400 && accepted.result->fd == 9 &&
+               accepted.result->tid == 401 && accepted.result->ppid == 1 && st->fd_dirs == dirs + 1,
+           "the binder's descriptors read first (%llu fd dirs), its thread kept",
+           (unsigned long long)(st->fd_dirs - dirs));
+    nurs_proc_unref(accepted.result);
+    /* Held by nobody any more (the server exited): the binder. */
+    struct nurs_sock_owner exited = {.tgid = 5555, .tid = 5556, .ppid = 400, .uid = 65534,
+                                     .comm = "zero-linger", .cmdline = "zl\0-x", .cmdline_len = 5};
+    struct nurs_procscan_want after = {.inode = 9301, .uid = 0, .owner = &exited};
+    nurs_procscan_resolve(ps, &after, 1, never_open, NULL);
+    struct nurs_proc *e = after.result;
+    tap_ok(e && e->pid == 5555 && e->tid == 5556 && e->ppid == 400 && e->uid == 65534 &&
+               e->fd == -1,
+           "a socket nobody holds: the process that bound it");
+    tap_is_str(e ? e->name : NULL, "zero-linger", "its name as the hook saw it");
+    tap_is_str(e ? e->cmdline : NULL, "zl -x", "its command line as the hook copied it");
+    tap_is_str(e ? e->user : NULL, "nobody", "its user");
+    nurs_proc_unref(e);
+    /* Seen by the hook, no socket to look for: no /proc search at all. */
+    struct nurs_procscan_want seen = {.owner = &exited};
+    uint64_t before = st->listings;
+    nurs_procscan_resolve(ps, &seen, 1, never_open, NULL);
+    tap_ok(seen.result && seen.result->pid == 5555 && st->listings == before,
+           "an owner the hook saw: named without reading /proc");
+    nurs_proc_unref(seen.result);
+
     /* A burst of new processes (a start, a build) and a socket whose
      * process already exited: the search stops at the first check for
      * closed sockets instead of reading every new process. */
