@@ -19,9 +19,10 @@
 #   p50/p99_ms  time from the NEW event to the answer
 #   cpu_us      nurs-lua CPU (loop and /proc worker) per connection, less a
 #               run without attribution measured the same way
-#   bpf_us      CPU of the BPF programs per connection (in the connecting
-#               processes: kernel.bpf_stats_enabled, turned on for the run
-#               and restored)
+#   bpf_us      CPU of the BPF programs per connection (spent in the
+#               connecting processes; kernel.bpf_stats_enabled, turned on for
+#               the run and restored). They run for every socket of the
+#               machine: other traffic on a shared host adds to it
 #   fd_dirs     /proc fd directories read per connection
 #   bench/process-churn.sh [N [RATE]]   (PATHS="bpf sockdiag", LINGERS, BACKGROUNDS)
 set -euo pipefail
