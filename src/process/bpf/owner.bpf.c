@@ -203,11 +203,11 @@ static __always_inline void sendmsg(struct bpf_sock_addr *ctx, bool v6)
     }
     if (bpf_map_lookup_elem(&sent, &key))
         return;
-    __u8 one = 1;
-    bpf_map_update_elem(&sent, &key, &one, BPF_ANY);
     struct nurs_bpf_record *r = reserve();
     if (!r)
-        return;
+        return; /* the next datagram tries again */
+    __u8 one = 1;
+    bpf_map_update_elem(&sent, &key, &one, BPF_ANY);
     r->kind = NURS_BPF_SEND;
     r->family = v6 ? AF_INET6 : AF_INET;
     r->proto = IPPROTO_UDP;
