@@ -16,6 +16,10 @@
 #include "bindings/script.h"
 #include "core/host.h"
 #include "core/log.h"
+#include "core/schema.h"
+
+/* Long options without a letter. */
+#define SCHEMA_OPTION 256
 
 static void usage(FILE *out)
 {
@@ -40,6 +44,8 @@ static void usage(FILE *out)
             "                         with K, M or G (default 512M; 0: no limit)\n"
             "      --strict-perms     refuse a script (or module directory) that users\n"
             "                         other than root and ours can change; else a warning\n"
+            "      --schema json|proto  print the JSON Schema of the JSON records, or the\n"
+            "                         .proto of the protobuf flow records, and exit\n"
             "  -h, --help             this help\n"
             "  -V, --version          print the version\n"
             "\n"
@@ -164,6 +170,7 @@ int main(int argc, char **argv)
         {"load-budget", required_argument, NULL, 'B'},
         {"memory-limit", required_argument, NULL, 'm'},
         {"strict-perms", no_argument, NULL, 'S'},
+        {"schema", required_argument, NULL, SCHEMA_OPTION},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -225,6 +232,16 @@ int main(int argc, char **argv)
             }
             set_nice = true;
             break;
+        case SCHEMA_OPTION:
+            if (strcmp(optarg, "json") == 0) {
+                fputs(nurs_schema_json, stdout);
+            } else if (strcmp(optarg, "proto") == 0) {
+                fputs(nurs_schema_proto, stdout);
+            } else {
+                fprintf(stderr, "nurs-lua: --schema takes json or proto\n");
+                return 2;
+            }
+            return 0;
         case 'h':
             usage(stdout);
             return 0;

@@ -1,6 +1,7 @@
 /* nurs.json{...}: the Lua face of the JSON-lines sink. */
 #include <lauxlib.h>
 
+#include "bindings/json.h"
 #include "bindings/json_value.h"
 #include "bindings/nurs.h"
 #include "bindings/record.h"
@@ -35,7 +36,8 @@ static int write_userdata(struct nurs_jsonw *w, lua_State *L, int idx, const cha
 /* nurs.json([path | opts]) */
 static int l_json(lua_State *L)
 {
-    static const char *const allowed[] = {"path", "flush", "buffer", "name", NULL};
+    static const char *const allowed[] = {"path", "flush", "buffer", "name", "schema_version",
+                                          NULL};
     struct nurs_json_opts o = {.flush_interval = 1.0};
     lua_settop(L, 1);
     if (lua_type(L, 1) == LUA_TSTRING) {
@@ -48,6 +50,7 @@ static int l_json(lua_State *L)
         o.buffer_size = (size_t)nurs_opt_int(L, 1, FNAME, "buffer", NURS_JSON_DEFAULT_BUFFER,
                                              0, 1 << 30);
         o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
+        o.schema_version = nurs_opt_bool(L, 1, FNAME, "schema_version", false);
     }
     char err[512];
     struct nurs_json_sink *sink = nurs_json_sink_get(nurs_script_of(L), &o, err, sizeof err);
@@ -57,29 +60,40 @@ static int l_json(lua_State *L)
     return 1;
 }
 
+void nurs_l_json_check_value(lua_State *L, int idx)
+{
+    if (nurs_l_view_to(L, idx))
+        nurs_l_view_check(L, idx, NULL); /* raises for an expired one */
+}
+
+int nurs_l_json_write_value(struct nurs_jsonw *w, lua_State *L, int idx, bool schema_version,
+                            char *err, size_t errlen)
+{
+    struct nurs_l_view *v = nurs_l_view_to(L, idx);
+    if (v && nurs_l_view_data(v)) {
+        struct nurs_field_src src = nurs_l_view_src(v);
+        nurs_json_record_begin(w, schema_version);
+        v->cls->emit_all(&src, &nurs_jsonw_emitter, w);
+        nurs_jsonw_object_end(w);
+        return 0;
+    }
+    return nurs_json_from_lua(w, L, idx, NULL, err, errlen);
+}
+
 static int json_write(lua_State *L)
 {
     struct nurs_json_sink *sink = check_sink(L);
     luaL_checkany(L, 2);
+    nurs_l_json_check_value(L, 2);
     const struct nurs_ct_msg *m = nurs_l_record_test(L, 2, &nurs_ct_class);
     if (m) {
         nurs_json_sink_write_ct(sink, (struct nurs_ct_msg *)m);
         return 0;
     }
-    struct nurs_l_view *v = nurs_l_view_to(L, 2);
-    if (v) {
-        nurs_l_view_check(L, 2, NULL); /* an expired one raises */
-        struct nurs_field_src src = nurs_l_view_src(v);
-        struct nurs_jsonw *w = nurs_json_sink_begin(sink);
-        nurs_jsonw_object_begin(w, NULL);
-        v->cls->emit_all(&src, &nurs_jsonw_emitter, w);
-        nurs_jsonw_object_end(w);
-        nurs_json_sink_end(sink, 1);
-        return 0;
-    }
     char err[256];
     struct nurs_jsonw *w = nurs_json_sink_begin(sink);
-    int rc = nurs_json_from_lua(w, L, 2, NULL, err, sizeof err);
+    int rc = nurs_l_json_write_value(w, L, 2, nurs_json_sink_schema_version(sink), err,
+                                     sizeof err);
     nurs_json_sink_end(sink, rc == 0);
     if (rc != 0)
         return luaL_error(L, "json:write: %s", err);

@@ -168,5 +168,6 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_nfqueue_open(L);
     nurs_l_exporter_open(L);
     nurs_l_metrics_open(L);
+    nurs_l_kafka_open(L);
     return 1;
 }

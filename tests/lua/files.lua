@@ -21,4 +21,12 @@ function M.synth(n, seed, path)
   return path
 end
 
+-- The whole content of a file.
+function M.slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 return M

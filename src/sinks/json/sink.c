@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "core/host.h"
+#include "core/schema.h"
 #include "records/ct_fields.h"
 #include "records/record.h"
 
@@ -19,6 +20,7 @@
 struct json_settings {
     double flush_interval;
     size_t buffer_size;
+    bool schema_version; /* "schema_version" first in each record */
 };
 
 struct nurs_json_sink {
@@ -132,12 +134,28 @@ void nurs_json_sink_end(struct nurs_json_sink *j, int ok)
         nurs_json_sink_flush(j);
 }
 
-void nurs_json_sink_write_ct(struct nurs_json_sink *j, struct nurs_ct_msg *m)
+void nurs_json_record_begin(struct nurs_jsonw *w, bool schema_version)
 {
-    struct nurs_jsonw *w = nurs_json_sink_begin(j);
     nurs_jsonw_object_begin(w, NULL);
+    if (schema_version)
+        nurs_jsonw_int(w, "schema_version", NURS_SCHEMA_VERSION);
+}
+
+void nurs_json_write_ct(struct nurs_jsonw *w, struct nurs_ct_msg *m, bool schema_version)
+{
+    nurs_json_record_begin(w, schema_version);
     nurs_ct_emit_record(m, &nurs_jsonw_emitter, w);
     nurs_jsonw_object_end(w);
+}
+
+bool nurs_json_sink_schema_version(const struct nurs_json_sink *j)
+{
+    return j->cur.schema_version;
+}
+
+void nurs_json_sink_write_ct(struct nurs_json_sink *j, struct nurs_ct_msg *m)
+{
+    nurs_json_write_ct(nurs_json_sink_begin(j), m, j->cur.schema_version);
     nurs_json_sink_end(j, 1);
 }
 
@@ -236,6 +254,7 @@ struct nurs_json_sink *nurs_json_sink_get(struct nurs_script *s, const struct nu
     const struct json_settings set = {
         .flush_interval = o->flush_interval,
         .buffer_size = o->buffer_size ? o->buffer_size : NURS_JSON_DEFAULT_BUFFER,
+        .schema_version = o->schema_version,
     };
     struct nurs_resource *r = nurs_resource_claim(s, &json_ops, key, &set);
     if (r)

@@ -4,6 +4,7 @@
 #ifndef NURS_SINKS_JSON_SINK_H
 #define NURS_SINKS_JSON_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/jsonw.h"
@@ -18,6 +19,7 @@ struct nurs_json_opts {
     double flush_interval; /* seconds */
     size_t buffer_size;    /* flush when this many bytes are waiting */
     const char *name;
+    bool schema_version; /* "schema_version" first in each record */
 };
 
 #define NURS_JSON_DEFAULT_BUFFER (64 * 1024)
@@ -26,6 +28,15 @@ struct nurs_json_sink *nurs_json_sink_get(struct nurs_script *s, const struct nu
                                           char *err, size_t errlen);
 struct nurs_resource *nurs_json_sink_resource(struct nurs_json_sink *j);
 struct nurs_json_sink *nurs_json_sink_of(struct nurs_resource *r);
+
+/* One conntrack record as one JSON object (a line of this sink without
+ * its newline), "schema_version" first when asked: for every sink that
+ * writes JSON records, so that all write the same bytes. */
+void nurs_json_write_ct(struct nurs_jsonw *w, struct nurs_ct_msg *m, bool schema_version);
+/* Opens a record's object, with "schema_version" first when asked. */
+void nurs_json_record_begin(struct nurs_jsonw *w, bool schema_version);
+/* Whether the sink's records carry "schema_version". */
+bool nurs_json_sink_schema_version(const struct nurs_json_sink *j);
 
 /* Appends one record as a JSON line. */
 void nurs_json_sink_write_ct(struct nurs_json_sink *j, struct nurs_ct_msg *m);

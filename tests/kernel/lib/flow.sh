@@ -175,3 +175,24 @@ wait_counter() {
 
 # Entries in a `conntrack -L -o xml` file.
 xml_entries() { grep -o '<flow>' "$1" | wc -l; }
+
+# The load of the reload tests: $1 IPv4 and $2 IPv6 connections (UDP to
+# ports from 10000 and 30000) over 3 s while the table is flushed every
+# quarter second, so flows are exported all along. Returns at once;
+# reload_load_wait waits for it and ends what is left with a last flush.
+reload_load_start() {
+    nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" "$1" 3 10000 127.0.0.1 >/dev/null &
+    LOAD_V4=$!
+    nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" "$2" 3 30000 ::1 >/dev/null &
+    LOAD_V6=$!
+    (for ((i = 0; i < 16; i++)); do sleep 0.25; nsx conntrack -F 2>/dev/null; done) &
+    LOAD_FLUSHER=$!
+    PIDS+=("$LOAD_V4" "$LOAD_V6" "$LOAD_FLUSHER")
+}
+
+reload_load_wait() {
+    wait "$LOAD_V4" || fail "IPv4 traffic failed"
+    wait "$LOAD_V6" || fail "IPv6 traffic failed"
+    wait "$LOAD_FLUSHER"
+    nsx conntrack -F 2>/dev/null
+}

@@ -169,7 +169,14 @@ class Source:
         self.version = args.version
         self.stream = None
         self.time_slack_ms = 0  # how coarse the decoder's times are
-        if args.pmacct:
+        if args.protobuf:
+            self.name = "protobuf"
+            self.flows = flowdecode.protobuf_flows(args.protobuf, args.proto,
+                                                   not args.no_length_prefix)
+            self.has_reason = self.has_icmp6 = True
+            self.has_icmp_ports = False
+            self.unseen_v6 = set()
+        elif args.pmacct:
             self.name = "pmacct"
             self.flows = flowdecode.pmacct_flows(args.pmacct)
             # No flowEndReason in its output, ICMP as the port shows it,
@@ -243,7 +250,7 @@ def compare_flow(src, g, w, args, errors):
         fields += ["icmp_type", "icmp_code"]
     if src.has_reason:
         fields.append("reason")
-    if args.version == 10 and src.name == "tshark":
+    if (args.version == 10 and src.name == "tshark") or src.name == "protobuf":
         fields.append("flow_id")
     if ":" in w["src"]:
         fields = [k for k in fields if k not in src.unseen_v6]
@@ -268,6 +275,30 @@ def compare_flow(src, g, w, args, errors):
 
 
 # ---- the message stream ----
+
+def check_protobuf(flows, args, errors):
+    """The Kafka sink's own fields: GoFlow2's constants, messages numbered
+    from 1 without a gap or a repeat, one message per connection's
+    direction (or connection, for biflows), keyed by conntrack id."""
+    seqs = sorted(int(f["pb"].get("sequence_num", 0)) for f in flows)
+    errors.check(seqs == list(range(1, len(flows) + 1)),
+                 f"protobuf: sequence numbers {seqs[:20]}..., want 1..{len(flows)}")
+    for f in flows:
+        pb = f["pb"]
+        errors.check(pb.get("type") == "IPFIX" and pb.get("sampling_rate") == "1",
+                     f"protobuf: type {pb.get('type')}, sampling_rate {pb.get('sampling_rate')}")
+        want_etype = "34525" if ":" in f["src"] else "2048"
+        errors.check(pb.get("etype") == want_etype, f"protobuf: etype {pb.get('etype')}")
+        want_dir = "1" if args.biflow else pb.get("ct_direction")
+        errors.check(pb.get("ct_direction") in ("1", "2") and pb.get("ct_direction") == want_dir,
+                     f"protobuf: ct_direction {pb.get('ct_direction')}")
+        if args.keys:
+            errors.check(f.get("key") == str(f["flow_id"]),
+                         f"protobuf: key {f.get('key')!r}, want the conntrack id {f['flow_id']}")
+    if args.records is not None:
+        errors.check(len(flows) == args.records,
+                     f"protobuf: {len(flows)} messages; the sink counted {args.records}")
+
 
 def check_ports(flows, lo, n, name, errors):
     """udp_burst.py's flows to ports lo..lo+n-1 are there, each once."""
@@ -422,6 +453,10 @@ def main():
     ap.add_argument("--traffic")
     ap.add_argument("--nfdump")
     ap.add_argument("--pmacct", help="nfacctd's print plugin output (JSON lines)")
+    ap.add_argument("--protobuf", help="the Kafka sink's messages: kcat -C -f '%%R%%s' output")
+    ap.add_argument("--proto", help="the .proto to decode --protobuf with (protoc --decode)")
+    ap.add_argument("--no-length-prefix", action="store_true")
+    ap.add_argument("--keys", help="kcat -C -f '%%k\\n' output: each message's key, in order")
     ap.add_argument("--capture")
     ap.add_argument("--port", type=int)
     ap.add_argument("--file")
@@ -476,6 +511,14 @@ def main():
         if args.biflow:  # one record per connection, the reply in reverse elements
             expected = [f for f in expected if f["direction"] == "orig"]
         src = Source(args, errors)
+        if src.name == "protobuf":
+            if args.keys:
+                keys = open(args.keys).read().splitlines()
+                errors.check(len(keys) == len(src.flows),
+                             f"{len(keys)} keys for {len(src.flows)} messages")
+                for f, k in zip(src.flows, keys):
+                    f["key"] = k
+            check_protobuf(src.flows, args, errors)
         compare(src, expected, args, errors)
         if src.name == "nfdump" and args.records is not None:
             errors.check(len(src.flows) == args.records,
