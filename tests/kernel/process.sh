@@ -27,7 +27,10 @@ start_nurs "$TMP/ct.json" "$ROOT/scripts/examples/ct-json.lua" - destroy "$PROCE
 CT_JSON=$NURS_PID
 start_nurs "$TMP/ipfix.out" "$ROOT/scripts/examples/ctipfix.lua" "file://$TMP/flows.ipfix" "$PROCESS"
 start_nurs "$TMP/v9.out" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:29055 "$PROCESS"
-ip netns exec "$NS" timeout 30 tcpdump -U -q -i lo -w "$TMP/v9.pcap" -c 1000 udp port 29055 2>/dev/null &
+# --immediate-mode: without it, packets wait in the capture ring up to a
+# second, and the ones sent at exit were lost when tcpdump was stopped.
+ip netns exec "$NS" timeout 30 tcpdump --immediate-mode -U -q -i lo -w "$TMP/v9.pcap" -c 1000 \
+    udp port 29055 2>/dev/null &
 TCPDUMP=$!
 PIDS+=("$TCPDUMP")
 # A collector that listens (without one, ICMP port unreachable makes the next send fail).
@@ -55,7 +58,7 @@ done
 for p in "${PIDS[@]}"; do
     [ "$p" = "$TCPDUMP" ] || timeout 10 tail --pid="$p" -f /dev/null || fail "a daemon did not exit"
 done
-sleep 0.2
+sleep 0.5 # what the daemons sent at exit reaches tcpdump
 kill -TERM "$TCPDUMP" 2>/dev/null || true
 timeout 10 tail --pid="$TCPDUMP" -f /dev/null || true
 
