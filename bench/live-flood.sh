@@ -6,13 +6,21 @@
 # with the same receive buffer (4 MiB) that may grow to 64 MiB, and each writes
 # every event as a JSON line. Reports events the kernel emitted, events
 # each received and lost, CPU seconds and records per CPU second of each.
-#   bench/live-flood.sh [N] [RCVBUF_MIB]   (N default 200000, <= 2000000;
-#                                            initial buffer of both, default 4)
+#   bench/live-flood.sh [N] [RCVBUF_MIB] [MODE]
+#     N default 200000 (<= 2000000); RCVBUF_MIB the initial buffer of both
+#     (default 4); MODE:
+#       matched   both with RCVBUF_MIB, growing to 64 MiB (default)
+#       defaults  as shipped: scripts/examples/ct-json.lua FILE destroy, and
+#                 ulogd2 without buffer settings
+#       reliable  nurs-lua with reliable = true and RCVBUF_MIB that never
+#                 grows; ulogd2 with the same buffer (and its own
+#                 netlink_events_reliable)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 N=${1:-200000}
 RCVBUF=$(( ${2:-4} << 20 ))
+MODE=${3:-matched}
 [ "$N" -le 2000000 ] || { echo "N too large" >&2; exit 2; }
 . "$ROOT/bench/lib-ns.sh"
 bench_netns flood
@@ -29,8 +37,10 @@ stack=ct1:NFCT,ip2str1:IP2STR,json1:JSON
 [ct1]
 hash_enable=0
 event_mask=0x00000004
-netlink_socket_buffer_size=$RCVBUF
-netlink_socket_buffer_maxsize=67108864
+$(case $MODE in
+    matched) printf 'netlink_socket_buffer_size=%s\nnetlink_socket_buffer_maxsize=67108864\n' "$RCVBUF" ;;
+    reliable) printf 'netlink_socket_buffer_size=%s\nnetlink_socket_buffer_maxsize=%s\nnetlink_events_reliable=1\n' "$RCVBUF" "$RCVBUF" ;;
+esac)
 [json1]
 sync=0
 file="$TMP/ulogd.json"
@@ -38,11 +48,19 @@ CONF
 cat >"$TMP/flood.lua" <<'LUA'
 local nurs = require "nurs"
 local out = nurs.json { path = arg[1], buffer = 1 << 20 }
-nurs.conntrack({ events = { "destroy" }, rcvbuf = tonumber(arg[2]), rcvbuf_max = 64 << 20 },
+local reliable = arg[3] == "reliable"
+nurs.conntrack({ events = { "destroy" }, rcvbuf = tonumber(arg[2]), reliable = reliable,
+                 rcvbuf_max = reliable and tonumber(arg[2]) or 64 << 20 },
   function(rec) out:write(rec) end)
 LUA
+if [ "$MODE" = defaults ]; then
+    NURS_ARGS=("$ROOT/scripts/examples/ct-json.lua" "$TMP/nurs.json" destroy)
+else
+    NURS_ARGS=("$TMP/flood.lua" "$TMP/nurs.json" "$RCVBUF" "$MODE")
+fi
+echo "mode $MODE"
 
-ip netns exec $NS "$BUILD/nurs-lua" "$TMP/flood.lua" "$TMP/nurs.json" "$RCVBUF" 2>"$TMP/nurs.log" &
+ip netns exec $NS "$BUILD/nurs-lua" "${NURS_ARGS[@]}" 2>"$TMP/nurs.log" &
 NURS_PID=$!; PIDS+=($NURS_PID)
 ip netns exec $NS ulogd -c "$TMP/ulogd.conf" 2>"$TMP/ulogd.stderr" &
 ULOGD_PID=$!; PIDS+=($ULOGD_PID)

@@ -7,7 +7,11 @@
 #  3. runs under both builds: CTest (C unit tests), busted (Lua specs),
 #     the kernel tests (each in its own network namespace),
 #  4. builds the libFuzzer targets with clang and runs each briefly,
-#  5. prints one line: "N passed, N failed".
+#  5. builds the Debian package from a clean copy of the tree (lintian: no
+#     errors), installs it, runs it as the service would (the nurs-lua
+#     user with the unit's capabilities: the conntrack, NFLOG and NFQUEUE
+#     kernel tests), purges it and checks nothing is left,
+#  6. prints one line: "N passed, N failed".
 # Kernel tests need root (they make namespaces and nft rules).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,17 +57,37 @@ scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 faile
 # find its own modules and check every example from anywhere.
 step "build (release, out of tree)"
 RELEASE=$(mktemp -d /var/tmp/nurs-release.XXXXXX)
-if cmake -S . -B "$RELEASE" -DCMAKE_BUILD_TYPE=Release -DNURS_WERROR=ON >/dev/null &&
+if cmake -S . -B "$RELEASE" -DCMAKE_BUILD_TYPE=Release -DNURS_WERROR=ON \
+    -DCMAKE_INSTALL_PREFIX="$RELEASE/inst" >/dev/null &&
     cmake --build "$RELEASE" -j"$JOBS" 2>&1 | tail -3 && [ -x "$RELEASE/nurs-lua" ]; then
     count "build release" 0
     for ex in scripts/examples/*.lua; do
         args=()
-        case $ex in *nflog-pcap.lua) args=(5 -) ;; esac # its arguments are required
+        case $ex in
+            *nflog-pcap.lua) args=(5 -) ;; # its arguments are required
+            *ct-cut.lua) args=(/dev/null) ;;
+        esac
         (cd / && "$RELEASE/nurs-lua" --check "$ROOT/$ex" "${args[@]}" >/dev/null 2>"$LOGS/check.log")
         rc=$?
         [ $rc -eq 0 ] || { echo "FAIL --check $ex from /"; cat "$LOGS/check.log"; }
         count "release --check $(basename "$ex")" $rc
     done
+    # cmake --install: a tree that runs every example and the service's
+    # script, with its man pages.
+    rc=0
+    cmake --install "$RELEASE" >"$LOGS/install.log" 2>&1 || rc=1
+    inst=$RELEASE/inst
+    for f in share/man/man8/nurs-lua.8 share/man/man7/nurs-lua-lua.7 share/doc/nurs-lua/lua-api.md \
+        lib/systemd/system/nurs-lua.service etc/nurs-lua/nurs-lua.lua; do
+        [ -f "$inst/$f" ] || { echo "FAIL cmake --install: no $f"; rc=1; }
+    done
+    for ex in "$inst"/share/nurs-lua/examples/*.lua "$inst/etc/nurs-lua/nurs-lua.lua"; do
+        args=()
+        case $ex in *nflog-pcap.lua) args=(5 -) ;; esac
+        (cd / && "$inst/bin/nurs-lua" --check "$ex" "${args[@]}" >/dev/null 2>"$LOGS/check.log") ||
+            { echo "FAIL installed --check $ex"; cat "$LOGS/check.log"; rc=1; }
+    done
+    count "cmake --install runs every example" $rc
     (cd "$RELEASE" && ctest -j"$JOBS") >"$LOGS/ctest-release.log" 2>&1
     tail -3 "$LOGS/ctest-release.log"
     count_ctest "$LOGS/ctest-release.log" release
@@ -143,6 +167,28 @@ if cmake -S . -B build-fuzz -DNURS_FUZZ=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=c
 else
     count "fuzz build" 1
 fi
+
+step "Debian package: build, lintian, install, run as the service user, purge"
+PKG=$(mktemp -d /var/tmp/nurs-pkg.XXXXXX)
+pkg_start=$SECONDS
+bash tests/package/build.sh "$PKG" >"$LOGS/package-build.log" 2>&1
+rc=$?
+grep -E "^(ok|FAIL|[EW]):" "$LOGS/package-build.log"
+count "package build + lintian" $rc
+echo "package build + lintian: $((SECONDS - pkg_start)) s"
+if [ $rc -eq 0 ]; then
+    timeout 900 bash tests/package/roundtrip.sh "$PKG"/nurs-lua_*.deb bash tests/package/as-service-user.sh \
+        >"$LOGS/package-roundtrip.log" 2>&1
+    rc=$?
+    grep -E '^(ok|FAIL|PASS|WARNING)' "$LOGS/package-roundtrip.log"
+    [ $rc -eq 0 ] || tail -40 "$LOGS/package-roundtrip.log"
+    while read -r verdict _ _ name; do
+        count "as nurs-lua: $name" "$([ "$verdict" = PASS ] && echo 0 || echo 1)"
+    done < <(grep -E '^(PASS|FAIL) as ' "$LOGS/package-roundtrip.log")
+    count "package install, run, purge" $rc
+fi
+rm -rf "$PKG"
+echo "package step: $((SECONDS - pkg_start)) s"
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi

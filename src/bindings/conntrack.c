@@ -7,6 +7,7 @@
 
 #include "bindings/attribution.h"
 #include "bindings/consumer.h"
+#include "bindings/ct_table.h"
 #include "bindings/nurs.h"
 #include "bindings/script.h"
 #include "bindings/util.h"
@@ -94,18 +95,35 @@ static void read_dump_at_exit(lua_State *L, int opts, struct nurs_ct_source_opts
     lua_pop(L, 1);
 }
 
+/* reliable = true; resync = true | "zero"; resync_interval = seconds */
+static void read_reliability(lua_State *L, int opts, struct nurs_ct_source_opts *o)
+{
+    o->set.reliable = nurs_opt_bool(L, opts, FNAME, "reliable", false);
+    int t = lua_getfield(L, opts, "resync");
+    if (t == LUA_TBOOLEAN)
+        o->set.resync = lua_toboolean(L, -1);
+    else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "zero") == 0)
+        o->set.resync = o->set.resync_zero = true;
+    else if (t != LUA_TNIL)
+        luaL_error(L, FNAME ": option 'resync' must be true, false or \"zero\"");
+    lua_pop(L, 1);
+    o->set.resync_interval_ms =
+        (unsigned)llround(nurs_opt_number(L, opts, FNAME, "resync_interval", 5, 0.1, 3600) * 1000);
+}
+
 /* nurs.conntrack([opts] [, callback]) */
 static int l_conntrack(lua_State *L)
 {
     static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
                                           "name", "record", "mark", "mark_mask",
                                           "dump_at_exit", "process", "batch_wait", "budget",
-                                          NULL};
+                                          "reliable", "resync", "resync_interval", NULL};
     int fn = nurs_l_source_args(L, FNAME, allowed, true);
 
     struct nurs_ct_source_opts o = {0};
     read_events(L, 1, &o);
-    bool dump = nurs_opt_bool(L, 1, FNAME, "dump", false);
+    o.dump = nurs_opt_bool(L, 1, FNAME, "dump", false);
+    read_reliability(L, 1, &o);
     o.netns = nurs_opt_string(L, 1, FNAME, "netns", NULL);
     o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
     o.record = nurs_opt_string(L, 1, FNAME, "record", NULL);
@@ -124,13 +142,44 @@ static int l_conntrack(lua_State *L)
         return luaL_error(L, FNAME ": %s", err);
     struct nurs_resource *r = nurs_ct_source_resource(src);
     nurs_l_handle_push(L, CT_MT, r);
+    /* An adopted socket keeps its place in the event stream (and a new
+     * one lists the table if asked): listing it again would deliver
+     * entries twice. */
+    (void)adopted;
     nurs_l_read_budget(L, 1, FNAME, r);
     if (fn)
         nurs_l_add_consumer(L, r, fn, &nurs_l_function_ops, NURS_RECORD_CT);
-    /* An adopted socket keeps its place in the event stream; listing the
-     * table again would deliver entries twice. */
-    if (dump && !adopted && nurs_ct_source_dump(src, false, err, sizeof err) < 0)
-        return luaL_error(L, FNAME ": %s", err);
+    return 1;
+}
+
+/* nurs.expect([opts] [, callback]): the expectation table's events */
+static int l_expect(lua_State *L)
+{
+    static const char *const allowed[] = {"events", "dump", "netns", "rcvbuf", "rcvbuf_max",
+                                          "name", "record", NULL};
+    const char *fname = "nurs.expect";
+    int fn = nurs_l_source_args(L, fname, allowed, false);
+    struct nurs_ct_source_opts o = {.expect = true};
+    int t = lua_getfield(L, 1, "events");
+    lua_pop(L, 1);
+    read_events(L, 1, &o);
+    if (o.ev_update && t != LUA_TNIL)
+        luaL_error(L, "%s: expectations have events new and destroy", fname);
+    o.ev_update = false;
+    o.dump = nurs_opt_bool(L, 1, fname, "dump", false);
+    o.netns = nurs_opt_string(L, 1, fname, "netns", NULL);
+    o.name = nurs_opt_string(L, 1, fname, "name", "expect");
+    o.record = nurs_opt_string(L, 1, fname, "record", NULL);
+    nurs_opt_rcvbuf(L, 1, fname, 1 << 20, NURS_CT_DEFAULT_RCVBUF_MAX, &o.rcvbuf, &o.rcvbuf_max);
+    char err[512];
+    bool adopted;
+    struct nurs_ct_source *src = nurs_ct_source_get(nurs_script_of(L), &o, &adopted, err, sizeof err);
+    if (!src)
+        return luaL_error(L, "%s: %s", fname, err);
+    struct nurs_resource *r = nurs_ct_source_resource(src);
+    nurs_l_handle_push(L, CT_MT, r);
+    if (fn)
+        nurs_l_add_consumer(L, r, fn, &nurs_l_function_ops, NURS_RECORD_EXP);
     return 1;
 }
 
@@ -187,6 +236,9 @@ void nurs_l_conntrack_open(lua_State *L)
         {NULL, NULL},
     };
     nurs_l_handle_class(L, CT_MT, "conntrack source", methods);
+    nurs_l_ct_table_methods_into(L, CT_MT);
     lua_pushcfunction(L, l_conntrack);
     lua_setfield(L, -2, "conntrack");
+    lua_pushcfunction(L, l_expect);
+    lua_setfield(L, -2, "expect");
 }

@@ -43,7 +43,7 @@ void nurs_l_consumer_release(struct nurs_consumer *c)
 }
 
 const struct nurs_consumer_ops nurs_l_function_ops = {
-    .kinds = NURS_RECORD_CT | NURS_RECORD_NFLOG,
+    .kinds = NURS_RECORD_CT | NURS_RECORD_NFLOG | NURS_RECORD_EXP,
     .take = call_function,
     .release = nurs_l_consumer_release,
 };

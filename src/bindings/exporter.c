@@ -171,12 +171,39 @@ static void read_collectors(lua_State *L, int opts, const char *fname,
     lua_pop(L, 2);
 }
 
+/* vrf = { [zone] = vrf id, ... }: ingressVRFID and egressVRFID of the
+ * flows of a conntrack zone. */
+static void read_vrf(lua_State *L, int idx, const char *fname, struct nurs_exporter_settings *set)
+{
+    if (lua_getfield(L, idx, "vrf") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "%s: option 'vrf' must map zones to VRF ids: { [1] = 100 }", fname);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1) || lua_tointeger(L, -2) < 0 ||
+            lua_tointeger(L, -2) > 65535 || lua_tointeger(L, -1) < 0 ||
+            lua_tointeger(L, -1) > 0xffffffffll)
+            luaL_error(L, "%s: option 'vrf' maps zones (0-65535) to VRF ids (unsigned32)", fname);
+        int n = (int)(sizeof set->vrf / sizeof *set->vrf);
+        if (set->n_vrf == n)
+            luaL_error(L, "%s: option 'vrf' maps at most %d zones", fname, n);
+        set->vrf[set->n_vrf].zone = (uint16_t)lua_tointeger(L, -2);
+        set->vrf[set->n_vrf].vrf = (uint32_t)lua_tointeger(L, -1);
+        set->n_vrf++;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 static int new_exporter(lua_State *L, enum nurs_flow_version version)
 {
     static const char *const allowed[] = {
         "collector", "collectors", "templates", "domain", "mtu", "message_size", "flush",
         "refresh_packets", "refresh_seconds", "queue", "connections", "name",
-        "process_enterprise", NULL};
+        "process_enterprise", "vrf", NULL};
     const char *fname = version == NURS_NETFLOW9 ? "nurs.netflow9" : "nurs.ipfix";
     if (lua_type(L, 1) == LUA_TSTRING) {
         lua_createtable(L, 0, 1);
@@ -218,6 +245,7 @@ static int new_exporter(lua_State *L, enum nurs_flow_version version)
                                           0xffffffff);
     for (int i = 0; i < o->set.n_templates; i++)
         nurs_template_set_process_pen(&o->set.templates[i], pen);
+    read_vrf(L, 1, fname, &o->set);
 
     /* A record must fit a message with its headers (IPv6 over UDP being
      * the smallest message an MTU leaves). */

@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 
+#include "bindings/doctor.h"
 #include "bindings/record.h"
 #include "bindings/budget.h"
 #include "bindings/script.h"
@@ -167,6 +168,8 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_pcap_open(L);
     nurs_l_nfqueue_open(L);
     nurs_l_exporter_open(L);
+    nurs_l_ct_table_open(L);
+    nurs_l_doctor_open(L);
     nurs_l_metrics_open(L);
     nurs_l_kafka_open(L);
     return 1;

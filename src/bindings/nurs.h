@@ -17,6 +17,7 @@ void nurs_l_nflog_open(lua_State *L);
 void nurs_l_pcap_open(lua_State *L);
 void nurs_l_nfqueue_open(lua_State *L);
 void nurs_l_exporter_open(lua_State *L);
+void nurs_l_ct_table_open(lua_State *L);
 void nurs_l_kafka_open(lua_State *L);
 
 /* :close() from Lua: a script being loaded only gives back what it

@@ -7,6 +7,7 @@
 #include "core/addr.h"
 #include "netlink/ct_msg.h"
 #include "records/ct_record.h"
+#include "records/exp_record.h"
 #include "records/nflog_fields.h"
 #include "records/packet.h"
 #include "sources/nfqueue/record.h"
@@ -381,6 +382,8 @@ void nurs_l_records_open(lua_State *L)
     nurs_l_record_class(L, &nurs_ct_class, NULL);
     nurs_l_record_class(L, &nurs_ct_dir_class, NULL);
     nurs_l_record_class(L, &nurs_nflog_class, NULL);
+    nurs_l_record_class(L, &nurs_exp_class, NULL);
+    nurs_l_record_class(L, &nurs_exp_tuple_class, NULL);
 }
 
 /* ---- the view of a delivery ---- */
@@ -395,6 +398,7 @@ int nurs_l_record_view_push(lua_State *L, struct nurs_record *rec)
 {
     const struct nurs_record_class *cls = rec->kind == NURS_RECORD_CT      ? &nurs_ct_class
                                           : rec->kind == NURS_RECORD_NFLOG ? &nurs_nflog_class
+                                          : rec->kind == NURS_RECORD_EXP   ? &nurs_exp_class
                                                                            : &nurs_nfq_class;
     lua_pushcfunction(L, nurs_l_traceback);
     rec->view = nurs_l_view_push(L, cls, rec->data);

@@ -95,18 +95,20 @@ int nurs_host_commit_early(struct nurs_host *h)
     return 0;
 }
 
-void nurs_host_reload(struct nurs_host *h)
+int nurs_host_reload(struct nurs_host *h)
 {
     if (h->starting) {
         nurs_warn("SIGHUP: the script is still starting; reload ignored");
-        return;
+        return 0;
     }
     nurs_info("SIGHUP: reloading %s", h->script_path);
-    if (nurs_host_load(h) == 0)
+    int rc = nurs_host_load(h);
+    if (rc == 0)
         nurs_info("reloaded %s", h->script_path);
     else
         nurs_err("reload of %s failed; the running script goes on", h->script_path);
     nurs_host_reopen(h);
+    return rc;
 }
 
 void nurs_host_reopen(struct nurs_host *h)

@@ -65,7 +65,9 @@ int nurs_host_load(struct nurs_host *h);
 /* Makes the loading script the current one now (nurs.run() from a
  * script's top level). Only for the first load. */
 int nurs_host_commit_early(struct nurs_host *h);
-void nurs_host_reload(struct nurs_host *h);
+/* SIGHUP: loads the script again and reopens files. Returns 0, or -1 if
+ * the new script failed and the running one goes on. */
+int nurs_host_reload(struct nurs_host *h);
 void nurs_host_reopen(struct nurs_host *h);
 void nurs_host_flush(struct nurs_host *h);
 void nurs_host_log_counters(struct nurs_host *h);

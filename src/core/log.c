@@ -2,10 +2,15 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
 
 static enum nurs_log_level current_level = NURS_LOG_INFO;
+static bool to_journal;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -28,10 +33,60 @@ const char *nurs_log_level_name(enum nurs_log_level level)
     return level_names[level];
 }
 
+bool nurs_log_journal_stream(const char *journal_stream, int fd)
+{
+    unsigned long long dev, ino;
+    char end;
+    struct stat st;
+    if (!journal_stream || sscanf(journal_stream, "%llu:%llu%c", &dev, &ino, &end) != 2)
+        return false;
+    return fstat(fd, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
+
+void nurs_log_detect_journal(void)
+{
+    to_journal = nurs_log_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO);
+}
+
+/* The journal reads a syslog priority from each line's "<N>" prefix, and
+ * stamps lines itself. A message of several lines (a Lua traceback) gets
+ * the prefix on each, so that none of them drops to the default priority. */
+static void log_journal(enum nurs_log_level level, const char *msg)
+{
+    static const int priority[] = {3, 4, 6, 7};
+    char out[2048 + 256];
+    size_t pos = 0;
+    const char *line = msg;
+    for (;;) {
+        size_t len = strcspn(line, "\n");
+        int n = snprintf(out + pos, sizeof out - pos, "<%d>%.*s\n", priority[level], (int)len, line);
+        if (n < 0 || (size_t)n >= sizeof out - pos) {
+            pos = sizeof out - 1;
+            out[pos - 1] = '\n';
+            break;
+        }
+        pos += (size_t)n;
+        if (!line[len])
+            break;
+        line += len + 1;
+    }
+    fwrite(out, 1, pos, stderr);
+}
+
 void nurs_log(enum nurs_log_level level, const char *fmt, ...)
 {
     if (level > current_level)
         return;
+    if (to_journal) {
+        char msg[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        log_journal(level, msg);
+        return;
+    }
     struct timespec ts;
     struct tm tm;
     char when[32];

@@ -3,6 +3,7 @@
 #ifndef NURS_CORE_LOG_H
 #define NURS_CORE_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum nurs_log_level {
@@ -17,6 +18,13 @@ enum nurs_log_level nurs_log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; returns -1 if unknown. */
 int nurs_log_parse_level(const char *name);
 const char *nurs_log_level_name(enum nurs_log_level level);
+
+/* When stderr is the journal ($JOURNAL_STREAM names its device and
+ * inode), lines are written with a syslog priority prefix ("<3>" for
+ * errors... "<7>" for debug) and without a timestamp of ours. */
+void nurs_log_detect_journal(void);
+/* Whether fd is the stream that a $JOURNAL_STREAM value ("DEV:INODE") names. */
+bool nurs_log_journal_stream(const char *journal_stream, int fd);
 
 void nurs_log(enum nurs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -198,6 +198,15 @@ void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec)
         r->counters.delivered++;
 }
 
+void nurs_resource_report_loss(struct nurs_resource *r, const struct nurs_loss *loss)
+{
+    for (int i = 0; i < r->consumers.n && !r->closing; i++) {
+        struct nurs_consumer *c = r->consumers.c[i];
+        if (c && c->ops->lost)
+            c->ops->lost(c, r, loss);
+    }
+}
+
 int nurs_label_set(struct nurs_resource_label *l, const char *name, const char *value)
 {
     if (!value || !*value)

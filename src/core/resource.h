@@ -43,6 +43,14 @@ enum nurs_take {
     NURS_TAKE_LOST,   /* it could not take it: counted as dropped */
 };
 
+/* What a source lost before its consumers could see it: kernel overruns
+ * (events dropped, how many unknown) and the entries a resync found to
+ * have ended inside such a gap. */
+struct nurs_loss {
+    uint64_t overruns;
+    uint64_t flows;
+};
+
 /* A consumer takes a source's records: a sink (in C, no Lua call), or a
  * script's function (the bindings make those). */
 struct nurs_consumer;
@@ -53,6 +61,10 @@ struct nurs_consumer_ops {
     /* Optional: frees a consumer that belongs to the list it is in (a
      * script's function), when that list is dropped. Sinks have none. */
     void (*release)(struct nurs_consumer *c);
+    /* Optional: the source lost records it will never deliver (an
+     * exporter tells its collectors). */
+    void (*lost)(struct nurs_consumer *c, struct nurs_resource *from,
+                 const struct nurs_loss *loss);
 };
 
 struct nurs_consumer {
@@ -185,6 +197,8 @@ int nurs_consumers_add(struct nurs_consumers *list, struct nurs_consumer *c);
  * and dropped on r. */
 void nurs_resource_deliver(struct nurs_resource *r, struct nurs_record *rec);
 
+/* Tells every consumer of r that takes notice what r lost. */
+void nurs_resource_report_loss(struct nurs_resource *r, const struct nurs_loss *loss);
 /* For labels ops: sets l to name=value and returns 1, or returns 0 when
  * value is NULL or empty (nothing to say). */
 int nurs_label_set(struct nurs_resource_label *l, const char *name, const char *value);

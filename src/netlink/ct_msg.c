@@ -185,6 +185,24 @@ static const struct nlattr *tuple_attr(const struct nurs_ct_msg *m, enum nurs_ct
     return m->tb[cta[dir]];
 }
 
+bool nurs_ct_tuple_walk(const struct nlattr *nest, struct nurs_ct_tuple *t)
+{
+    const struct nlattr *tb[CTA_TUPLE_MAX + 1] = {0};
+    memset(t, 0, sizeof *t);
+    if (!walk_nested(nest, tb, CTA_TUPLE_MAX, tuple_types))
+        return false;
+    t->zone = tb[CTA_TUPLE_ZONE];
+    /* A bad inner nest makes the whole tuple unreadable, as conntrack
+     * itself would. */
+    if ((tb[CTA_TUPLE_IP] && !walk_nested(tb[CTA_TUPLE_IP], t->ip, CTA_IP_MAX, ip_types)) ||
+        (tb[CTA_TUPLE_PROTO] &&
+         !walk_nested(tb[CTA_TUPLE_PROTO], t->proto, CTA_PROTO_MAX, proto_types))) {
+        memset(t, 0, sizeof *t);
+        return false;
+    }
+    return true;
+}
+
 const struct nurs_ct_tuple *nurs_ct_tuple_parse(struct nurs_ct_msg *m, enum nurs_ct_dir dir)
 {
     static const unsigned bits[] = {NURS_CT_N_TUPLE_ORIG, NURS_CT_N_TUPLE_REPLY,
@@ -193,20 +211,13 @@ const struct nurs_ct_tuple *nurs_ct_tuple_parse(struct nurs_ct_msg *m, enum nurs
     struct nurs_ct_tuple *t = &m->tuple[dir];
     if (m->parsed & bit)
         return (m->malformed & bit) || !tuple_attr(m, dir) ? NULL : t;
-
-    const struct nlattr *tb[CTA_TUPLE_MAX + 1];
-    if (!parse_nested_once(m, bit, tuple_attr(m, dir), tb, CTA_TUPLE_MAX, tuple_types)) {
+    m->parsed |= bit;
+    const struct nlattr *nest = tuple_attr(m, dir);
+    if (!nest) {
         memset(t, 0, sizeof *t);
         return NULL;
     }
-    memset(t, 0, sizeof *t);
-    t->zone = tb[CTA_TUPLE_ZONE];
-    /* Reuse the same "parsed" bit for the inner nests: a bad inner nest
-     * makes the whole tuple unreadable, as conntrack itself would. */
-    if ((tb[CTA_TUPLE_IP] && !walk_nested(tb[CTA_TUPLE_IP], t->ip, CTA_IP_MAX, ip_types)) ||
-        (tb[CTA_TUPLE_PROTO] &&
-         !walk_nested(tb[CTA_TUPLE_PROTO], t->proto, CTA_PROTO_MAX, proto_types))) {
-        memset(t, 0, sizeof *t);
+    if (!nurs_ct_tuple_walk(nest, t)) {
         m->malformed |= bit;
         return NULL;
     }

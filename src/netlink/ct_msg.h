@@ -86,6 +86,10 @@ bool nurs_ct_u32(const struct nurs_ct_msg *m, int cta, uint32_t *v);
 bool nurs_ct_zone(const struct nurs_ct_msg *m, uint16_t *v);
 bool nurs_ct_protonum(struct nurs_ct_msg *m, uint8_t *v);
 const struct nurs_ct_tuple *nurs_ct_tuple_parse(struct nurs_ct_msg *m, enum nurs_ct_dir dir);
+/* Walks a tuple nest (addresses, protocol, zone) that fits its message
+ * into t; false (t cleared) if it or a nest inside is malformed.
+ * Expectations carry the same tuples. */
+bool nurs_ct_tuple_walk(const struct nlattr *nest, struct nurs_ct_tuple *t);
 /* The tuple of a direction, NULL if absent or malformed; parsed on first
  * use (accessors ask for it many times per record: the check is inline). */
 static inline const struct nurs_ct_tuple *nurs_ct_tuple(struct nurs_ct_msg *m,

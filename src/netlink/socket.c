@@ -164,10 +164,15 @@ long nurs_nl_datagram(const struct nurs_nl_batch *b, int i, const void **data,
 
 int nurs_nl_recv(struct nurs_nl *nl, struct nurs_nl_batch *b)
 {
-    for (int i = 0; i < NURS_NL_SLOTS; i++)
+    return nurs_nl_recv_upto(nl, b, NURS_NL_SLOTS);
+}
+
+int nurs_nl_recv_upto(struct nurs_nl *nl, struct nurs_nl_batch *b, int max)
+{
+    for (int i = 0; i < max; i++)
         b->msgs[i].msg_hdr.msg_namelen = sizeof b->from[i];
     for (;;) {
-        int n = recvmmsg(nl->fd, b->msgs, NURS_NL_SLOTS, MSG_DONTWAIT, NULL);
+        int n = recvmmsg(nl->fd, b->msgs, (unsigned)max, MSG_DONTWAIT, NULL);
         if (n >= 0)
             return n;
         if (errno == EINTR)

@@ -66,6 +66,8 @@ void nurs_nl_batch_free(struct nurs_nl_batch *b);
 /* Receives up to NURS_NL_SLOTS datagrams; returns their count, 0 when
  * nothing is waiting, or -errno (-ENOBUFS on overrun). */
 int nurs_nl_recv(struct nurs_nl *nl, struct nurs_nl_batch *b);
+/* The same, at most max (<= NURS_NL_SLOTS) datagrams. */
+int nurs_nl_recv_upto(struct nurs_nl *nl, struct nurs_nl_batch *b, int max);
 
 /* Framing of the netlink messages in a datagram. libmnl's mnl_nlmsg_ok()
  * casts nlmsg_len to int, so a length of 2^31 or more passes it; these

@@ -354,8 +354,15 @@ static void after_work(uv_work_t *req, int status)
                (unsigned long long)(w->done_ms - w->started_ms),
                (unsigned long long)(nurs_monotonic_ms() - w->done_ms),
                (unsigned long long)w->stats.fd_dirs);
-    if (lane == L_SEARCH)
+    if (lane == L_SEARCH) {
+        if (w->stats.denied && !a->scan_stats.denied)
+            nurs_warn("%s: process attribution: the descriptors of other users' processes "
+                      "cannot be read (/proc/PID/fd: permission denied); it needs "
+                      "CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: until then their connections "
+                      "show the uid only",
+                      a->name);
         a->scan_stats = w->stats;
+    }
     for (size_t i = 0; i < w->n; i++) {
         struct nurs_proc *p = w->wants[i].result;
         struct lookup *l = &a->lookups[w->idx[i]];
@@ -753,6 +760,7 @@ int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extr
     out[n++] = (struct nurs_extra_counter){"process_connections", a->conns.count};
     out[n++] = (struct nurs_extra_counter){"process_scans", a->scan_stats.listings};
     out[n++] = (struct nurs_extra_counter){"process_fd_dirs", a->scan_stats.fd_dirs};
+    out[n++] = (struct nurs_extra_counter){"process_denied", a->scan_stats.denied};
     struct nurs_bpf_counters bc = {0};
     if (a->bpf)
         nurs_bpf_counters(a->bpf, &bc);
@@ -789,11 +797,17 @@ static void on_local_closed(struct nurs_localaddr *la)
     nurs_closer_release(&a->closer);
 }
 
+/* Engines alive, on the loop thread only. */
+static unsigned live_engines;
+
+unsigned nurs_attribution_live(void) { return live_engines; }
+
 void nurs_attribution_free(struct nurs_attribution *a)
 {
     if (!a || a->closing)
         return;
     a->closing = true;
+    live_engines--;
     nurs_attribution_unwatch_all(a);
     nurs_closer_begin(&a->closer, free_now, a);
     for (int i = 0; i < L_COUNT; i++)
@@ -905,5 +919,6 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
     /* Attribution follows its source: it does not keep the loop alive. */
     uv_unref((uv_handle_t *)&a->timer);
     uv_unref((uv_handle_t *)&a->check);
+    live_engines++;
     return a;
 }

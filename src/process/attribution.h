@@ -74,6 +74,9 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
                                               const char *name, char *err, size_t errlen);
 /* Frees it once the worker has returned; waiting callbacks are told. */
 void nurs_attribution_free(struct nurs_attribution *a);
+/* How many engines exist: reading other users' /proc/PID/fd needs
+ * CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE, kept by --user while one does. */
+unsigned nurs_attribution_live(void);
 
 /* The attribution stage of a conntrack record's way to its consumers:
  * while deliver(ctx) runs, the record sees its connection's processes
@@ -111,7 +114,7 @@ void nurs_attribution_unwatch_all(struct nurs_attribution *a);
  * `gauges` list). */
 #define NURS_ATTRIBUTION_GAUGES "process_pending", "process_connections"
 int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extra_counter *out);
-#define NURS_ATTR_N_COUNTERS 15
+#define NURS_ATTR_N_COUNTERS 16
 
 const char *nurs_attr_why_name(enum nurs_attr_why why);
 

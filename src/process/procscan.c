@@ -232,6 +232,8 @@ static size_t scan_fds(struct nurs_procscan *ps, uint32_t pid, struct missing *m
     char path[32];
     snprintf(path, sizeof path, "%u/fd", pid);
     int fd = openat(ps->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && (errno == EACCES || errno == EPERM))
+        ps->stats.denied++;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
         if (fd >= 0)
@@ -257,6 +259,10 @@ static size_t scan_fds(struct nurs_procscan *ps, uint32_t pid, struct missing *m
         uint32_t inode;
         snprintf(name, sizeof name, "%u", ps->fds[k]);
         ssize_t len = readlinkat(fd, name, link, sizeof link);
+        if (len < 0 && (errno == EACCES || errno == EPERM)) {
+            ps->stats.denied++;
+            break; /* every other link of this process is refused too */
+        }
         if (len <= 0 || !socket_inode(link, (size_t)len, &inode))
             continue;
         struct inode_entry *e = nurs_idtable_put(&ps->inodes, inode, now);

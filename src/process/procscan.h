@@ -32,6 +32,9 @@ struct nurs_procscan_stats {
     uint64_t cache_hits;
     uint64_t found, gone;
     uint64_t closed; /* searches cut short: the socket had closed */
+    /* fd directories or links we may not read (another user's process,
+     * without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE) */
+    uint64_t denied;
 };
 
 /* proc: where procfs is mounted ("/proc"; tests give a fake tree).

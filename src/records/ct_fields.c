@@ -6,6 +6,7 @@
 
 #include <linux/netfilter/nf_conntrack_common.h>
 
+#include "core/addr.h"
 #include "process/attribution.h"
 
 const char *const nurs_ct_field_names[NURS_CTF_COUNT] = {
@@ -73,45 +74,59 @@ static const struct nurs_proc *local_process(const struct nurs_ct_msg *m)
     return p ? p : nurs_ct_process(m, NURS_CT_REPLY);
 }
 
-bool nurs_ct_emit_dir_field(struct nurs_ct_msg *m, enum nurs_ct_dir dir,
-                            enum nurs_ct_dir_field f, const struct nurs_emit *e, void *ctx)
+bool nurs_ct_emit_tuple_field(const struct nurs_ct_tuple *t, enum nurs_ct_dir_field f,
+                              const struct nurs_emit *e, void *ctx)
 {
     const char *key = nurs_ct_dir_field_names[f];
     char addr[INET6_ADDRSTRLEN];
+    const void *raw;
+    size_t n;
     uint16_t u16;
     uint8_t type, code;
-    uint64_t packets, bytes;
 
     switch (f) {
     case NURS_CTD_SRC:
     case NURS_CTD_DST:
-        if (!nurs_ct_addr(m, dir, f == NURS_CTD_DST, addr, sizeof addr))
+        if (!(n = nurs_ct_tuple_addr(t, f == NURS_CTD_DST, &raw)) ||
+            !nurs_addr_text(raw, n, addr, sizeof addr))
             return false;
         emit_cstr(e, ctx, key, addr);
         return true;
     case NURS_CTD_SPORT:
     case NURS_CTD_DPORT:
-        if (!nurs_ct_port(m, dir, f == NURS_CTD_DPORT, &u16))
+        if (!nurs_ct_tuple_port(t, f == NURS_CTD_DPORT, &u16))
             return false;
         e->integer(ctx, key, u16);
         return true;
     case NURS_CTD_ICMP_TYPE:
     case NURS_CTD_ICMP_CODE:
     case NURS_CTD_ICMP_ID:
-        if (!nurs_ct_icmp(m, dir, &type, &code, &u16))
+        if (!nurs_ct_tuple_icmp(t, &type, &code, &u16))
             return false;
         e->integer(ctx, key, f == NURS_CTD_ICMP_TYPE ? type : f == NURS_CTD_ICMP_CODE ? code : u16);
         return true;
+    case NURS_CTD_ZONE:
+        if (!t->zone)
+            return false;
+        e->integer(ctx, key, nurs_ct_attr_be16(t->zone));
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool nurs_ct_emit_dir_field(struct nurs_ct_msg *m, enum nurs_ct_dir dir,
+                            enum nurs_ct_dir_field f, const struct nurs_emit *e, void *ctx)
+{
+    const char *key = nurs_ct_dir_field_names[f];
+    uint64_t packets, bytes;
+
+    switch (f) {
     case NURS_CTD_PACKETS:
     case NURS_CTD_BYTES:
         if (!nurs_ct_counters(m, dir, &packets, &bytes))
             return false;
         e->integer(ctx, key, (long long)(f == NURS_CTD_PACKETS ? packets : bytes));
-        return true;
-    case NURS_CTD_ZONE:
-        if (!nurs_ct_tuple_zone(m, dir, &u16))
-            return false;
-        e->integer(ctx, key, u16);
         return true;
     case NURS_CTD_PROCESS: {
         const struct nurs_proc *p = nurs_ct_process(m, dir);
@@ -121,9 +136,12 @@ bool nurs_ct_emit_dir_field(struct nurs_ct_msg *m, enum nurs_ct_dir dir,
         return true;
     }
     case NURS_CTD_COUNT:
-        break;
+        return false;
+    default: {
+        const struct nurs_ct_tuple *t = nurs_ct_tuple(m, dir);
+        return t && nurs_ct_emit_tuple_field(t, f, e, ctx);
     }
-    return false;
+    }
 }
 
 static bool emit_direction(struct nurs_ct_msg *m, enum nurs_ct_dir dir, const char *key,

@@ -58,6 +58,10 @@ extern const char *const nurs_ct_field_names[NURS_CTF_COUNT];
 extern const char *const nurs_ct_dir_field_names[NURS_CTD_COUNT];
 
 /* Emit one field under its own name; false (nothing emitted) if absent. */
+/* A field of a tuple's own (addresses, ports, ICMP, zone): conntrack
+ * directions and the tuples of expectations. */
+bool nurs_ct_emit_tuple_field(const struct nurs_ct_tuple *t, enum nurs_ct_dir_field f,
+                              const struct nurs_emit *e, void *ctx);
 bool nurs_ct_emit_field(struct nurs_ct_msg *m, enum nurs_ct_field f,
                         const struct nurs_emit *e, void *ctx);
 bool nurs_ct_emit_dir_field(struct nurs_ct_msg *m, enum nurs_ct_dir dir,

@@ -19,6 +19,7 @@ enum nurs_record_kind {
     NURS_RECORD_CT = 1u << 0,    /* data: struct nurs_ct_msg */
     NURS_RECORD_NFLOG = 1u << 1, /* data: struct nurs_nflog_msg */
     NURS_RECORD_NFQ = 1u << 2,   /* data: struct nurs_nfq_packet */
+    NURS_RECORD_EXP = 1u << 3,   /* data: struct nurs_exp_msg */
 };
 
 struct nurs_record {

@@ -17,8 +17,12 @@
 #include "core/closer.h"
 #include "core/host.h"
 #include "netlink/ct_msg.h"
+#include "netlink/ct_request.h"
+#include "netlink/doctor.h"
+#include "netlink/exp_msg.h"
 #include "netlink/socket.h"
 #include "records/record.h"
+#include "sources/ct_known.h"
 #include "sources/recorder.h"
 #include "sources/source.h"
 
@@ -32,6 +36,8 @@
 struct channel {
     struct nurs_nl nl;
     uv_poll_t poll;
+    bool deliver; /* a dump's entries reach the consumers (else they are only known) */
+    bool resync;  /* a dump after an overrun */
 };
 
 struct nurs_ct_source {
@@ -53,9 +59,24 @@ struct nurs_ct_source {
     uint64_t reads; /* receive rounds on the events socket that got datagrams */
     bool deliver_new; /* the script asked for NEW events (else they only start attribution) */
     bool joined_new;  /* member of the NEW events group */
+    bool expect;      /* the expectation table */
+    struct nurs_exp_msg exp;
+    /* Resync: the entries known alive. */
+    struct nurs_ct_known known;
+    bool known_on;
+    bool resync_due; /* an overrun waits for its resync */
+    /* The events socket was read empty since the last overrun: the kernel
+     * reports drops again (while a socket is congested it drops events
+     * without a new ENOBUFS, so a resync listing before that could miss
+     * the end of an entry it listed). */
+    bool drained;
+    uint64_t last_resync_ms;
+    uv_timer_t resync_timer;
+    uint64_t resyncs, lost_flows;
 };
 
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src) { return &src->res; }
+const char *nurs_ct_source_netns(const struct nurs_ct_source *src) { return src->netns; }
 
 struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r)
 {
@@ -70,7 +91,13 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     out[0] = (struct nurs_extra_counter){"rcvbuf", (uint64_t)s->events.nl.rcvbuf};
     out[1] = (struct nurs_extra_counter){"filtered", s->filtered};
     out[2] = (struct nurs_extra_counter){"reads", s->reads};
-    return 3 + (s->attr ? nurs_attribution_counters(s->attr, out + 3) : 0);
+    int n = 3;
+    if (s->known_on) {
+        out[n++] = (struct nurs_extra_counter){"resyncs", s->resyncs};
+        out[n++] = (struct nurs_extra_counter){"lost_flows", s->lost_flows};
+        out[n++] = (struct nurs_extra_counter){"known", nurs_ct_known_count(&s->known)};
+    }
+    return n + (s->attr ? nurs_attribution_counters(s->attr, out + n) : 0);
 }
 
 struct nurs_attribution *nurs_ct_source_attribution(struct nurs_ct_source *s, char *err,
@@ -155,13 +182,53 @@ static void close_dump(struct nurs_ct_source *s)
     uv_close((uv_handle_t *)&c->poll, free_dump_channel);
 }
 
+static void start_resync(struct nurs_ct_source *s);
+static bool read_channel(struct nurs_ct_source *s, struct channel *c, bool from_dump);
+
 static void finish_dump(struct nurs_ct_source *s, const char *failure)
 {
+    bool resync = s->dump->resync;
     if (failure)
         nurs_err("%s: table dump failed: %s", s->res.name, failure);
     else
         nurs_debug("%s: table dump complete", s->res.name);
     close_dump(s);
+    if (resync && !failure) {
+        /* The DESTROY events of entries that ended before the listing
+         * reached them are in the events socket already: read them first. */
+        for (int i = 0; i < 64 && s->events.nl.fd >= 0 && !s->res.closing; i++)
+            if (read_channel(s, &s->events, false)) {
+                s->drained = true;
+                break;
+            }
+        /* Known entries the listing did not show ended inside the gap. */
+        struct nurs_loss loss = {.flows = nurs_ct_known_end(&s->known)};
+        s->lost_flows += loss.flows;
+        nurs_warn("%s: resync after an overrun: %zu live entries known, %llu ended unseen "
+                  "(lost flows, %llu so far)",
+                  s->res.name, nurs_ct_known_count(&s->known), (unsigned long long)loss.flows,
+                  (unsigned long long)s->lost_flows);
+        if (loss.flows)
+            nurs_resource_report_loss(&s->res, &loss);
+    } else if (resync) {
+        s->resync_due = true;
+    }
+    if (s->resync_due)
+        start_resync(s);
+}
+
+/* What an event or a listing tells of an entry's life. */
+static void track(struct nurs_ct_source *s, struct nurs_ct_msg *m)
+{
+    uint32_t id;
+    if (!s->known_on)
+        return;
+    if (!nurs_ct_u32(m, CTA_ID, &id))
+        return;
+    if (m->event == NURS_CT_EVENT_DESTROY)
+        nurs_ct_known_gone(&s->known, id);
+    else
+        nurs_ct_known_seen(&s->known, id);
 }
 
 /* A NEW event the script did not ask for: it only starts attribution. */
@@ -171,10 +238,35 @@ static bool attribute_only(struct nurs_ct_source *s, const struct nlmsghdr *nlh,
         !(nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)))
         return false;
     const char *why;
-    if (s->attr && s->cur.process && nurs_ct_msg_parse(&s->msg, nlh, false, &why) == 0 &&
-        !filtered_out(&s->msg, &s->cur.filter))
+    if (nurs_ct_msg_parse(&s->msg, nlh, false, &why) < 0 || filtered_out(&s->msg, &s->cur.filter))
+        return true;
+    track(s, &s->msg);
+    if (s->attr && s->cur.process)
         nurs_attribution_stage(s->attr, &s->msg, true, NULL, NULL);
     return true;
+}
+
+/* An expectation: parsed in place and handed to the consumers. */
+static void deliver_expectation(struct nurs_ct_source *s, const struct nlmsghdr *nlh,
+                                bool from_dump)
+{
+    const char *why;
+    s->res.counters.in++;
+    if (nurs_exp_msg_parse(&s->exp, nlh, from_dump, &why) < 0) {
+        log_malformed(s, why);
+        return;
+    }
+    struct nurs_record rec = {.kind = NURS_RECORD_EXP, .data = &s->exp};
+    nurs_resource_deliver(&s->res, &rec);
+    nurs_record_end(&rec);
+}
+
+/* A listed entry only learned (the listing a resync needs at start). */
+static void learn(struct nurs_ct_source *s, const struct nlmsghdr *nlh)
+{
+    const char *why;
+    if (nurs_ct_msg_parse(&s->msg, nlh, true, &why) == 0 && !filtered_out(&s->msg, &s->cur.filter))
+        track(s, &s->msg);
 }
 
 /* Walks the netlink messages of one datagram. */
@@ -207,10 +299,22 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
         if (from_dump && (nlh->nlmsg_flags & NLM_F_DUMP_INTR))
             nurs_warn("%s: the table changed during the dump; some entries may be missing",
                       s->res.name);
+        if (s->expect) {
+            if (nurs_exp_msg_is_entry(nlh))
+                deliver_expectation(s, nlh, from_dump);
+            continue;
+        }
+        if (!nurs_ct_msg_is_entry(nlh) || attribute_only(s, nlh, from_dump))
+            continue;
+        if (from_dump && !s->dump->deliver) {
+            learn(s, nlh);
+            continue;
+        }
         struct nurs_ct_delivery d = delivery(s, false);
-        if (nurs_ct_msg_is_entry(nlh) && !attribute_only(s, nlh, from_dump) &&
-            !nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &d))
+        if (!nurs_ct_deliver(&s->res, &s->msg, nlh, from_dump ? NURS_CT_FROM_DUMP : 0, &d))
             s->filtered++;
+        else if (s->msg.nlh == nlh && !s->res.closing)
+            track(s, &s->msg);
     }
     if (left > 0 && !s->res.closing)
         log_malformed(s, "trailing bytes after the last message");
@@ -219,6 +323,13 @@ static void process_datagram(struct nurs_ct_source *s, const void *data, long le
 static void on_overrun(struct nurs_ct_source *s, struct channel *c)
 {
     nurs_source_overrun(&s->res, &c->nl, &s->overrun_rl);
+    if (c != &s->events)
+        return;
+    struct nurs_loss loss = {.overruns = 1};
+    nurs_resource_report_loss(&s->res, &loss);
+    s->drained = false;
+    if (s->cur.resync)
+        s->resync_due = true;
 }
 
 /* Reads what the socket of c holds, a few batches at most; true when it
@@ -283,6 +394,11 @@ static void on_readable(uv_poll_t *poll, int status, int events)
         uv_poll_start(poll, UV_READABLE, on_readable);
     }
     bool empty = read_channel(s, c, from_dump);
+    if (empty && !from_dump && !s->res.closing) {
+        s->drained = true;
+        if (s->resync_due)
+            start_resync(s);
+    }
     /* Events that come one by one cost a wakeup each: let them gather in
      * the kernel's buffer for a while. A busy socket is never read empty,
      * so it is read without a pause. */
@@ -295,6 +411,7 @@ static void on_readable(uv_poll_t *poll, int status, int events)
 static void free_source(void *arg)
 {
     struct nurs_ct_source *s = arg;
+    nurs_ct_known_free(&s->known);
     nurs_attribution_free(s->attr);
     nurs_recorder_put(s->res.host, s->recorder);
     nurs_nl_batch_free(&s->batch);
@@ -309,6 +426,7 @@ static void destroy(struct nurs_resource *r)
         close_dump(s);
     nurs_closer_begin(&s->closer, free_source, s);
     nurs_closer_close(&s->closer, &s->wait_timer);
+    nurs_closer_close(&s->closer, &s->resync_timer);
     nurs_closer_close(&s->closer, &s->events.poll);
     nurs_nl_close(&s->events.nl);
     nurs_closer_end(&s->closer);
@@ -316,6 +434,8 @@ static void destroy(struct nurs_resource *r)
 
 static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool zero, char *err,
                              size_t errlen);
+static int start_dump(struct nurs_ct_source *s, bool zero, bool deliver, bool resync, char *err,
+                      size_t errlen);
 
 /* Walks one datagram of the exit dump; false once the dump is over. */
 static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_t len,
@@ -354,7 +474,7 @@ static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_
 static void finish(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
-    if (r->host->check_only || r->consumers.n == 0)
+    if (r->host->check_only || r->consumers.n == 0 || s->expect)
         return;
     /* Events left waiting by batch_wait are read before the end. */
     for (int i = 0; i < 64 && s->cur.batch_wait_ms && s->events.nl.fd >= 0 && !r->closing; i++)
@@ -405,6 +525,19 @@ static void finish(struct nurs_resource *r)
 
 static int join_new(struct nurs_ct_source *s, bool on, char *err, size_t errlen);
 
+/* conntrackd's NetlinkEventsReliable: delivery failures reach the kernel's
+ * event code (which keeps DESTROY events and retries them), none reaches
+ * us as ENOBUFS. */
+static void set_reliable(struct nurs_ct_source *s)
+{
+    int on = s->cur.reliable;
+    if (s->events.nl.fd < 0)
+        return;
+    if (setsockopt(s->events.nl.fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &on, sizeof on) < 0 ||
+        setsockopt(s->events.nl.fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &on, sizeof on) < 0)
+        nurs_warn("%s: reliable events: %s", s->res.name, strerror(errno));
+}
+
 /* A reloaded script kept the source: its settings apply. What is known
  * of live connections stays; the old script's waiting callbacks go with
  * its Lua state. A running engine keeps the settings it started with. */
@@ -412,7 +545,17 @@ static void adopted(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
     char err[256];
-    if (join_new(s, s->cur.process, err, sizeof err) < 0)
+    set_reliable(s);
+    if (s->cur.resync && !s->known_on && !s->expect) {
+        nurs_ct_known_init(&s->known, NURS_CT_KNOWN_MAX);
+        s->known_on = true;
+        if (!s->dump && start_dump(s, false, false, false, err, sizeof err) < 0)
+            nurs_err("%s: resync: %s", r->name, err);
+    } else if (!s->cur.resync && s->known_on) {
+        nurs_ct_known_free(&s->known);
+        s->known_on = false;
+    }
+    if (join_new(s, s->cur.process || s->cur.resync, err, sizeof err) < 0)
         nurs_err("%s: process attribution: NEW events: %s", r->name, err);
     if (s->attr) {
         s->cur.process_opts = s->next.process_opts;
@@ -485,13 +628,16 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
 {
     if (nurs_nl_open(&s->events.nl, NETLINK_NETFILTER, o->netns, err, errlen) < 0)
         return -1;
+    bool want_new = o->ev_new || o->set.process || o->set.resync;
     const struct {
         bool on;
         unsigned group;
     } groups[] = {
-        {o->ev_new || o->set.process, NFNLGRP_CONNTRACK_NEW},
-        {o->ev_update, NFNLGRP_CONNTRACK_UPDATE},
-        {o->ev_destroy, NFNLGRP_CONNTRACK_DESTROY},
+        {!o->expect && want_new, NFNLGRP_CONNTRACK_NEW},
+        {!o->expect && o->ev_update, NFNLGRP_CONNTRACK_UPDATE},
+        {!o->expect && o->ev_destroy, NFNLGRP_CONNTRACK_DESTROY},
+        {o->expect && o->ev_new, NFNLGRP_CONNTRACK_EXP_NEW},
+        {o->expect && o->ev_destroy, NFNLGRP_CONNTRACK_EXP_DESTROY},
     };
     for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
         if (!groups[i].on)
@@ -502,9 +648,27 @@ static int open_events(struct nurs_ct_source *s, const struct nurs_ct_source_opt
             return -1;
         }
     }
-    s->joined_new = o->ev_new || o->set.process;
+    s->joined_new = !o->expect && want_new;
     nurs_source_rcvbuf(&s->res, &s->events.nl, o->rcvbuf, o->rcvbuf_max);
+    set_reliable(s);
     return 0;
+}
+
+/* The checks of --doctor, once per namespace, as warnings at start-up. */
+static void check_kernel(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o)
+{
+    static char done[8][64];
+    static int n_done;
+    const char *ns = o->netns ? o->netns : "";
+    for (int i = 0; i < n_done; i++)
+        if (strcmp(done[i], ns) == 0)
+            return;
+    if (n_done < 8)
+        snprintf(done[n_done++], sizeof done[0], "%s", ns);
+    struct nurs_doctor_report r;
+    struct nurs_doctor_opts d = {.netns = o->netns, .rcvbuf = o->rcvbuf};
+    if (nurs_doctor_run(&d, &r) != NURS_DOCTOR_OK)
+        nurs_doctor_log(s->res.name, o->netns, &r);
 }
 
 static int set_recorder(struct nurs_ct_source *s, const struct nurs_ct_source_opts *o, char *err,
@@ -515,8 +679,8 @@ static int set_recorder(struct nurs_ct_source *s, const struct nurs_ct_source_op
 
 static void make_key(const struct nurs_ct_source_opts *o, char *key, size_t len)
 {
-    snprintf(key, len, "netns=%s;new=%d;update=%d;destroy=%d", o->netns ? o->netns : "",
-             o->ev_new, o->ev_update, o->ev_destroy);
+    snprintf(key, len, "netns=%s;expect=%d;new=%d;update=%d;destroy=%d", o->netns ? o->netns : "",
+             o->expect, o->ev_new, o->ev_update, o->ev_destroy);
 }
 
 struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
@@ -546,6 +710,7 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     }
     s->events.nl.fd = -1;
     s->deliver_new = o->ev_new;
+    s->expect = o->expect;
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     if (nurs_resource_init(&s->res, &ct_ops, script, o->name, key, &o->set) < 0) {
@@ -557,6 +722,9 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         return s;
     uv_timer_init(script->host->loop, &s->wait_timer);
     s->wait_timer.data = s;
+    uv_timer_init(script->host->loop, &s->resync_timer);
+    s->resync_timer.data = s;
+    uv_unref((uv_handle_t *)&s->resync_timer);
     if (set_recorder(s, o, err, errlen) < 0) {
         nurs_resource_destroy(&s->res);
         return NULL;
@@ -568,6 +736,20 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
         nurs_resource_destroy(&s->res);
         return NULL;
     }
+    /* A resync needs to know the entries alive before it started: the
+     * first listing is made for it if the script asked for none. */
+    if (o->set.resync) {
+        nurs_ct_known_init(&s->known, NURS_CT_KNOWN_MAX);
+        s->known_on = true;
+    }
+    if (o->dump || o->set.resync) {
+        if (start_dump(s, false, o->dump, false, err, errlen) < 0) {
+            nurs_resource_destroy(&s->res);
+            return NULL;
+        }
+    }
+    if (!o->expect)
+        check_kernel(s, o);
     if (any) {
         char list[80] = "";
         const char *names[] = {o->ev_new           ? "new"
@@ -578,8 +760,10 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
             if (names[i])
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
                          *list ? ", " : "", names[i]);
-        nurs_info("%s: listening for conntrack events (%s) in %s, receive buffer %d bytes",
-                  s->res.name, list, o->netns ? o->netns : "our namespace", s->events.nl.rcvbuf);
+        nurs_info("%s: listening for %s events (%s) in %s, receive buffer %d bytes%s%s",
+                  s->res.name, o->expect ? "expectation" : "conntrack", list,
+                  o->netns ? o->netns : "our namespace", s->events.nl.rcvbuf,
+                  o->set.reliable ? ", reliable" : "", o->set.resync ? ", resync" : "");
     }
     return s;
 }
@@ -588,21 +772,16 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
 static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool zero, char *err,
                              size_t errlen)
 {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) |
-                      (zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET);
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    nlh->nlmsg_seq = ++s->dump_seq;
-    struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof *nfg);
-    nfg->nfgen_family = AF_UNSPEC;
-    nfg->version = NFNETLINK_V0;
-    nfg->res_id = 0;
+    _Alignas(4) unsigned char buf[NURS_CT_REQ_MAX];
+    struct nurs_ct_spec filter = {0};
     if (s->cur.filter.on) {
-        mnl_attr_put_u32(nlh, CTA_MARK, htonl(s->cur.filter.mark));
-        mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(s->cur.filter.mask));
+        filter.has = NURS_CTS_MARK;
+        filter.mark = s->cur.filter.mark;
+        filter.mark_mask = s->cur.filter.mask;
     }
-    if (send(nl->fd, nlh, nlh->nlmsg_len, 0) < 0) {
+    size_t len = s->expect ? nurs_exp_req_dump(buf, AF_UNSPEC, ++s->dump_seq)
+                           : nurs_ct_req_dump(buf, &filter, zero, ++s->dump_seq);
+    if (send(nl->fd, buf, len, 0) < 0) {
         snprintf(err, errlen, "dump request: %s",
                  errno == EPERM ? "permission denied (needs CAP_NET_ADMIN)" : strerror(errno));
         return -1;
@@ -610,7 +789,8 @@ static int send_dump_request(struct nurs_ct_source *s, struct nurs_nl *nl, bool 
     return 0;
 }
 
-int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t errlen)
+static int start_dump(struct nurs_ct_source *s, bool zero, bool deliver, bool resync, char *err,
+                      size_t errlen)
 {
     if (s->dump) {
         snprintf(err, errlen, "a dump is already running");
@@ -623,6 +803,8 @@ int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    c->deliver = deliver;
+    c->resync = resync;
     if (nurs_nl_open(&c->nl, NETLINK_NETFILTER, s->netns, err, errlen) < 0) {
         free(c);
         return -1;
@@ -642,4 +824,35 @@ int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t e
     }
     s->dump = c;
     return 0;
+}
+
+int nurs_ct_source_dump(struct nurs_ct_source *s, bool zero, char *err, size_t errlen)
+{
+    return start_dump(s, zero, true, false, err, errlen);
+}
+
+static void on_resync_timer(uv_timer_t *t) { start_resync(t->data); }
+
+/* Lists the table again after an overrun, at most once per interval and
+ * never beside another listing (the next one waits for it). */
+static void start_resync(struct nurs_ct_source *s)
+{
+    if (!s->resync_due || !s->drained || s->dump || s->res.closing || !s->known_on)
+        return;
+    uint64_t now = nurs_monotonic_ms(), next = s->last_resync_ms + s->cur.resync_interval_ms;
+    if (s->last_resync_ms && now < next) {
+        if (!uv_is_active((uv_handle_t *)&s->resync_timer))
+            uv_timer_start(&s->resync_timer, on_resync_timer, next - now, 0);
+        return;
+    }
+    char err[256];
+    s->resync_due = false;
+    s->last_resync_ms = now;
+    nurs_ct_known_begin(&s->known);
+    if (start_dump(s, s->cur.resync_zero, true, true, err, sizeof err) < 0) {
+        nurs_err("%s: resync: %s", s->res.name, err);
+        return;
+    }
+    s->resyncs++;
+    nurs_info("%s: resync: listing the table after an overrun", s->res.name);
 }

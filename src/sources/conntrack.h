@@ -37,10 +37,20 @@ struct nurs_ct_settings {
      * read at once */
     unsigned batch_wait_ms;
     struct nurs_attribution_opts process_opts;
+    /* NETLINK_BROADCAST_ERROR and NETLINK_NO_ENOBUFS: the kernel keeps
+     * the DESTROY events it could not deliver and sends them again. */
+    bool reliable;
+    /* After an overrun, list the table again (at most once per
+     * resync_interval_ms): live entries are known again, those that ended
+     * unseen are counted as lost flows. */
+    bool resync, resync_zero;
+    unsigned resync_interval_ms;
 };
 
 struct nurs_ct_source_opts {
+    bool expect; /* the expectation table (nurs.expect) */
     bool ev_new, ev_update, ev_destroy;
+    bool dump; /* list the table at start (a new source only) */
     struct nurs_ct_settings set;
     const char *netns; /* NULL: our own namespace */
     int rcvbuf;        /* bytes; 0: default */
@@ -49,7 +59,8 @@ struct nurs_ct_source_opts {
     const char *record; /* pcap file for what this source receives; NULL: none */
 };
 
-#define NURS_CT_DEFAULT_RCVBUF (4 << 20)
+#define NURS_CT_DEFAULT_RCVBUF (16 << 20)
+#define NURS_CT_KNOWN_MAX (4u << 20) /* live entries a resyncing source remembers */
 #define NURS_CT_DEFAULT_RCVBUF_MAX (64 << 20)
 
 /* A source with the same namespace and events that the running script
@@ -59,6 +70,8 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *s,
                                           const struct nurs_ct_source_opts *o, bool *adopted,
                                           char *err, size_t errlen);
 struct nurs_resource *nurs_ct_source_resource(struct nurs_ct_source *src);
+/* The namespace it listens in (NULL: ours). */
+const char *nurs_ct_source_netns(const struct nurs_ct_source *src);
 struct nurs_ct_source *nurs_ct_source_of(struct nurs_resource *r);
 /* Starts listing the whole table (zero: and reset its counters, so that
  * the next dump reports deltas). Records arrive with event "dump". */

@@ -51,8 +51,8 @@ static void check_message(const uint8_t *m, size_t len, struct seen *s)
                 s->sum += (long)get32(m + r);
                 data++;
             }
-        } else if (id == 256) {
-            data++; /* the statistics record counts in the sequence */
+        } else if (id == 256 || id == 258) {
+            data++; /* the statistics and reliability records count in the sequence */
         }
         off += set;
     }
@@ -98,6 +98,11 @@ int main(void)
     nurs_template_add(&conf.stats, "exportedFlowRecordTotalCount", 0, err, sizeof err);
     conf.stats.scope_n = 1;
     conf.stats.id = 256;
+    nurs_template_init(&conf.reliability, "reliability");
+    nurs_template_add(&conf.reliability, "exportingProcessId", 0, err, sizeof err);
+    nurs_template_add(&conf.reliability, "notSentFlowTotalCount", 0, err, sizeof err);
+    conf.reliability.scope_n = 1;
+    conf.reliability.id = 258;
 
     uv_loop_t loop;
     uv_loop_init(&loop);

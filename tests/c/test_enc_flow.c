@@ -157,7 +157,9 @@ static void test_ipfix_biflow(void)
     nurs_enc_add_record(&e, &t, &fwd, &rev, vals);
     struct nurs_enc_header h = {.export_secs = 1700000000, .sequence = 1000, .domain = 1};
     size_t len = nurs_enc_finish(&e, &h);
-    tap_is_int(e.data_records, 1, "one data record for the sequence number");
+    tap_is_int(e.tally.records, 1, "one data record for the sequence number");
+    tap_is_int(e.tally.flows, 1, "a flow record");
+    tap_is_int((long)e.tally.octets, 12000, "its octets, both directions of the biflow");
     same_bytes(buf, len,
                /* header: version 10, length 164, export time, sequence 1000, domain 1 */
                "000a 00a4 6553f100 000003e8 00000001"
@@ -205,11 +207,13 @@ static void test_ipfix_options_and_padding(void)
     nurs_enc_withdraw_template(&e, 258, false);
     struct nurs_enc_header h = {.export_secs = 1700000000, .sequence = 0, .domain = 5};
     size_t len = nurs_enc_finish(&e, &h);
-    tap_is_int(e.data_records, 2, "options data records count as data records");
+    tap_is_int(e.tally.records, 2, "options data records count as data records...");
+    tap_is_int(e.tally.flows, 1, "...but not as flow records (exportedFlowRecordTotalCount)");
     same_bytes(buf, len,
-               "000a 0050 6553f100 00000000 00000005"
-               /* options template set: id 3; template 256, 3 fields, 1 scope field */
-               "0003 0018 0100 0003 0001 0095 0004 002a 0008 00a6 0008 0000"
+               "000a 004e 6553f100 00000000 00000005"
+               /* options template set: id 3, 22 bytes, no padding (decoders read
+                * padding as a template); template 256, 3 fields, 1 scope field */
+               "0003 0016 0100 0003 0001 0095 0004 002a 0008 00a6 0008"
                /* options data: domain 5, 100 exported, 2 not sent */
                "0100 0018 00000005 0000000000000064 0000000000000002"
                /* a 1-byte record: the set is padded to 8 bytes, padding counted */

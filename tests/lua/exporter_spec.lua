@@ -93,10 +93,10 @@ describe("exporter options", function()
   it("give templates ids in name order and keep the default presets", function()
     local e = nurs.ipfix { collector = "127.0.0.1:4739",
       templates = { zeta = { "octetDeltaCount" }, alpha = { "packetDeltaCount" } } }
-    assert.same({ alpha = 257, zeta = 258 }, e:templates())
+    assert.same({ alpha = 258, zeta = 259 }, e:templates())
     e:close()
     local v9 = nurs.netflow9 "127.0.0.1:2055"
-    assert.same({ ipv4 = 257, ipv6 = 258 }, v9:templates())
+    assert.same({ ipv4 = 258, ipv6 = 259 }, v9:templates())
     assert.equals("udp", v9:collectors()[1].transport)
     v9:close()
   end)

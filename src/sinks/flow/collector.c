@@ -63,13 +63,15 @@ void nurs_collector_stamp(struct nurs_collector *c, uint8_t *msg, uint32_t data_
     }
 }
 
-void nurs_collector_lost(struct nurs_collector *c, uint32_t data_records, int err,
+void nurs_collector_lost(struct nurs_collector *c, const struct nurs_msg_tally *t, int err,
                          const char *what)
 {
-    c->stats.lost_records += data_records;
+    c->stats.lost_records += t->flows;
+    c->stats.lost_packets += t->packets;
+    c->stats.lost_octets += t->octets;
     c->stats.lost_messages++;
     if (c->conf->counters)
-        c->conf->counters->dropped += data_records;
+        c->conf->counters->dropped += t->flows;
     if (err) {
         c->stats.send_errors++;
         if (c->conf->counters)
@@ -78,15 +80,16 @@ void nurs_collector_lost(struct nurs_collector *c, uint32_t data_records, int er
     long long suppressed = nurs_ratelimit_check(&c->error_rl);
     if (suppressed >= 0)
         nurs_warn("collector %s: %s%s%s; %u records lost (%llu so far)", c->spec, what,
-                  err ? ": " : "", err ? strerror(err) : "", data_records,
+                  err ? ": " : "", err ? strerror(err) : "", t->flows,
                   (unsigned long long)c->stats.lost_records);
 }
 
-static void counted(struct nurs_collector *c, size_t len, uint32_t data_records)
+void nurs_collector_counted(struct nurs_collector *c, size_t len, const struct nurs_msg_tally *t)
 {
     c->stats.messages++;
     c->stats.bytes += len;
-    c->stats.records += data_records;
+    c->stats.records += t->records;
+    c->stats.flows += t->flows;
 }
 
 void nurs_collector_send_batch(struct nurs_collector *c)
@@ -103,14 +106,14 @@ void nurs_collector_send_batch(struct nurs_collector *c)
             /* A sent sequence number is spent even when the datagram is
              * not: the collector must see the gap. */
             int err = c->fd < 0 ? EBADF : rc < 0 ? errno : EIO;
-            nurs_collector_lost(c, c->batch_records[done], err,
+            nurs_collector_lost(c, &c->batch_tally[done], err,
                                 err == ECONNREFUSED ? "collector refused (not listening?)"
                                                     : "send failed");
             done++;
             continue;
         }
         for (int i = done; i < done + rc; i++)
-            counted(c, c->iov[i].iov_len, c->batch_records[i]);
+            nurs_collector_counted(c, c->iov[i].iov_len, &c->batch_tally[i]);
         done += rc;
     }
     c->batched = 0;
@@ -123,24 +126,26 @@ void nurs_collector_send_batch(struct nurs_collector *c)
     c->buf = c->slots;
 }
 
-static void send_datagram(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t n)
+static void send_datagram(struct nurs_collector *c, uint8_t *msg, size_t len,
+                          const struct nurs_msg_tally *n)
 {
-    nurs_collector_stamp(c, msg, n);
+    nurs_collector_stamp(c, msg, n->records);
     c->iov[c->batched] = (struct iovec){.iov_base = msg, .iov_len = len};
-    c->batch_records[c->batched] = n;
+    c->batch_tally[c->batched] = *n;
     if (++c->batched == UDP_BATCH)
         nurs_collector_send_batch(c);
     else
         c->buf = c->slots + (size_t)c->batched * c->cap;
 }
 
-static void write_file(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t n)
+static void write_file(struct nurs_collector *c, uint8_t *msg, size_t len,
+                       const struct nurs_msg_tally *n)
 {
     if (c->fd < 0) {
         nurs_collector_lost(c, n, 0, "file not open");
         return;
     }
-    nurs_collector_stamp(c, msg, n);
+    nurs_collector_stamp(c, msg, n->records);
     size_t off = 0;
     while (off < len) {
         ssize_t rc = write(c->fd, msg + off, len - off);
@@ -152,10 +157,11 @@ static void write_file(struct nurs_collector *c, uint8_t *msg, size_t len, uint3
         }
         off += (size_t)rc;
     }
-    counted(c, len, n);
+    nurs_collector_counted(c, len, n);
 }
 
-static void put_on_wire(struct nurs_collector *c, uint8_t *msg, size_t len, uint32_t n)
+static void put_on_wire(struct nurs_collector *c, uint8_t *msg, size_t len,
+                        const struct nurs_msg_tally *n)
 {
     switch (c->transport) {
     case NURS_TRANSPORT_UDP:
@@ -193,7 +199,7 @@ static void ship(struct nurs_collector *c)
         return;
     size_t len;
     finish(c, &c->enc, &len);
-    put_on_wire(c, c->enc.buf, len, c->enc.data_records);
+    put_on_wire(c, c->enc.buf, len, &c->enc.tally);
 }
 
 static void begin(struct nurs_collector *c)
@@ -202,27 +208,34 @@ static void begin(struct nurs_collector *c)
     c->open = true;
 }
 
+/* The values of the statistics and reliability records. */
 static void stats_values(struct nurs_collector *c, const struct nurs_template *t,
                          struct nurs_fvalue *vals)
 {
     /* Messages waiting for the batch's sendmmsg went before this one. */
-    uint64_t bytes = c->stats.bytes, records = c->stats.records;
+    uint64_t bytes = c->stats.bytes, flows = c->stats.flows;
     for (int i = 0; i < c->batched; i++) {
         bytes += c->iov[i].iov_len;
-        records += c->batch_records[i];
+        flows += c->batch_tally[i].flows;
     }
+    const struct nurs_export_losses none = {0}, *l = c->conf->losses ? c->conf->losses : &none;
     for (int i = 0; i < t->n; i++) {
         uint64_t v = 0;
-        switch (t->f[i].ie.id) {
+        switch (t->f[i].ie.pen ? 0x10000u | t->f[i].ie.id : t->f[i].ie.id) {
         case 1:   /* v9 scope: System, our source id */
+        case 144: /* exportingProcessId: we number it after the domain */
         case 149: /* observationDomainId */
             v = c->conf->domain;
             break;
         case 40: v = bytes; break;
         case 41: v = c->stats.messages + (uint64_t)c->batched; break;
-        case 42: v = records; break;
-        case 166: v = c->stats.lost_records; break;
-        case 167: v = c->stats.lost_messages; break;
+        case 42: v = flows; break;
+        case 164: v = l->ignored_packets; break;
+        case 165: v = l->ignored_octets; break;
+        case 166: v = c->stats.lost_records + l->kernel_flows; break;
+        case 167: v = c->stats.lost_packets; break;
+        case 168: v = c->stats.lost_octets; break;
+        case 0x10000u | NURS_IE_KERNEL_OVERRUNS: v = l->kernel_overruns; break;
         }
         vals[i] = (struct nurs_fvalue){.kind = NURS_FV_UINT, .u = v};
     }
@@ -239,16 +252,23 @@ static bool add_template(struct nurs_collector *c, const struct nurs_template *t
     return nurs_enc_add_template(&c->enc, t);
 }
 
-static bool add_stats(struct nurs_collector *c)
+static bool add_options_record(struct nurs_collector *c, const struct nurs_template *t)
 {
     struct nurs_fvalue vals[NURS_TEMPLATE_MAX];
-    stats_values(c, &c->conf->stats, vals);
-    if (nurs_enc_add_record(&c->enc, &c->conf->stats, NULL, NULL, vals))
+    stats_values(c, t, vals);
+    if (nurs_enc_add_record(&c->enc, t, NULL, NULL, vals))
         return true;
     ship(c);
     begin(c);
-    stats_values(c, &c->conf->stats, vals);
-    return nurs_enc_add_record(&c->enc, &c->conf->stats, NULL, NULL, vals);
+    stats_values(c, t, vals);
+    return nurs_enc_add_record(&c->enc, t, NULL, NULL, vals);
+}
+
+static void add_stats(struct nurs_collector *c)
+{
+    add_options_record(c, &c->conf->stats);
+    if (c->conf->reliability.n)
+        add_options_record(c, &c->conf->reliability);
 }
 
 static void put_templates(struct nurs_collector *c)
@@ -268,6 +288,8 @@ static void put_templates(struct nurs_collector *c)
     for (int i = 0; i < c->conf->n_templates; i++)
         add_template(c, &c->conf->templates[i]);
     add_template(c, &c->conf->stats);
+    if (c->conf->reliability.n)
+        add_template(c, &c->conf->reliability);
     c->stats.templates++;
 }
 
@@ -298,25 +320,31 @@ static void start_message(struct nurs_collector *c)
 }
 
 size_t nurs_collector_templates_message(struct nurs_collector *c, uint8_t *buf, size_t cap,
-                                        uint32_t *data_records)
+                                        struct nurs_msg_tally *tally)
 {
     struct nurs_enc e;
     nurs_enc_begin(&e, c->conf->version, buf, cap, c->conf->uptime_base_ms);
     for (int i = 0; i < c->conf->n_templates; i++)
         if (!nurs_enc_add_template(&e, &c->conf->templates[i]))
             return 0;
-    if (!nurs_enc_add_template(&e, &c->conf->stats))
-        return 0;
+    const struct nurs_template *opts[] = {&c->conf->stats, &c->conf->reliability};
+    for (int i = 0; i < 2; i++)
+        if (opts[i]->n && !nurs_enc_add_template(&e, opts[i]))
+            return 0;
     struct nurs_fvalue vals[NURS_TEMPLATE_MAX];
-    stats_values(c, &c->conf->stats, vals);
-    nurs_enc_add_record(&e, &c->conf->stats, NULL, NULL, vals);
+    for (int i = 0; i < 2; i++) {
+        if (!opts[i]->n)
+            continue;
+        stats_values(c, opts[i], vals);
+        nurs_enc_add_record(&e, opts[i], NULL, NULL, vals);
+    }
     c->templates_due = false;
     c->n_withdraw = 0;
     c->stats.templates++;
     c->stats_sent_ms = c->templates_sent_ms = realtime_ms();
     size_t len;
     finish(c, &e, &len);
-    *data_records = e.data_records;
+    *tally = e.tally;
     return len;
 }
 
@@ -332,12 +360,19 @@ bool nurs_collector_add(struct nurs_collector *c, const struct nurs_template *t,
     start_message(c);
     if (nurs_enc_add_record(&c->enc, t, fwd, rev, vals))
         return true;
-    nurs_collector_lost(c, 1, 0, "record larger than a message");
+    const struct nurs_msg_tally one = {.records = 1, .flows = 1};
+    nurs_collector_lost(c, &one, 0, "record larger than a message");
     return false;
 }
 
 void nurs_collector_flush(struct nurs_collector *c)
 {
+    /* An exporter with no flows to send still tells what it lost, every
+     * refresh interval. */
+    if (!c->open && !c->closing && c->conf->reliability.n &&
+        realtime_ms() - c->stats_sent_ms >= c->conf->refresh_ms &&
+        (c->transport != NURS_TRANSPORT_TCP || c->tcp.state == NURS_TCP_UP))
+        start_message(c);
     ship(c);
     nurs_collector_send_batch(c);
 }

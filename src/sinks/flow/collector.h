@@ -16,6 +16,14 @@
 #include "core/resource.h"
 #include "sinks/flow/encoder.h"
 
+/* What was lost before the collectors: the exporter counts it, every
+ * collector reports it in its reliability statistics. */
+struct nurs_export_losses {
+    uint64_t kernel_flows;    /* connections that ended inside a kernel overrun (resync) */
+    uint64_t kernel_overruns; /* overruns of the sources feeding the exporter */
+    uint64_t ignored_packets, ignored_octets; /* of flows no template took */
+};
+
 /* What the exporter shares with its collectors; they read it when they
  * build a message, so changes (a reload's templates) apply at once. */
 struct nurs_export_conf {
@@ -24,7 +32,9 @@ struct nurs_export_conf {
     uint64_t uptime_base_ms;
     const struct nurs_template *templates;
     int n_templates;
-    struct nurs_template stats; /* options template of the exporter statistics */
+    struct nurs_template stats;       /* options template: RFC 7011 4.1 statistics */
+    struct nurs_template reliability; /* options template: RFC 7011 4.3 reliability */
+    const struct nurs_export_losses *losses;
     unsigned refresh_packets;   /* UDP: templates again after this many messages */
     uint64_t refresh_ms;        /* templates (UDP) and statistics (all) this often */
     size_t message_size;        /* 0: from the MTU */
@@ -39,7 +49,9 @@ struct nurs_collector_stats {
     uint64_t messages;     /* messages put on the wire (or the file) */
     uint64_t bytes;
     uint64_t records;      /* data records in those messages */
-    uint64_t lost_records; /* data records in messages that could not be sent */
+    uint64_t flows;        /* ...of them flow records */
+    uint64_t lost_records; /* flow records in messages that could not be sent */
+    uint64_t lost_packets, lost_octets; /* ...their packets and octets */
     uint64_t lost_messages;
     uint64_t send_errors;
     uint64_t connects; /* TCP connections made, files opened */

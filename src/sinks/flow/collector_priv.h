@@ -17,7 +17,7 @@ struct nurs_qmsg {
     struct nurs_qmsg *next;
     uv_write_t req;
     struct nurs_collector *c;
-    uint32_t data_records;
+    struct nurs_msg_tally tally;
     size_t len;
     uint8_t data[];
 };
@@ -56,7 +56,7 @@ struct nurs_collector {
     size_t cap;
     struct mmsghdr mmsg[UDP_BATCH];
     struct iovec iov[UDP_BATCH];
-    uint32_t batch_records[UDP_BATCH];
+    struct nurs_msg_tally batch_tally[UDP_BATCH];
     int batched;
     struct nurs_enc enc;
     bool open; /* a message is being filled */
@@ -78,17 +78,20 @@ struct nurs_collector {
 /* Puts a finished message on the wire now: patches its sequence number
  * (they count what is sent, in the order it is sent) and counts it. */
 void nurs_collector_stamp(struct nurs_collector *c, uint8_t *msg, uint32_t data_records);
-void nurs_collector_lost(struct nurs_collector *c, uint32_t data_records, int err,
+/* The flows of a message that could not be sent. */
+void nurs_collector_lost(struct nurs_collector *c, const struct nurs_msg_tally *t, int err,
                          const char *what);
+/* A message put on the wire. */
+void nurs_collector_counted(struct nurs_collector *c, size_t len, const struct nurs_msg_tally *t);
 /* Builds a message holding only templates (and statistics), for a new TCP
  * connection; returns its length (0 if none fits). */
 size_t nurs_collector_templates_message(struct nurs_collector *c, uint8_t *buf, size_t cap,
-                                        uint32_t *data_records);
+                                        struct nurs_msg_tally *tally);
 
 /* TCP transport */
 void nurs_tcp_start(struct nurs_collector *c);
 void nurs_tcp_send(struct nurs_collector *c, const uint8_t *msg, size_t len,
-                   uint32_t data_records);
+                   const struct nurs_msg_tally *tally);
 void nurs_tcp_close(struct nurs_collector *c);
 const char *nurs_tcp_state_name(const struct nurs_collector *c);
 

@@ -66,7 +66,7 @@ static void drop_connection(struct nurs_collector *c, int uv_err, const char *wh
 }
 
 static struct nurs_qmsg *new_qmsg(struct nurs_collector *c, const uint8_t *msg, size_t len,
-                                  uint32_t data_records)
+                                  const struct nurs_msg_tally *tally)
 {
     struct nurs_qmsg *q = malloc(sizeof *q + len);
     if (!q)
@@ -74,7 +74,7 @@ static struct nurs_qmsg *new_qmsg(struct nurs_collector *c, const uint8_t *msg, 
     q->next = NULL;
     q->c = c;
     q->len = len;
-    q->data_records = data_records;
+    q->tally = *tally;
     memcpy(q->data, msg, len);
     return q;
 }
@@ -94,13 +94,11 @@ static void on_written(uv_write_t *req, int status)
     c->tcp.inflight_bytes -= q->len;
     c->tcp.inflight--;
     if (status < 0) {
-        nurs_collector_lost(c, q->data_records, 0, "write to the collector failed");
+        nurs_collector_lost(c, &q->tally, 0, "write to the collector failed");
         if (status != UV_ECANCELED)
             drop_connection(c, status, "connection lost");
     } else {
-        c->stats.messages++;
-        c->stats.bytes += q->len;
-        c->stats.records += q->data_records;
+        nurs_collector_counted(c, q->len, &q->tally);
     }
     free(q);
     finish_closing_if_drained(c);
@@ -108,7 +106,7 @@ static void on_written(uv_write_t *req, int status)
 
 static void write_now(struct nurs_collector *c, struct nurs_qmsg *q)
 {
-    nurs_collector_stamp(c, q->data, q->data_records);
+    nurs_collector_stamp(c, q->data, q->tally.records);
     uv_buf_t b = uv_buf_init((char *)q->data, (unsigned)q->len);
     c->tcp.inflight_bytes += q->len;
     c->tcp.inflight++;
@@ -116,7 +114,7 @@ static void write_now(struct nurs_collector *c, struct nurs_qmsg *q)
     if (rc < 0) {
         c->tcp.inflight_bytes -= q->len;
         c->tcp.inflight--;
-        nurs_collector_lost(c, q->data_records, 0, "write to the collector failed");
+        nurs_collector_lost(c, &q->tally, 0, "write to the collector failed");
         free(q);
         drop_connection(c, rc, "write failed");
     }
@@ -156,7 +154,7 @@ static void on_connect(uv_connect_t *req, int status)
 
     /* The templates go first on every connection (RFC 7011 8). */
     struct nurs_qmsg *t = malloc(sizeof *t + c->cap);
-    uint32_t n = 0;
+    struct nurs_msg_tally n = {0};
     size_t len = t ? nurs_collector_templates_message(c, t->data, c->cap, &n) : 0;
     if (!len) {
         free(t);
@@ -166,7 +164,7 @@ static void on_connect(uv_connect_t *req, int status)
     t->next = NULL;
     t->c = c;
     t->len = len;
-    t->data_records = n;
+    t->tally = n;
     write_now(c, t);
     while (tcp->head && tcp->state == NURS_TCP_UP) {
         struct nurs_qmsg *q = tcp->head;
@@ -206,20 +204,20 @@ void nurs_tcp_start(struct nurs_collector *c)
 }
 
 void nurs_tcp_send(struct nurs_collector *c, const uint8_t *msg, size_t len,
-                   uint32_t data_records)
+                   const struct nurs_msg_tally *tally)
 {
     struct nurs_tcp *tcp = &c->tcp;
     bool up = tcp->state == NURS_TCP_UP;
     size_t waiting = up ? tcp->inflight_bytes : tcp->queued_bytes;
     if (waiting + len > c->conf->queue_max) {
-        nurs_collector_lost(c, data_records, 0,
+        nurs_collector_lost(c, tally, 0,
                             up ? "the collector does not keep up: queue full"
                                : "the collector is unreachable: queue full");
         return;
     }
-    struct nurs_qmsg *q = new_qmsg(c, msg, len, data_records);
+    struct nurs_qmsg *q = new_qmsg(c, msg, len, tally);
     if (!q) {
-        nurs_collector_lost(c, data_records, 0, "out of memory");
+        nurs_collector_lost(c, tally, 0, "out of memory");
         return;
     }
     if (up) {
@@ -248,7 +246,7 @@ void nurs_tcp_close(struct nurs_collector *c)
     while (tcp->head) {
         struct nurs_qmsg *q = tcp->head;
         tcp->head = q->next;
-        nurs_collector_lost(c, q->data_records, 0, "closed before the collector came back");
+        nurs_collector_lost(c, &q->tally, 0, "closed before the collector came back");
         free(q);
     }
     tcp->tail = NULL;

@@ -103,12 +103,14 @@ void nurs_enc_begin(struct nurs_enc *e, enum nurs_flow_version v, uint8_t *buf, 
 }
 
 /* The padding is part of the set: collectors (nfdump) drop the set after
- * one whose length leaves it out. */
+ * one whose length leaves it out. IPFIX template sets have none: RFC 7011
+ * allows it there, but decoders take it for the start of a template. */
 static void close_set(struct nurs_enc *e)
 {
     if (!e->set_start)
         return;
-    while ((e->len - e->set_start) % 4)
+    bool ipfix_templates = e->version == NURS_IPFIX && (e->set_id == 2 || e->set_id == 3);
+    while (!ipfix_templates && (e->len - e->set_start) % 4)
         e->buf[e->len++] = 0;
     put16(e->buf + e->set_start + 2, (uint16_t)(e->len - e->set_start));
     e->set_start = 0;
@@ -184,6 +186,9 @@ bool nurs_enc_add_template(struct nurs_enc *e, const struct nurs_template *t)
     for (int i = 0; i < t->n; i++)
         put_field_spec(e, &t->f[i]);
     e->records++;
+    /* One options template per set: nfdump reads the first of a set only. */
+    if (options)
+        close_set(e);
     return true;
 }
 
@@ -332,6 +337,8 @@ void nurs_enc_plan_field(struct nurs_tfield *tf)
         AT(FS_INITIATOR_PACKETS, NURS_TF_NUMBER, initiator_packets),
         AT(FS_RESPONDER_PACKETS, NURS_TF_NUMBER, responder_packets),
         AT(FS_MARK, NURS_TF_NUMBER, mark),
+        AT(FS_ZONE, NURS_TF_NUMBER, zone),
+        AT(FS_VRF, NURS_TF_NUMBER, vrf),
 #undef AT
     };
     for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {
@@ -555,7 +562,14 @@ bool nurs_enc_add_record(struct nurs_enc *e, const struct nurs_template *t,
     }
     e->len += need;
     e->records++;
-    e->data_records++;
+    e->tally.records++;
+    if (t->scope_n == 0) {
+        e->tally.flows++;
+        for (const struct nurs_flow *f = fwd; f; f = f == fwd ? rev : NULL) {
+            e->tally.packets += f->packets;
+            e->tally.octets += f->octets;
+        }
+    }
     return true;
 }
 

@@ -29,6 +29,14 @@ struct nurs_fvalue {
     size_t len;
 };
 
+/* What a message carries, for the counters and the sequence numbers. */
+struct nurs_msg_tally {
+    uint32_t records;  /* data records: IPFIX sequence numbers count these */
+    uint32_t flows;    /* ...of them flow records (not options records) */
+    uint64_t packets;  /* packets and octets of those flows */
+    uint64_t octets;
+};
+
 struct nurs_enc {
     enum nurs_flow_version version;
     uint8_t *buf;
@@ -36,7 +44,7 @@ struct nurs_enc {
     size_t set_start; /* 0: no set open */
     uint16_t set_id;
     uint16_t records;      /* v9 header count: every record of every set */
-    uint32_t data_records; /* IPFIX sequence numbers count these */
+    struct nurs_msg_tally tally;
     uint64_t uptime_base_ms; /* v9: what sysUptime counts from, ms since the epoch */
 };
 

@@ -33,6 +33,7 @@ struct nurs_exporter_ct {
     uint64_t records;     /* data records made (each sent to every collector) */
     uint64_t no_template; /* flows of a family no template takes */
     uint64_t no_counters; /* entries without counters: accounting is off */
+    struct nurs_export_losses losses;
     bool warned_template[2], warned_counters, warned_times, warned_process;
 };
 
@@ -150,6 +151,10 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
     }
     if (!t) {
         ct->no_template++;
+        for (int d = 0; d < 2; d++) {
+            ct->losses.ignored_packets += f[d].packets;
+            ct->losses.ignored_octets += f[d].octets;
+        }
         int v6 = f[0].ip_version == 6;
         char msg[160];
         snprintf(msg, sizeof msg,
@@ -158,6 +163,10 @@ int nurs_exporter_export_ct(struct nurs_exporter *e, struct nurs_ct_msg *m,
         warn_once(&ct->warned_template[v6], r->name, msg);
         return 0;
     }
+    const struct nurs_exporter_settings *set = &e->cur;
+    for (int i = 0; i < set->n_vrf; i++)
+        if (set->vrf[i].zone == f[0].zone)
+            f[0].vrf = f[1].vrf = set->vrf[i].vrf;
     if (t->process && !m->attr)
         warn_once(&ct->warned_process, r->name,
                   "templates have process elements, but the records carry no process "
@@ -191,7 +200,7 @@ static uint16_t id_for(struct nurs_exporter *e, const struct nurs_template *t)
             return e->registry[i].id;
     uint16_t id = e->next_id++;
     if (e->next_id == 0)
-        e->next_id = NURS_STATS_TEMPLATE_ID + 1;
+        e->next_id = NURS_FIRST_TEMPLATE_ID;
     if (e->n_registered < REGISTRY_MAX) {
         e->registry[e->n_registered].def = *t;
         e->registry[e->n_registered].id = id;
@@ -240,23 +249,39 @@ static void install_templates(struct nurs_exporter *e, const struct nurs_exporte
             nurs_collector_templates_changed(e->collectors[i], gone, n_gone);
 }
 
-static void build_stats_template(struct nurs_exporter *e)
+/* An options template: its scope (NetFlow v9: "System", our source id),
+ * then the counters. */
+static void build_options(struct nurs_exporter *e, struct nurs_template *t, const char *what,
+                          const char *scope, const char *const *fields, size_t n, uint16_t id)
 {
-    struct nurs_template *t = &e->conf.stats;
     char err[256];
-    nurs_template_init(t, "exporter statistics");
+    nurs_template_init(t, what);
     if (e->conf.version == NURS_NETFLOW9)
         nurs_template_add_custom(t, "System", 1, 0, IE_T_U32, 4, err, sizeof err);
     else
-        nurs_template_add(t, "observationDomainId", 0, err, sizeof err);
-    static const char *const fields[] = {"exportedMessageTotalCount",
-                                         "exportedFlowRecordTotalCount",
-                                         "exportedOctetTotalCount", "notSentFlowTotalCount",
-                                         "notSentPacketTotalCount"};
-    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        nurs_template_add(t, scope, 0, err, sizeof err);
+    for (size_t i = 0; i < n; i++)
         nurs_template_add(t, fields[i], 0, err, sizeof err);
     t->scope_n = 1;
-    t->id = NURS_STATS_TEMPLATE_ID;
+    t->id = id;
+}
+
+/* RFC 7011 4.1 (what was sent) and 4.3 (what was not: flows a full queue
+ * or a failed send dropped, connections that ended inside a kernel
+ * overrun; packets of flows no template took; the overruns). */
+static void build_stats_templates(struct nurs_exporter *e)
+{
+    static const char *const stats[] = {"exportedMessageTotalCount",
+                                        "exportedFlowRecordTotalCount",
+                                        "exportedOctetTotalCount"};
+    static const char *const reliability[] = {
+        "notSentFlowTotalCount",   "notSentPacketTotalCount", "notSentOctetTotalCount",
+        "ignoredPacketTotalCount", "ignoredOctetTotalCount",  "kernelOverrunTotalCount"};
+    build_options(e, &e->conf.stats, "exporter statistics", "observationDomainId", stats,
+                  sizeof stats / sizeof *stats, NURS_STATS_TEMPLATE_ID);
+    build_options(e, &e->conf.reliability, "exporter reliability", "exportingProcessId",
+                  reliability, sizeof reliability / sizeof *reliability,
+                  NURS_RELIABILITY_TEMPLATE_ID);
 }
 
 /* ---- settings ---- */
@@ -316,6 +341,8 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     out[n++] = (struct nurs_extra_counter){"no_counters", e->ct.no_counters};
     out[n++] = (struct nurs_extra_counter){"connections", e->ct.state.t.count};
     out[n++] = (struct nurs_extra_counter){"state_full", e->ct.state.t.full};
+    out[n++] = (struct nurs_extra_counter){"kernel_overruns", e->ct.losses.kernel_overruns};
+    out[n++] = (struct nurs_extra_counter){"kernel_lost_flows", e->ct.losses.kernel_flows};
     return n;
 }
 
@@ -365,6 +392,15 @@ static enum nurs_take take(struct nurs_consumer *c, struct nurs_resource *from,
     return NURS_TAKEN;
 }
 
+/* A source lost records: the collectors' reliability statistics say so. */
+static void lost(struct nurs_consumer *c, struct nurs_resource *from, const struct nurs_loss *loss)
+{
+    (void)from;
+    struct nurs_exporter *e = nurs_exporter_of(nurs_resource_of_consumer(c));
+    e->ct.losses.kernel_overruns += loss->overruns;
+    e->ct.losses.kernel_flows += loss->flows;
+}
+
 static int labels(const struct nurs_resource *r, struct nurs_resource_label *out)
 {
     const struct nurs_exporter *e = (const struct nurs_exporter *)r;
@@ -377,6 +413,7 @@ static int labels(const struct nurs_resource *r, struct nurs_resource_label *out
 static const struct nurs_consumer_ops consumer_ops = {
     .kinds = NURS_RECORD_CT,
     .take = take,
+    .lost = lost,
 };
 
 static const struct nurs_resource_ops exporter_ops = {
@@ -434,8 +471,9 @@ struct nurs_exporter *nurs_exporter_get(struct nurs_script *s, const struct nurs
     e->conf.counters = &e->res.counters;
     /* sysUptime counts from the boot of the system, as a router's does. */
     e->conf.uptime_base_ms = boot_time_ms();
-    e->next_id = NURS_STATS_TEMPLATE_ID + 1;
-    build_stats_template(e);
+    e->next_id = NURS_FIRST_TEMPLATE_ID;
+    build_stats_templates(e);
+    e->conf.losses = &e->ct.losses;
     nurs_flow_state_init(&e->ct.state, o->state_max, 6 * 86400ull * 1000000000ull);
     e->ct.map = (struct nurs_ct_flow_ctx){.state = &e->ct.state, .clock_ns = realtime_ns};
     e->cur = o->set;

@@ -20,6 +20,8 @@ struct nurs_exporter;
 #define NURS_EXPORTER_MAX_COLLECTORS 8
 #define NURS_EXPORTER_MAX_TEMPLATES 16
 #define NURS_STATS_TEMPLATE_ID 256
+#define NURS_RELIABILITY_TEMPLATE_ID 257
+#define NURS_FIRST_TEMPLATE_ID 258
 
 /* What a reloaded script may change on a kept exporter. */
 struct nurs_exporter_settings {
@@ -30,6 +32,12 @@ struct nurs_exporter_settings {
     unsigned refresh_packets;
     double refresh_s;
     size_t queue_max;
+    /* ingressVRFID / egressVRFID of a zone (zones not listed: the zone) */
+    struct {
+        uint16_t zone;
+        uint32_t vrf;
+    } vrf[64];
+    int n_vrf;
 };
 
 struct nurs_exporter_opts {

@@ -80,6 +80,9 @@ bool nurs_flows_from_ct(struct nurs_ct_msg *m, struct nurs_flow f[2])
     nurs_ct_u32(m, CTA_ID, &id);
     nurs_ct_u32(m, CTA_MARK, &mark);
     bool nat = status & (IPS_SRC_NAT | IPS_DST_NAT);
+    uint16_t zone = 0;
+    if (!nurs_ct_zone(m, &zone) && orig->zone)
+        zone = nurs_ct_attr_be16(orig->zone);
     for (int d = 0; d < 2; d++) {
         memset(&f[d], 0, sizeof f[d]);
         f[d].ip_version = m->family == AF_INET ? 4 : 6;
@@ -87,6 +90,7 @@ bool nurs_flows_from_ct(struct nurs_ct_msg *m, struct nurs_flow f[2])
         f[d].nat = nat;
         f[d].flow_id = id;
         f[d].mark = mark;
+        f[d].zone = f[d].vrf = zone;
         f[d].direction = (uint8_t)d;
         f[d].biflow_direction = (uint8_t)(d + 1);
         fill_direction(m, d ? NURS_CT_REPLY : NURS_CT_ORIG, d ? reply : orig, d ? orig : reply,

@@ -33,6 +33,8 @@ struct nurs_flow {
     uint64_t biflow_direction; /* 1 initiator (orig), 2 reverse initiator (reply) */
     uint64_t in_if, out_if;
     uint64_t mark;
+    uint64_t zone; /* the conntrack zone */
+    uint64_t vrf;  /* ingressVRFID, egressVRFID: the zone's VRF (the exporter's map, else the zone) */
     uint64_t flow_id;
     uint64_t octets, packets;
     /* The whole connection's counters, for initiator/responder elements. */

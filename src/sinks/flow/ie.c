@@ -148,8 +148,8 @@ static const struct nurs_ie elements[] = {
     E(initiatorOctets, 231, IE_T_U64, 8, FS_INITIATOR_OCTETS, 0),
     E(responderOctets, 232, IE_T_U64, 8, FS_RESPONDER_OCTETS, 0),
     E(firewallEvent, 233, IE_T_U8, 1, FS_NONE, 0),
-    E(ingressVRFID, 234, IE_T_U32, 4, FS_NONE, 0),
-    E(egressVRFID, 235, IE_T_U32, 4, FS_NONE, 0),
+    E(ingressVRFID, 234, IE_T_U32, 4, FS_VRF, 0),
+    E(egressVRFID, 235, IE_T_U32, 4, FS_VRF, 0),
     E(VRFname, 236, IE_T_STRING, V, FS_NONE, 0),
     E(biflowDirection, 239, IE_T_U8, 1, FS_BIFLOW_DIRECTION, 0),
     E(dot1qVlanId, 243, IE_T_U16, 2, FS_NONE, 0),
@@ -198,6 +198,8 @@ static const struct nurs_ie elements[] = {
     P(destinationProcessUnit, 17, IE_T_STRING, V, FS_PROC_UNIT, NURS_END_DST),
     P(destinationProcessContainerId, 18, IE_T_STRING, V, FS_PROC_CONTAINER, NURS_END_DST),
 #undef P
+    {"kernelOverrunTotalCount", NURS_IE_KERNEL_OVERRUNS, NURS_PEN_NURS, IE_T_U64, 8, FS_NONE, 0, 0},
+    {"conntrackZone", NURS_IE_CONNTRACK_ZONE, NURS_PEN_NURS, IE_T_U16, 2, FS_ZONE, 0, 0},
 };
 
 #define N_ELEMENTS (sizeof elements / sizeof *elements)

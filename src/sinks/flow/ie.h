@@ -37,6 +37,8 @@ enum nurs_ie_source {
     FS_IN_IF, FS_OUT_IF,
     FS_INITIATOR_OCTETS, FS_RESPONDER_OCTETS, FS_INITIATOR_PACKETS, FS_RESPONDER_PACKETS,
     FS_MARK, /* the conntrack mark (netfilter's enterprise element, as ulogd2 sends it) */
+    FS_ZONE, /* the conntrack zone */
+    FS_VRF,  /* the zone's VRF */
     /* The process at an end of the flow (nurs_ie.end says which). */
     FS_PROC_PID, FS_PROC_UID, /* integers */
     FS_PROC_NAME, FS_PROC_CMDLINE, FS_PROC_USER, FS_PROC_CGROUP, FS_PROC_UNIT,
@@ -65,6 +67,10 @@ struct nurs_ie {
  * enterprise-specific: under IANA's enterprise number for documentation
  * (RFC 5612) until one is registered; exporters can be told another. */
 #define NURS_PEN_NURS 32473u
+/* nurs-lua's element: overruns of the kernel buffer of the sources
+ * feeding an exporter (events lost, how many unknown). */
+#define NURS_IE_KERNEL_OVERRUNS 21
+#define NURS_IE_CONNTRACK_ZONE 22
 
 static inline bool nurs_ie_is_process(const struct nurs_ie *ie)
 {

@@ -14,6 +14,7 @@
 #include "core/host.h"
 #include "core/schema.h"
 #include "records/ct_fields.h"
+#include "records/exp_record.h"
 #include "records/record.h"
 
 /* What a reloaded script may change on a kept sink. */
@@ -213,14 +214,23 @@ static enum nurs_take take(struct nurs_consumer *c, struct nurs_resource *from,
                            struct nurs_record *rec)
 {
     (void)from;
+    struct nurs_json_sink *j = nurs_json_sink_of(nurs_resource_of_consumer(c));
+    if (rec->kind == NURS_RECORD_EXP) {
+        struct nurs_jsonw *w = nurs_json_sink_begin(j);
+        nurs_jsonw_object_begin(w, NULL);
+        nurs_record_emit(&nurs_exp_class, rec->data, &nurs_jsonw_emitter, w);
+        nurs_jsonw_object_end(w);
+        nurs_json_sink_end(j, 1);
+        return NURS_TAKEN;
+    }
     if (rec->kind != NURS_RECORD_CT)
         return NURS_TAKE_LOST;
-    nurs_json_sink_write_ct(nurs_json_sink_of(nurs_resource_of_consumer(c)), rec->data);
+    nurs_json_sink_write_ct(j, rec->data);
     return NURS_TAKEN;
 }
 
 static const struct nurs_consumer_ops consumer_ops = {
-    .kinds = NURS_RECORD_CT,
+    .kinds = NURS_RECORD_CT | NURS_RECORD_EXP,
     .take = take,
 };
 

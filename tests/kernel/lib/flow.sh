@@ -143,7 +143,7 @@ stop_capture() {
 # nurs-lua in the namespace with its stderr in log $1; sets NURS_PID.
 start_nurs_log() {
     local log=$1; shift
-    ip netns exec "$NS" "$NURS" "$@" >>"$log.stdout" 2>>"$log" &
+    ip netns exec "$NS" "${NURS_AS[@]}" "$NURS" "$@" >>"$log.stdout" 2>>"$log" &
     NURS_PID=$!
     PIDS+=("$NURS_PID")
 }

@@ -17,8 +17,8 @@ it, against what conntrack accounted and what the traffic was.
       Stream checks only; prints a JSON summary (records, next sequence
       number, template ids). --dports LO N: the UDP flows to ports LO..LO+N-1
       (udp_burst.py's) are there exactly once each. --notsent N: the last
-      statistics record says N records were not sent. --expect-templates
-      "256,257,258 256,258,259": the template sets announced, in order.
+      reliability record says N records were not sent. --expect-templates
+      "256,257,258,259 256,257,259,260": the template sets announced, in order.
   flowcheck.py nfports --nfdump DIR --dports LO N... [--records N]
       nfdump shows the UDP flows to ports LO..LO+N-1 once each.
   flowcheck.py active --nfdump DIR --capture PCAP --port P --table T.xml
@@ -375,16 +375,16 @@ def check_stream(args, errors):
                          f"before; tshark saw {sent_msgs}, {sent_records} (expected {args.stats})")
             last_said = said
         sent_msgs += 1
-        sent_records += m["data_records"]
+        sent_records += len(m["flows"])
         seen_data += len(m["flows"])
     for lo, n in args.dports or []:
         check_ports([f for m in msgs for f in m["flows"]], lo, n, "tshark", errors)
     if args.expect_templates:
         check_template_history(msgs, args.expect_templates, errors)
     if args.notsent is not None:
-        stats = [s for m in msgs for s in m["stats"]]
-        errors.check(stats and int(stats[-1]["notsent_flows"]) == args.notsent,
-                     f"last statistics record: {stats[-1] if stats else None}; {args.notsent} not sent")
+        rel = [s for m in msgs for s in m["reliability"]]
+        errors.check(rel and int(rel[-1]["notsent_flows"]) == args.notsent,
+                     f"last reliability record: {rel[-1] if rel else None}; {args.notsent} not sent")
     if args.records is not None:
         errors.check(seen_data == args.records,
                      f"tshark decoded {seen_data} flow records; the exporter counted {args.records}")

@@ -233,7 +233,7 @@ def message_of(layer, frame):
          "unix_secs": int(ts.get("cflow.unix_secs", ts.get("cflow.exporttime", 0))),
          "sysuptime_ms": seconds_ms(layer["cflow.sysuptime"]) if "cflow.sysuptime" in layer else 0,
          "templates": [], "withdrawn": [], "options_templates": [],
-         "flows": [], "stats": [], "sets": []}
+         "flows": [], "stats": [], "reliability": [], "sets": []}
     for sid, key, body in set_entries(layer):
         if sid in (0, 2, 1, 3):
             for tkey, t in body.items():
@@ -253,10 +253,12 @@ def message_of(layer, frame):
             for r in as_list(rec):
                 if "cflow.packetsexp" in r or "cflow.flowsexp" in r:
                     m["stats"].append({k.split(".", 1)[1]: v for k, v in r.items()})
+                elif "cflow.notsent_flows" in r:
+                    m["reliability"].append({k.split(".", 1)[1]: v for k, v in r.items()})
                 else:
                     m["flows"].append(flow_of(r, m, sid))
                 m["sets"].append(("data", sid))
-    m["data_records"] = len(m["flows"]) + len(m["stats"])
+    m["data_records"] = len(m["flows"]) + len(m["stats"]) + len(m["reliability"])
     return m
 
 
