@@ -4,9 +4,10 @@
 # one connection or datagram and exit), IPv4 and IPv6, are all named at
 # both ends of their DESTROY records with the right pid, name, uid, cgroup,
 # thread and parent, as each process reported itself (process = "bpf").
-# Then: nothing of ours stays in the kernel (programs, links, maps, cgroup
-# attachments) after SIGTERM, SIGKILL or a failed start; and "auto" without
-# CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN falls back to sock_diag and says why.
+# The daemon runs as nobody (--user) once started. Then: nothing of ours
+# stays in the kernel (programs, links, maps, cgroup attachments) after
+# SIGTERM, SIGKILL or a failed start; and "auto" without CAP_BPF,
+# CAP_PERFMON and CAP_SYS_ADMIN falls back to sock_diag and says why.
 . "$(dirname "$0")/lib/common.sh"
 ns_setup
 nsx sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
@@ -42,17 +43,23 @@ check_gone() {
     done
     fail "$what: still in the kernel:$left"
 }
-# Starts ct-json.lua with process mode $2 writing to $1 and waits for it.
+# Starts ct-json.lua with process mode $2 writing to $1 (more options of
+# nurs-lua after) and waits for it.
 start_ct_json() {
-    start_nurs "$1" "$ROOT/scripts/examples/ct-json.lua" - destroy "process=$2"
+    local out=$1 mode=$2
+    shift 2
+    start_nurs "$out" "$@" "$ROOT/scripts/examples/ct-json.lua" - destroy "process=$mode"
     wait_log "listening for conntrack events" || fail "the daemon did not start"
 }
 
 before_tree=$(bpftool cgroup tree 2>/dev/null | grep -c nurs_ || true)
 
-# 1. Zero-linger processes, attributed; then SIGTERM.
+# 1. Zero-linger processes, attributed; then SIGTERM. Under --user: the
+# programs are loaded as root, and go on once the daemon runs as nobody
+# with what a user's daemon keeps (no CAP_BPF).
 : >"$TMP/nurs.log"
-start_ct_json "$TMP/ct.json" bpf
+start_ct_json "$TMP/ct.json" bpf --user nobody
+wait_log "running as user nobody" || fail "the daemon did not drop its privileges"
 grep -q "process attribution: BPF (programs attached at" "$TMP/nurs.log" ||
     fail "BPF not used: $(grep 'process attribution' "$TMP/nurs.log")"
 our_objects "$TMP/nurs.log" >"$TMP/objects.1"

@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
 #include <linux/types.h>
 
 #include "core/log.h"
+#include "core/privileges.h"
 #include "process/bpf/owner.h"
 #include "process/bpf/record.h"
 #include "process/cgroupid.h"
@@ -117,22 +117,14 @@ static int on_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
     return 0;
 }
 
-static bool capable(unsigned cap)
-{
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
-    struct __user_cap_data_struct d[2];
-    memset(d, 0, sizeof d);
-    if (syscall(SYS_capget, &h, d) < 0 || cap / 32 >= 2)
-        return false;
-    return d[cap / 32].effective & (1u << (cap % 32));
-}
-
 /* Why BPF cannot be used here, or NULL (and *cgroup_fd the root of the
  * cgroup v2 hierarchy, its mount point in cgroup). */
 static const char *unusable(char *cgroup, size_t cap, int *cgroup_fd)
 {
-    const unsigned cap_perfmon = 38, cap_bpf = 39;
-    if (!(capable(cap_bpf) && capable(cap_perfmon)) && !capable(CAP_SYS_ADMIN))
+    const uint64_t cap_perfmon = 1ull << 38, cap_bpf = 1ull << 39; /* not in older headers */
+    uint64_t caps = nurs_capabilities_get(0);
+    if ((caps & (cap_bpf | cap_perfmon)) != (cap_bpf | cap_perfmon) &&
+        !(caps & 1ull << CAP_SYS_ADMIN))
         return "no CAP_BPF and CAP_PERFMON, nor CAP_SYS_ADMIN";
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
         return "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
@@ -312,15 +304,7 @@ void nurs_bpf_close(struct nurs_bpf *b, void (*closed)(void *ctx), void *ctx)
 
 void nurs_bpf_counters(const struct nurs_bpf *b, struct nurs_bpf_counters *c)
 {
-    uint64_t kernel_dropped = 0;
-    int ncpu = libbpf_num_possible_cpus();
-    uint64_t *v = ncpu > 0 ? calloc((size_t)ncpu, sizeof *v) : NULL;
-    uint32_t key = NURS_BPF_STAT_DROPPED;
-    if (v && bpf_map__lookup_elem(b->skel->maps.stats, &key, sizeof key, v,
-                                  (size_t)ncpu * sizeof *v, 0) == 0)
-        for (int i = 0; i < ncpu; i++)
-            kernel_dropped += v[i];
-    free(v);
+    uint64_t kernel_dropped = __atomic_load_n(&b->skel->bss->dropped, __ATOMIC_RELAXED);
     *c = (struct nurs_bpf_counters){.records = b->records,
                                     .dropped = kernel_dropped + b->invalid + b->unstored,
                                     .replaced = b->table.replaced};

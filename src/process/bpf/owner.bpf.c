@@ -48,12 +48,10 @@ struct {
     __type(value, __u8);
 } watched_netns SEC(".maps");
 
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, NURS_BPF_STAT_COUNT);
-    __type(key, __u32);
-    __type(value, __u64);
-} stats SEC(".maps");
+/* Records lost because the ring buffer was full (or a socket's storage
+ * could not be made). A global: the daemon reads it through the mapped
+ * memory the skeleton keeps, with no system call and no capability. */
+__u64 dropped;
 
 /* The destinations an unconnected UDP socket has sent to: one record for
  * each, not one per datagram. */
@@ -106,11 +104,9 @@ struct {
         ((__u32 *)(dst))[3] = (src)[3];                                                            \
     } while (0)
 
-static __always_inline void count(__u32 which)
+static __always_inline void count_drop(void)
 {
-    __u64 *n = bpf_map_lookup_elem(&stats, &which);
-    if (n)
-        *n += 1; /* per CPU: no other writer */
+    __sync_fetch_and_add(&dropped, 1);
 }
 
 static __always_inline bool watched(__u64 netns)
@@ -122,7 +118,7 @@ static __always_inline struct nurs_bpf_record *reserve(void)
 {
     struct nurs_bpf_record *r = bpf_ringbuf_reserve(&ring, sizeof *r, 0);
     if (!r) {
-        count(NURS_BPF_STAT_DROPPED);
+        count_drop();
         return NULL;
     }
     __builtin_memset(r, 0, sizeof *r);
@@ -157,7 +153,6 @@ static __always_inline void submit(struct nurs_bpf_record *r)
 {
     fill_task(r);
     bpf_ringbuf_submit(r, 0);
-    count(NURS_BPF_STAT_EVENTS);
 }
 
 /* ---- cgroup programs: they always let the operation go on ---- */
@@ -290,7 +285,7 @@ static __always_inline void udp_connect(struct bpf_sock_addr *ctx)
     struct nurs_bpf_record *p =
         bpf_sk_storage_get(&pending, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
     if (!p) {
-        count(NURS_BPF_STAT_DROPPED);
+        count_drop();
         return;
     }
     __builtin_memset(p, 0, sizeof *p);
@@ -333,7 +328,7 @@ int nurs_egress(struct __sk_buff *skb)
     __u32 family = sk->family;
     struct nurs_bpf_record *r = bpf_ringbuf_reserve(&ring, sizeof *r, 0);
     if (!r) {
-        count(NURS_BPF_STAT_DROPPED);
+        count_drop();
     } else {
         __builtin_memcpy(r, p, sizeof *r);
         r->family = family;
@@ -341,7 +336,6 @@ int nurs_egress(struct __sk_buff *skb)
         r->rport = bpf_ntohs(sk->dst_port);
         ADDRS(r, family, sk->src_ip4, sk->dst_ip4, sk->src_ip6, sk->dst_ip6);
         bpf_ringbuf_submit(r, 0);
-        count(NURS_BPF_STAT_EVENTS);
     }
     bpf_sk_storage_delete(&pending, sk);
     return 1;

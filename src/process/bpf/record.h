@@ -26,13 +26,6 @@ enum nurs_bpf_kind {
     NURS_BPF_KIND_MAX = NURS_BPF_BIND
 };
 
-/* Indexes of the per-CPU counters (map "stats"). */
-enum nurs_bpf_stat {
-    NURS_BPF_STAT_EVENTS, /* records written */
-    NURS_BPF_STAT_DROPPED, /* records lost: the ring buffer was full */
-    NURS_BPF_STAT_COUNT
-};
-
 struct nurs_bpf_record {
     __u8 version;
     __u8 kind;   /* enum nurs_bpf_kind */
