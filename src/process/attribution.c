@@ -903,8 +903,10 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
         return NULL;
     }
     /* Without it, owners go the searches' way. */
+    if (a->bpf && (a->lane[L_OWNER].scan = nurs_procscan_new("/proc", o->cmdline_max)))
+        nurs_procscan_name_cgroups(a->lane[L_OWNER].scan);
     if (a->bpf)
-        a->lane[L_OWNER].scan = nurs_procscan_new("/proc", o->cmdline_max);
+        nurs_procscan_name_cgroups(a->lane[L_SEARCH].scan);
     char why[256];
     if (nurs_localaddr_open(&a->local, loop, netns, why, sizeof why) == 0) {
         a->local_open = true;

@@ -61,7 +61,7 @@ struct nurs_procscan {
     uint32_t *fds; /* descriptor numbers of the fd directory being read */
     size_t fds_cap;
     struct nurs_procscan_stats stats;
-    struct nurs_cgroupids *cgroups; /* made when first needed */
+    struct nurs_cgroupids *cgroups; /* for what BPF saw: nurs_procscan_name_cgroups */
     long ticks_per_s;
 };
 
@@ -111,6 +111,13 @@ void nurs_procscan_free(struct nurs_procscan *ps)
 }
 
 void nurs_procscan_set_young(struct nurs_procscan *ps, uint64_t ns) { ps->young_ns = ns; }
+
+int nurs_procscan_name_cgroups(struct nurs_procscan *ps)
+{
+    if (!ps->cgroups)
+        ps->cgroups = nurs_cgroupids_new();
+    return ps->cgroups ? 0 : -1;
+}
 
 const struct nurs_procscan_stats *nurs_procscan_stats(const struct nurs_procscan *ps)
 {
@@ -497,8 +504,6 @@ static struct nurs_proc *owned(struct nurs_procscan *ps, const struct nurs_sock_
         nurs_proc_clean_text(cmdline, cap, o->cmdline, o->cmdline_len))
         f.cmdline = cmdline;
     struct nurs_cgroup_text cg;
-    if (!ps->cgroups)
-        ps->cgroups = nurs_cgroupids_new();
     if (ps->cgroups && nurs_cgroupids_path(ps->cgroups, o->cgroup_id, cg.path, sizeof cg.path)) {
         f.cgroup = cg.path;
         if (nurs_cgroup_unit(cg.path, cg.unit, sizeof cg.unit))
