@@ -1,5 +1,5 @@
 /* libFuzzer target: arbitrary bytes as the /proc files process attribution
- * reads (comm, cmdline, status, cgroup), made into a process record the
+ * reads (comm, cmdline, status, cgroup, stat, mountinfo), made into a process record the
  * way the /proc reader does, which is then exported in NetFlow v9 (strings
  * cut to fixed lengths) and IPFIX (variable length) records whose set
  * lengths must add up. */
@@ -73,6 +73,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nurs_proc_clean_text(cmdline, sizeof cmdline, text, size))
         f.cmdline = f.user = cmdline;
     nurs_proc_fields_cgroup(&f, text, size, &cg);
+    /* What the BPF side reads: /proc/PID/stat, /proc/self/mountinfo. */
+    uint64_t ticks;
+    if (nurs_proc_stat_start(text, size, &ticks))
+        f.tid = (uint32_t)ticks;
+    char mnt[64];
+    if (nurs_mountinfo_cgroup2(text, size, mnt, sizeof mnt) && strlen(mnt) >= sizeof mnt)
+        abort();
     struct nurs_proc *p = nurs_proc_new(&f);
     if (!p)
         return 0;

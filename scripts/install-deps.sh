@@ -7,11 +7,11 @@ set -eu
 BUILD="build-essential cmake pkg-config clang libclang-rt-14-dev pandoc
 lua5.4 liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev
 libnetfilter-log-dev libnetfilter-queue-dev libuv1-dev libmicrohttpd-dev
-librdkafka-dev libprotobuf-c-dev protobuf-c-compiler"
+librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libbpf-dev bpftool"
 TEST="lua-busted nftables conntrack iproute2 nfdump tshark socat
 python3 procps iputils-ping util-linux bc ulogd2 ulogd2-json tcpdump
 ulogd2-pcap iptables time pmacct prometheus python3-prometheus-client curl
-kcat protobuf-compiler python3-jsonschema
+kcat protobuf-compiler python3-jsonschema jq
 debhelper dpkg-dev lintian fakeroot adduser systemd man-db"
 
 missing=""

@@ -2,8 +2,8 @@
 # Runs the whole test suite: the README's test command and CI's.
 #  1. installs the Debian packages (idempotent),
 #  2. builds from scratch, warnings fatal: Release out of the tree (its
-#     binary checks every example from /), normal (build/) and ASan+UBSan
-#     (build-asan/),
+#     binary checks every example from /), without BPF (process attribution
+#     falls back), normal (build/) and ASan+UBSan (build-asan/),
 #  3. runs under both builds: CTest (C unit tests), busted (Lua specs),
 #     the kernel tests (each in its own network namespace),
 #  4. builds with ThreadSanitizer (build-tsan/) and runs the C unit tests
@@ -97,6 +97,23 @@ else
     count "build release" 1
 fi
 rm -rf "$RELEASE"
+
+# Without the BPF programs (a machine without clang, bpftool or libbpf):
+# it builds, and process attribution falls back to sock_diag and says why.
+step "build (no BPF)"
+NOBPF=$(mktemp -d /var/tmp/nurs-nobpf.XXXXXX)
+if cmake -S . -B "$NOBPF" -DNURS_BPF=OFF -DNURS_WERROR=ON >/dev/null &&
+    cmake --build "$NOBPF" -j"$JOBS" --target nurs-lua 2>&1 | tail -3 && [ -x "$NOBPF/nurs-lua" ]; then
+    out=$(printf 'require("nurs").conntrack({ events = { "destroy" }, process = "bpf" }, function() end)\n' |
+        unshare -n "$NOBPF/nurs-lua" /dev/stdin 2>&1)
+    grep -q "BPF: built without BPF support" <<<"$out"
+    rc=$?
+    [ $rc -eq 0 ] || echo "FAIL no-BPF build: process = \"bpf\" did not say why: $out"
+    count "build without BPF" $rc
+else
+    count "build without BPF" 1
+fi
+rm -rf "$NOBPF"
 
 for variant in normal asan; do
     dir=build; flags=(-DNURS_WERROR=ON)

@@ -109,7 +109,7 @@ int main(int argc, char **argv)
     local_mode = argc > 4 && strcmp(argv[4], "local") == 0;
     struct nurs_pcap_writer w;
     char err[256];
-    if (nurs_pcap_writer_open(&w, argv[2], err, sizeof err) < 0) {
+    if (nurs_pcap_writer_open(&w, NULL, argv[2], err, sizeof err) < 0) {
         fprintf(stderr, "ct-synth: %s\n", err);
         return 1;
     }
@@ -129,6 +129,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "ct-synth: write failed\n");
             return 1;
         }
+    }
+    if (nurs_pcap_writer_flush(&w) < 0) {
+        fprintf(stderr, "ct-synth: write failed\n");
+        return 1;
     }
     nurs_pcap_writer_close(&w);
     fprintf(stderr, "ct-synth: wrote %ld %s events to %s\n", n,

@@ -3,7 +3,7 @@
 -- minute with what it did since the last export, so the records of a
 -- connection add up to what conntrack counted.
 --
---   nurs-lua ctflow9.lua [COLLECTOR [MARK/MASK]] [process]
+--   nurs-lua ctflow9.lua [COLLECTOR [MARK/MASK]] [process[=bpf|sockdiag]]
 --     COLLECTOR  host:port, [v6addr]:port (default 127.0.0.1:2055)
 --     MARK/MASK  export only connections whose conntrack mark matches, 0x10/0xf0
 --     process    add the process, user and systemd unit or container at each
@@ -16,7 +16,8 @@ local presets = require "nurs.templates"
 
 local args, process = {}, false
 for _, a in ipairs(arg) do
-  if a == "process" then process = true else args[#args + 1] = a end
+  local mode = a:match "^process=(%a+)$"
+  if a == "process" then process = true elseif mode then process = mode else args[#args + 1] = a end
 end
 local collector = args[1] or "127.0.0.1:2055"
 local mark, mask = (args[2] or ""):match("^(%w+)/(%w+)$")
@@ -50,7 +51,7 @@ local conntrack = nurs.conntrack({
   batch_wait = 0.002,  -- events that come one by one are read in batches (less CPU)
   mark = mark and tonumber(mark), mark_mask = mask and tonumber(mask),
   dump_at_exit = "zero",   -- at exit, export what live connections did since the last time
-  process = process,       -- which process owns each local end (sock_diag, /proc)
+  process = process,       -- which process owns each local end (BPF, else sock_diag and /proc)
 }, exporter)   -- each record straight to the exporter, in C; to filter or add
                -- fields in Lua: function(rec) exporter:export(rec) end
 

@@ -1,7 +1,7 @@
 -- conntrack -> IPFIX, over UDP, over TCP (reconnecting, with a bounded
 -- queue while the collector is away) or into an RFC 5655 file.
 --
---   nurs-lua ctipfix.lua [COLLECTOR] [biflow] [process]
+--   nurs-lua ctipfix.lua [COLLECTOR] [biflow] [process[=bpf|sockdiag]]
 --     COLLECTOR  host:port or udp://host:port (default 127.0.0.1:4739),
 --                tcp://[2001:db8::1]:4739, file:///var/log/flows.ipfix
 --     biflow     one record per connection, the reply in reverse elements (RFC 5103)
@@ -14,7 +14,10 @@ local nurs = require "nurs"
 local presets = require "nurs.templates"
 
 local flags = {}
-for i = 2, #arg do flags[arg[i]] = true end
+for i = 2, #arg do
+  local mode = arg[i]:match "^process=(%a+)$"
+  if mode then flags.process = mode else flags[arg[i]] = true end
+end
 
 local templates = flags.biflow and presets.ipfix_biflow or presets.ipfix
 if flags.process then templates = presets.with(templates, presets.process) end

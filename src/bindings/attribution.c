@@ -1,6 +1,7 @@
 #include "bindings/attribution.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <lauxlib.h>
 
@@ -8,30 +9,60 @@
 #include "bindings/script.h"
 #include "bindings/util.h"
 #include "core/host.h"
+#include "process/bpf/loader.h"
 #include "records/ct_fields.h"
 #include "records/ct_record.h"
+
+/* "auto", "bpf", "sockdiag" at idx into *mode; false if it is none. */
+static bool mode_of(lua_State *L, int idx, enum nurs_attr_mode *mode)
+{
+    static const char *const names[] = {"auto", "bpf", "sockdiag"};
+    static const enum nurs_attr_mode modes[] = {NURS_ATTR_AUTO, NURS_ATTR_BPF, NURS_ATTR_SOCKDIAG};
+    const char *s = lua_tostring(L, idx);
+    for (size_t i = 0; s && i < sizeof names / sizeof *names; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *mode = modes[i];
+            return true;
+        }
+    return false;
+}
 
 bool nurs_l_process_option(lua_State *L, int idx, const char *fname,
                            struct nurs_attribution_opts *o)
 {
-    o->cmdline_max = NURS_ATTR_DEFAULT_CMDLINE;
-    o->max_connections = NURS_ATTR_DEFAULT_CONNECTIONS;
+    *o = (struct nurs_attribution_opts){.cmdline_max = NURS_ATTR_DEFAULT_CMDLINE,
+                                        .max_connections = NURS_ATTR_DEFAULT_CONNECTIONS,
+                                        .mode = NURS_ATTR_AUTO};
     int t = lua_getfield(L, idx, "process");
     bool on = false;
     if (t == LUA_TBOOLEAN) {
         on = lua_toboolean(L, -1);
+    } else if (t == LUA_TSTRING) {
+        if (!mode_of(L, -1, &o->mode))
+            luaL_error(L, "%s: option 'process': \"auto\", \"bpf\" or \"sockdiag\", not \"%s\"",
+                       fname, lua_tostring(L, -1));
+        on = true;
     } else if (t == LUA_TTABLE) {
-        static const char *const allowed[] = {"cmdline", "connections", NULL};
+        static const char *const allowed[] = {"cmdline", "connections", "mode", "ring", "sockets",
+                                              NULL};
         int sub = lua_absindex(L, -1);
         nurs_check_options(L, sub, fname, allowed);
         o->cmdline_max = (size_t)nurs_opt_int(L, sub, fname, "cmdline", NURS_ATTR_DEFAULT_CMDLINE,
                                               0, NURS_ATTR_MAX_CMDLINE);
         o->max_connections = (size_t)nurs_opt_int(L, sub, fname, "connections",
                                                   NURS_ATTR_DEFAULT_CONNECTIONS, 1, 1 << 26);
+        o->bpf_ring = (uint32_t)nurs_opt_int(L, sub, fname, "ring", NURS_BPF_DEFAULT_RING, 4096,
+                                             NURS_BPF_MAX_RING);
+        o->bpf_sockets = (uint32_t)nurs_opt_int(L, sub, fname, "sockets", NURS_BPF_DEFAULT_SOCKETS,
+                                                16, NURS_BPF_MAX_SOCKETS);
+        if (lua_getfield(L, sub, "mode") != LUA_TNIL && !mode_of(L, -1, &o->mode))
+            luaL_error(L, "%s: option 'process.mode': \"auto\", \"bpf\" or \"sockdiag\"", fname);
+        lua_pop(L, 1);
         on = true;
     } else if (t != LUA_TNIL) {
-        luaL_error(L, "%s: option 'process' must be true, false or a table "
-                      "{ cmdline = bytes, connections = n }",
+        luaL_error(L, "%s: option 'process' must be true, false, \"auto\", \"bpf\", \"sockdiag\" "
+                      "or a table { mode =, cmdline = bytes, connections = n, ring = bytes, "
+                      "sockets = n }",
                    fname);
     }
     lua_pop(L, 1);

@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "bindings/nurs.h"
+#include "bindings/output_opts.h"
 #include "bindings/record.h"
 #include "bindings/script.h"
 #include "bindings/util.h"
@@ -203,7 +204,7 @@ static int new_exporter(lua_State *L, enum nurs_flow_version version)
     static const char *const allowed[] = {
         "collector", "collectors", "templates", "domain", "mtu", "message_size", "flush",
         "refresh_packets", "refresh_seconds", "queue", "connections", "name",
-        "process_enterprise", "vrf", NULL};
+        "process_enterprise", "vrf", NURS_FILE_OPTION_NAMES, NULL};
     const char *fname = version == NURS_NETFLOW9 ? "nurs.netflow9" : "nurs.ipfix";
     if (lua_type(L, 1) == LUA_TSTRING) {
         lua_createtable(L, 0, 1);
@@ -241,6 +242,7 @@ static int new_exporter(lua_State *L, enum nurs_flow_version version)
     o->set.queue_max = (size_t)nurs_opt_int(L, 1, fname, "queue", 4 << 20, 65536, 1 << 30);
     o->state_max = (size_t)nurs_opt_int(L, 1, fname, "connections", 1 << 20, 1, 1 << 26);
     o->name = nurs_opt_string(L, 1, fname, "name", NULL);
+    nurs_opt_file(L, 1, fname, false, &o->set.file);
     uint32_t pen = (uint32_t)nurs_opt_int(L, 1, fname, "process_enterprise", NURS_PEN_NURS, 1,
                                           0xffffffff);
     for (int i = 0; i < o->set.n_templates; i++)

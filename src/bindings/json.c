@@ -4,6 +4,7 @@
 #include "bindings/json.h"
 #include "bindings/json_value.h"
 #include "bindings/nurs.h"
+#include "bindings/output_opts.h"
 #include "bindings/record.h"
 #include "bindings/script.h"
 #include "bindings/util.h"
@@ -32,9 +33,10 @@ static int write_userdata(struct nurs_jsonw *w, lua_State *L, int idx, const cha
 /* nurs.json([path | opts]) */
 static int l_json(lua_State *L)
 {
-    static const char *const allowed[] = {"path", "flush", "buffer", "name", "schema_version",
-                                          "shared", NULL};
-    struct nurs_json_opts o = {.flush_interval = 1.0};
+    static const char *const allowed[] = {"path",          "flush",          "buffer",
+                                          "reader_buffer", "name",           "schema_version",
+                                          NURS_FILE_OPTION_NAMES, "shared", NULL};
+    struct nurs_json_opts o = {.flush_interval = 1.0, .file = {.mode = NURS_FILE_MODE}};
     lua_settop(L, 1);
     if (lua_type(L, 1) == LUA_TSTRING) {
         o.path = lua_tostring(L, 1);
@@ -45,8 +47,11 @@ static int l_json(lua_State *L)
         o.flush_interval = nurs_opt_number(L, 1, FNAME, "flush", 1.0, 0.001, 86400);
         o.buffer_size = (size_t)nurs_opt_int(L, 1, FNAME, "buffer", NURS_JSON_DEFAULT_BUFFER,
                                              0, 1 << 30);
+        o.reader_buffer = (size_t)nurs_opt_int(L, 1, FNAME, "reader_buffer",
+                                               NURS_JSON_DEFAULT_READER_BUFFER, 4096, 1 << 30);
         o.name = nurs_opt_string(L, 1, FNAME, "name", NULL);
         o.schema_version = nurs_opt_bool(L, 1, FNAME, "schema_version", false);
+        nurs_opt_file(L, 1, FNAME, false, &o.file);
         struct nurs_resource *relay =
             nurs_l_relay_for(L, 1, FNAME, "json", o.name, o.schema_version);
         if (relay) {

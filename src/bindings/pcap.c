@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 
 #include "bindings/nurs.h"
+#include "bindings/output_opts.h"
 #include "bindings/record.h"
 #include "bindings/script.h"
 #include "bindings/util.h"
@@ -50,7 +51,7 @@ static void read_opts(lua_State *L, int idx, struct nurs_pcap_opts *o)
         "path",      "linktype",     "snaplen",     "precision", "rotate_size",
         "rotate_seconds", "rotate_count", "mkfifo", "buffer",    "max_readers",
         "flush",     "rate",         "burst",       "ring_size", "ring_seconds",
-        "name",      "shared",       NULL};
+        "name",      NURS_FILE_OPTION_NAMES, NURS_ACCESS_OPTION_NAMES, "shared", NULL};
     nurs_check_options(L, idx, FNAME, allowed);
     o->target = nurs_opt_string(L, idx, FNAME, "path", NULL);
     o->fmt.linktype = read_linktype(L, idx);
@@ -77,6 +78,9 @@ static void read_opts(lua_State *L, int idx, struct nurs_pcap_opts *o)
         luaL_error(L, FNAME ": option 'ring_size' must be at least %d bytes (one largest record)",
                    NURS_PCAP_REC_HDR + NURS_PCAP_MAX_RECORD);
     o->name = nurs_opt_string(L, idx, FNAME, "name", NULL);
+    nurs_opt_file(L, idx, FNAME, o->target && strncmp(o->target, "unix://", 7) == 0, &o->file);
+    nurs_opt_access(L, idx, FNAME, &o->access, &o->max_per_uid, &o->reader_timeout,
+                    &o->socket_gid);
     if (!o->target && !o->ring_size)
         luaL_error(L, FNAME ": give a 'path' (file, FIFO, \"-\", tcp://...), a 'ring_size', "
                           "or both");

@@ -9,21 +9,36 @@
 
 #define ARPHRD_NETLINK 824
 
-int nurs_pcap_writer_open(struct nurs_pcap_writer *w, const char *path, char *err, size_t errlen)
+#define WRITER_BUFFER (512u << 10) /* more than the largest record */
+
+int nurs_pcap_writer_open(struct nurs_pcap_writer *w, uv_loop_t *loop, const char *path,
+                          char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
-    w->fp = fopen(path, "wbe");
-    if (!w->fp) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        return -1;
-    }
-    w->path = strdup(path);
-    setvbuf(w->fp, NULL, _IOFBF, 1 << 18);
     const struct nurs_pcap_format fmt = {.linktype = NURS_LINKTYPE_NETLINK, .nanos = true};
     uint8_t h[NURS_PCAP_FILE_HDR];
     nurs_pcap_file_header(&fmt, h);
-    if (fwrite(h, sizeof h, 1, w->fp) != 1) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (!(w->path = strdup(path)) || !(w->buf = malloc(WRITER_BUFFER))) {
+        snprintf(err, errlen, "out of memory");
+        nurs_pcap_writer_close(w);
+        return -1;
+    }
+    if (loop && nurs_stream_is_target(path, false)) {
+        struct nurs_stream_opts so = {
+            .target = path,
+            .buffer = 8u << 20,
+            .max_readers = 1,
+            .socket_gid = -1,
+            .header = h,
+            .header_len = sizeof h,
+        };
+        w->stream = nurs_stream_open(loop, "record", &so, err, errlen);
+    } else if (nurs_outfile_open(&w->file, path, NURS_OPEN_TRUNCATE, false, NULL, h, sizeof h, err,
+                                 errlen) == 0) {
+        w->has_file = true;
+        nurs_outfile_writev(&w->file, NULL, 0); /* the header, or with the first batch */
+    }
+    if (!w->stream && !w->has_file) {
         nurs_pcap_writer_close(w);
         return -1;
     }
@@ -31,10 +46,30 @@ int nurs_pcap_writer_open(struct nurs_pcap_writer *w, const char *path, char *er
     return 0;
 }
 
+int nurs_pcap_writer_flush(struct nurs_pcap_writer *w)
+{
+    if (w->has_file)
+        nurs_outfile_check(&w->file, "record");
+    if (w->len == 0)
+        return 0;
+    int rc = 0;
+    if (w->stream) {
+        nurs_stream_write(w->stream, w->buf, w->len, w->buf_records);
+    } else if (!w->has_file || nurs_outfile_write(&w->file, w->buf, w->len) < 0) {
+        w->last_errno = w->has_file ? w->file.last_errno : EBADF;
+        w->lost += w->buf_records;
+        w->packets -= w->buf_records;
+        rc = -1;
+    }
+    w->len = 0;
+    w->buf_records = 0;
+    return rc;
+}
+
 int nurs_pcap_writer_put(struct nurs_pcap_writer *w, uint64_t ts_ns, uint16_t nl_family,
                          const void *data, size_t len)
 {
-    if (!w->fp)
+    if (!w->buf)
         return -1;
     size_t cap = len > NURS_PCAP_SNAPLEN - NURS_PCAP_NL_HDRLEN ? NURS_PCAP_SNAPLEN - NURS_PCAP_NL_HDRLEN
                                                                   : len;
@@ -50,23 +85,32 @@ int nurs_pcap_writer_put(struct nurs_pcap_writer *w, uint64_t ts_ns, uint16_t nl
     memcpy(cooked + 2, &be, 2);
     be = htons(nl_family);
     memcpy(cooked + 14, &be, 2);
-    if (fwrite(&rh, sizeof rh, 1, w->fp) != 1 || fwrite(cooked, sizeof cooked, 1, w->fp) != 1 ||
-        fwrite(data, 1, cap, w->fp) != cap)
-        return -1;
+    size_t need = sizeof rh + sizeof cooked + cap;
+    int rc = 0;
+    if (w->len + need > WRITER_BUFFER)
+        rc = nurs_pcap_writer_flush(w);
+    memcpy(w->buf + w->len, &rh, sizeof rh);
+    memcpy(w->buf + w->len + sizeof rh, cooked, sizeof cooked);
+    memcpy(w->buf + w->len + sizeof rh + sizeof cooked, data, cap);
+    w->len += need;
+    w->buf_records++;
     w->packets++;
-    return 0;
-}
-
-int nurs_pcap_writer_flush(struct nurs_pcap_writer *w)
-{
-    return w->fp && fflush(w->fp) == 0 ? 0 : -1;
+    return rc;
 }
 
 void nurs_pcap_writer_close(struct nurs_pcap_writer *w)
 {
-    if (w->fp)
-        fclose(w->fp);
-    w->fp = NULL;
+    nurs_pcap_writer_flush(w);
+    if (w->stream) {
+        nurs_stream_flush(w->stream);
+        nurs_stream_close(w->stream);
+    }
+    w->stream = NULL;
+    if (w->has_file)
+        nurs_outfile_close(&w->file);
+    w->has_file = false;
+    free(w->buf);
+    w->buf = NULL;
     free(w->path);
     w->path = NULL;
 }

@@ -10,21 +10,42 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <uv.h>
+
+#include "core/outfile.h"
+#include "core/stream.h"
+
 #define NURS_LINKTYPE_NETLINK 253
 #define NURS_PCAP_NL_HDRLEN 16
 #define NURS_PCAP_SNAPLEN 262144
 
+/* A recording: records are buffered and written in whole batches to a
+ * file (core/outfile.h: a full disk loses a batch, never tears a record;
+ * a removed file is made again) or, given a loop, to a FIFO as a stream
+ * (core/stream.h: the recording waits for a reader without blocking). */
 struct nurs_pcap_writer {
-    FILE *fp;
     char *path;
-    uint64_t packets;
+    uint64_t packets; /* written, or queued for the FIFO's reader */
+    uint64_t lost;    /* in batches a full disk (or a gone reader) lost */
     int refs;
+    uint8_t *buf;
+    size_t len;
+    uint64_t buf_records;
+    struct nurs_outfile file;
+    bool has_file;
+    struct nurs_stream *stream;
+    int last_errno;
 };
 
-/* Creates (truncates) path and writes the file header. */
-int nurs_pcap_writer_open(struct nurs_pcap_writer *w, const char *path, char *err, size_t errlen);
+/* Creates (truncates) path safely (core/safe_open.h, mode 0640) and
+ * writes the file header. With a loop, a FIFO at path is written as a
+ * stream. */
+int nurs_pcap_writer_open(struct nurs_pcap_writer *w, uv_loop_t *loop, const char *path,
+                          char *err, size_t errlen);
+/* -1 when a flush it needed failed (the record is then buffered still). */
 int nurs_pcap_writer_put(struct nurs_pcap_writer *w, uint64_t ts_ns, uint16_t nl_family,
                          const void *data, size_t len);
+/* Writes what is buffered: 0, or -1 (w->last_errno) with the batch lost. */
 int nurs_pcap_writer_flush(struct nurs_pcap_writer *w);
 void nurs_pcap_writer_close(struct nurs_pcap_writer *w);
 

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "netlink/sockdiag.h"
 #include "netlink/socket.h"
+#include "process/bpf/loader.h"
 #include "process/localaddr.h"
 #include "process/procscan.h"
 
@@ -30,6 +31,9 @@
  * 2, 4, 8... 256 ms, then take the listener's process. */
 #define ACCEPT_RETRIES 8
 #define DIAG_RCVBUF (4 << 20)
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 enum stage { S_FREE, S_QUERY, S_RETRY, S_WORKER };
 
@@ -46,6 +50,9 @@ struct lookup {
     uint64_t due_ms; /* retry time, or the deadline of a query */
     struct nurs_sock_key key;
     uint32_t inode, uid;
+    /* What the BPF programs saw: the socket's owner, or (looked up with
+     * sock_diag first) the owner of the listener it came through. */
+    struct nurs_sock_owner *owner;
 };
 
 struct timed {
@@ -53,9 +60,15 @@ struct timed {
     uint16_t gen;
 };
 
+/* Two ways to the worker threads, each with its own /proc reader and one
+ * trip at a time: the sockets sock_diag found (a /proc search), and the
+ * owners the BPF programs saw (no search: they never wait behind one). */
+enum lane { L_SEARCH, L_OWNER, L_COUNT };
+
 struct work {
     uv_work_t req;
     struct nurs_attribution *a;
+    enum lane lane;
     size_t n;
     struct nurs_procscan_want wants[WORK_BATCH];
     uint32_t idx[WORK_BATCH];
@@ -98,10 +111,12 @@ struct nurs_attribution {
     uint32_t send_n;
     struct timed *timed;
     size_t timed_n, timed_cap;
-    uint32_t *wait;
-    size_t wait_n, wait_cap;
-    struct work *work; /* in flight */
-    struct nurs_procscan *scan;
+    struct {
+        uint32_t *wait; /* lookups waiting for the worker */
+        size_t wait_n, wait_cap;
+        struct work *work; /* in flight */
+        struct nurs_procscan *scan;
+    } lane[L_COUNT];
     struct watcher *watchers;
     size_t n_watchers, cap_watchers;
     uint64_t count[NURS_WHY_COUNT];
@@ -111,6 +126,8 @@ struct nurs_attribution {
     bool closing;
     bool watch_ready; /* watchers of complete connections wait for the check handle */
     struct nurs_ratelimit rl;
+    struct nurs_bpf *bpf;
+    uint64_t bpf_found; /* ends attributed from what the BPF programs saw */
 };
 
 const char *nurs_attr_why_name(enum nurs_attr_why why)
@@ -213,6 +230,8 @@ static struct lookup *lookup_new(struct nurs_attribution *a)
 
 static void lookup_free(struct nurs_attribution *a, struct lookup *l)
 {
+    free(l->owner);
+    l->owner = NULL;
     l->stage = S_FREE;
     l->next_free = a->free_head;
     a->free_head = (uint32_t)(l - a->lookups);
@@ -314,38 +333,46 @@ static void work_cb(uv_work_t *req)
 {
     struct work *w = req->data;
     w->started_ms = nurs_monotonic_ms();
-    nurs_procscan_resolve(w->a->scan, w->wants, w->n, still_open, w);
-    w->stats = *nurs_procscan_stats(w->a->scan);
+    struct nurs_procscan *scan = w->a->lane[w->lane].scan;
+    nurs_procscan_resolve(scan, w->wants, w->n, still_open, w);
+    w->stats = *nurs_procscan_stats(scan);
     w->done_ms = nurs_monotonic_ms();
 }
 
-static void maybe_start_work(struct nurs_attribution *a);
+static void maybe_start_work(struct nurs_attribution *a, enum lane lane);
 
 static void after_work(uv_work_t *req, int status)
 {
     (void)status;
     struct work *w = req->data;
     struct nurs_attribution *a = w->a;
-    a->work = NULL;
+    enum lane lane = w->lane;
+    a->lane[lane].work = NULL;
     nurs_debug("%s: /proc worker: %zu sockets, waited %llu ms, took %llu ms, back after %llu ms; "
                "%llu fd dirs so far",
                a->name, w->n, (unsigned long long)(w->started_ms - w->queued_ms),
                (unsigned long long)(w->done_ms - w->started_ms),
                (unsigned long long)(nurs_monotonic_ms() - w->done_ms),
                (unsigned long long)w->stats.fd_dirs);
-    if (w->stats.denied && !a->scan_stats.denied)
-        nurs_warn("%s: process attribution: the descriptors of other users' processes cannot "
-                  "be read (/proc/PID/fd: permission denied); it needs CAP_DAC_READ_SEARCH and "
-                  "CAP_SYS_PTRACE: until then their connections show the uid only",
-                  a->name);
-    a->scan_stats = w->stats;
+    if (lane == L_SEARCH) {
+        if (w->stats.denied && !a->scan_stats.denied)
+            nurs_warn("%s: process attribution: the descriptors of other users' processes "
+                      "cannot be read (/proc/PID/fd: permission denied); it needs "
+                      "CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE: until then their connections "
+                      "show the uid only",
+                      a->name);
+        a->scan_stats = w->stats;
+    }
     for (size_t i = 0; i < w->n; i++) {
         struct nurs_proc *p = w->wants[i].result;
         struct lookup *l = &a->lookups[w->idx[i]];
+        free((void *)w->wants[i].owner);
         if (a->closing || l->stage != S_WORKER || l->gen != w->gen[i]) {
             nurs_proc_unref(p);
             continue;
         }
+        if (p && p->tid) /* only the BPF programs know the thread */
+            a->bpf_found++;
         if (!p)
             fail(a, l, "out of memory");
         else
@@ -355,50 +382,85 @@ static void after_work(uv_work_t *req, int status)
     if (a->closing)
         nurs_closer_release(&a->closer); /* the worker's trip, held at free */
     else
-        maybe_start_work(a);
+        maybe_start_work(a, lane);
 }
 
-static void maybe_start_work(struct nurs_attribution *a)
+static void maybe_start_work(struct nurs_attribution *a, enum lane lane)
 {
-    if (a->work || a->closing || a->wait_n == 0)
+    uint32_t *wait = a->lane[lane].wait;
+    size_t *wait_n = &a->lane[lane].wait_n;
+    if (a->lane[lane].work || a->closing || *wait_n == 0)
         return;
     struct work *w = malloc(sizeof *w);
     if (!w)
         return; /* tried again when the next socket waits */
     w->a = a;
+    w->lane = lane;
     w->req.data = w;
     w->queued_ms = nurs_monotonic_ms();
-    w->n = a->wait_n < WORK_BATCH ? a->wait_n : WORK_BATCH;
+    w->n = *wait_n < WORK_BATCH ? *wait_n : WORK_BATCH;
     for (size_t i = 0; i < w->n; i++) {
-        struct lookup *l = &a->lookups[a->wait[i]];
-        w->idx[i] = a->wait[i];
+        struct lookup *l = &a->lookups[wait[i]];
+        w->idx[i] = wait[i];
         w->gen[i] = l->gen;
-        w->wants[i] = (struct nurs_procscan_want){.inode = l->inode, .uid = l->uid};
+        w->wants[i] = (struct nurs_procscan_want){.inode = l->inode, .uid = l->uid,
+                                                  .owner = l->owner};
+        l->owner = NULL; /* the worker's now */
         w->keys[i] = l->key;
         w->swap[i] = l->swap;
     }
-    memmove(a->wait, a->wait + w->n, (a->wait_n - w->n) * sizeof *a->wait);
-    a->wait_n -= w->n;
+    memmove(wait, wait + w->n, (*wait_n - w->n) * sizeof *wait);
+    *wait_n -= w->n;
     if (uv_queue_work(a->loop, &w->req, work_cb, after_work) < 0) {
-        for (size_t i = 0; i < w->n; i++)
+        for (size_t i = 0; i < w->n; i++) {
+            free((void *)w->wants[i].owner);
             fail(a, &a->lookups[w->idx[i]], "cannot start the /proc worker");
+        }
         free(w);
         return;
     }
-    a->work = w;
+    a->lane[lane].work = w;
 }
 
 static void to_worker(struct nurs_attribution *a, struct lookup *l, uint32_t inode, uint32_t uid)
 {
-    if (!nurs_grow((void **)&a->wait, &a->wait_cap, a->wait_n, sizeof *a->wait, 256)) {
+    enum lane lane = !inode && l->owner && a->lane[L_OWNER].scan ? L_OWNER : L_SEARCH;
+    if (!nurs_grow((void **)&a->lane[lane].wait, &a->lane[lane].wait_cap, a->lane[lane].wait_n,
+                   sizeof *a->lane[lane].wait, 256)) {
         fail(a, l, "out of memory");
         return;
     }
     l->stage = S_WORKER;
     l->inode = inode;
     l->uid = uid;
-    a->wait[a->wait_n++] = (uint32_t)(l - a->lookups);
-    maybe_start_work(a);
+    a->lane[lane].wait[a->lane[lane].wait_n++] = (uint32_t)(l - a->lookups);
+    maybe_start_work(a, lane);
+}
+
+/* ---- what the BPF programs saw ---- */
+
+/* Looks the end up in what the BPF programs reported: true if they saw its
+ * socket. A socket only known as bound (the listener of an accepted
+ * connection, a UDP server) is looked up with sock_diag first, for the
+ * process that holds it now; its binder answers if that finds none. */
+static bool from_bpf(struct nurs_attribution *a, struct lookup *l)
+{
+    struct nurs_sock_owner *o;
+    enum nurs_sock_match m = nurs_bpf_match(a->bpf, &l->key, &o);
+    l->owner = o;
+    if (m != NURS_SOCK_EXACT)
+        return false;
+    to_worker(a, l, 0, 0);
+    return true;
+}
+
+/* sock_diag found no socket (it closed): the owner the BPF programs saw. */
+static void no_socket(struct nurs_attribution *a, struct lookup *l)
+{
+    if (l->owner)
+        to_worker(a, l, 0, 0);
+    else
+        complete(a, l, NURS_WHY_NO_SOCKET, NULL);
 }
 
 /* ---- sock_diag answers ---- */
@@ -412,7 +474,7 @@ static void on_answer(struct nurs_attribution *a, const struct nurs_sockdiag_ans
     bool tcp = l->key.proto == IPPROTO_TCP;
     if (ans->error) {
         if (ans->error == -ENOENT)
-            complete(a, l, NURS_WHY_NO_SOCKET, NULL);
+            no_socket(a, l);
         else
             fail(a, l, strerror(-ans->error));
         return;
@@ -433,10 +495,13 @@ static void on_answer(struct nurs_attribution *a, const struct nurs_sockdiag_ans
         to_worker(a, l, ans->inode, ans->uid);
         return;
     }
-    /* No file holds it: closing, or accepted by nobody yet. */
+    /* No file holds it: closing (the states after the local close: it was
+     * accepted, then closed), or accepted by nobody yet (SYN_RECV,
+     * ESTABLISHED, or CLOSE_WAIT if the peer has already gone). */
     if (!tcp || l->listener || ans->state == TCP_TIME_WAIT || ans->state == TCP_CLOSE ||
-        ans->state == TCP_FIN_WAIT2) {
-        complete(a, l, NURS_WHY_NO_SOCKET, NULL);
+        ans->state == TCP_FIN_WAIT1 || ans->state == TCP_FIN_WAIT2 ||
+        ans->state == TCP_CLOSING || ans->state == TCP_LAST_ACK) {
+        no_socket(a, l);
     } else if (l->tries < ACCEPT_RETRIES) {
         l->stage = S_RETRY;
         l->due_ms = nurs_monotonic_ms() + ((uint64_t)TICK_MS << l->tries);
@@ -600,7 +665,8 @@ static void begin_end(struct nurs_attribution *a, struct conn *c, struct nurs_ct
     l->key = k;
     l->swap = proto == IPPROTO_UDP;
     c->pub.pending++;
-    queue_request(a, l);
+    if (!(a->bpf && from_bpf(a, l)))
+        queue_request(a, l);
 }
 
 bool nurs_attribution_begin(struct nurs_attribution *a, struct nurs_ct_msg *m)
@@ -695,21 +761,31 @@ int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extr
     out[n++] = (struct nurs_extra_counter){"process_scans", a->scan_stats.listings};
     out[n++] = (struct nurs_extra_counter){"process_fd_dirs", a->scan_stats.fd_dirs};
     out[n++] = (struct nurs_extra_counter){"process_denied", a->scan_stats.denied};
+    struct nurs_bpf_counters bc = {0};
+    if (a->bpf)
+        nurs_bpf_counters(a->bpf, &bc);
+    out[n++] = (struct nurs_extra_counter){"process_bpf", a->bpf_found};
+    out[n++] = (struct nurs_extra_counter){"process_bpf_records", bc.records};
+    out[n++] = (struct nurs_extra_counter){"process_bpf_dropped", bc.dropped};
     return n;
 }
 
 static void free_now(void *arg)
 {
     struct nurs_attribution *a = arg;
+    for (uint32_t i = 0; a->lookups && i < MAX_LOOKUPS; i++)
+        free(a->lookups[i].owner);
     nurs_idtable_free(&a->conns);
-    nurs_procscan_free(a->scan);
+    for (int i = 0; i < L_COUNT; i++) {
+        nurs_procscan_free(a->lane[i].scan);
+        free(a->lane[i].wait);
+    }
     nurs_nl_close(&a->nl);
     nurs_nl_close(&a->worker_nl);
     free(a->lookups);
     nurs_nl_batch_free(&a->batch);
     free(a->sendbuf);
     free(a->timed);
-    free(a->wait);
     free(a->watchers);
     free(a);
 }
@@ -734,8 +810,13 @@ void nurs_attribution_free(struct nurs_attribution *a)
     live_engines--;
     nurs_attribution_unwatch_all(a);
     nurs_closer_begin(&a->closer, free_now, a);
-    if (a->work)
-        nurs_closer_hold(&a->closer); /* the worker's trip in flight */
+    for (int i = 0; i < L_COUNT; i++)
+        if (a->lane[i].work)
+            nurs_closer_hold(&a->closer); /* a worker's trip in flight */
+    if (a->bpf) {
+        nurs_closer_hold(&a->closer);
+        nurs_bpf_close(a->bpf, nurs_closer_release_cb, &a->closer);
+    }
     nurs_closer_close(&a->closer, &a->timer);
     nurs_closer_close(&a->closer, &a->check);
     if (a->local_open) {
@@ -743,6 +824,39 @@ void nurs_attribution_free(struct nurs_attribution *a)
         nurs_localaddr_close(&a->local, on_local_closed);
     }
     nurs_closer_end(&a->closer);
+}
+
+/* Loads the BPF programs as the mode asks, and says which path it took. */
+static int open_bpf(struct nurs_attribution *a, uv_loop_t *loop,
+                    const struct nurs_attribution_opts *o, char *err, size_t errlen)
+{
+    if (o->mode == NURS_ATTR_SOCKDIAG) {
+        nurs_info("%s: process attribution: sock_diag and /proc (asked for)", a->name);
+        return 0;
+    }
+    char why[512];
+    uint64_t netns;
+    socklen_t len = sizeof netns;
+    struct nurs_bpf_opts bo = {.ring_bytes = o->bpf_ring ? o->bpf_ring : NURS_BPF_DEFAULT_RING,
+                               .sockets = o->bpf_sockets ? o->bpf_sockets
+                                                         : NURS_BPF_DEFAULT_SOCKETS};
+    if (getsockopt(a->nl.fd, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &len) < 0)
+        snprintf(why, sizeof why, "the kernel has no network namespace cookies (5.14 has)");
+    else
+        a->bpf = nurs_bpf_open(loop, netns, &bo, why, sizeof why);
+    if (a->bpf) {
+        nurs_info("%s: process attribution: BPF (programs attached at %s; sock_diag for the "
+                  "sockets they did not see)",
+                  a->name, nurs_bpf_cgroup(a->bpf));
+        return 0;
+    }
+    if (o->mode == NURS_ATTR_BPF) {
+        snprintf(err, errlen, "BPF: %s", why);
+        return -1;
+    }
+    nurs_info("%s: process attribution: sock_diag and /proc (BPF cannot be used: %s)", a->name,
+              why);
+    return 0;
 }
 
 struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns,
@@ -762,9 +876,9 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
                       6 * 86400ull * 1000000000ull, drop_conn);
     a->lookups = calloc(MAX_LOOKUPS, sizeof *a->lookups);
     a->sendbuf = malloc(SEND_BATCH * NURS_SOCKDIAG_REQ_LEN);
-    a->scan = nurs_procscan_new("/proc", o->cmdline_max);
-    if (!a->lookups || !a->sendbuf || !a->scan || nurs_nl_batch_init(&a->batch) < 0) {
-        snprintf(err, errlen, a->scan ? "out of memory" : "cannot read /proc");
+    struct nurs_procscan *scan = a->lane[L_SEARCH].scan = nurs_procscan_new("/proc", o->cmdline_max);
+    if (!a->lookups || !a->sendbuf || !scan || nurs_nl_batch_init(&a->batch) < 0) {
+        snprintf(err, errlen, scan ? "out of memory" : "cannot read /proc");
         free_now(a);
         return NULL;
     }
@@ -784,6 +898,15 @@ struct nurs_attribution *nurs_attribution_new(uv_loop_t *loop, const char *netns
         setsockopt(fds[i], SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
         setsockopt(fds[i], SOL_NETLINK, NETLINK_EXT_ACK, &zero, sizeof zero);
     }
+    if (open_bpf(a, loop, o, err, errlen) < 0) {
+        free_now(a);
+        return NULL;
+    }
+    /* Without it, owners go the searches' way. */
+    if (a->bpf && (a->lane[L_OWNER].scan = nurs_procscan_new("/proc", o->cmdline_max)))
+        nurs_procscan_name_cgroups(a->lane[L_OWNER].scan);
+    if (a->bpf)
+        nurs_procscan_name_cgroups(a->lane[L_SEARCH].scan);
     char why[256];
     if (nurs_localaddr_open(&a->local, loop, netns, why, sizeof why) == 0) {
         a->local_open = true;

@@ -1,7 +1,9 @@
 /* Process attribution of conntrack connections: which local process owns
  * the socket at each end. At a connection's NEW event (or when a dump
- * first shows it), each end whose source address is local is looked up
- * with sock_diag by its exact addresses and ports, on a socket of its own,
+ * first shows it), each end whose source address is local is looked up by
+ * its exact addresses and ports: first in what the BPF programs saw of
+ * each socket's owner in its system call (process/bpf/, when loaded; the
+ * worker only adds names), else with sock_diag, on a socket of its own,
  * answers matched by sequence number on the loop; the socket's inode then
  * goes to a worker thread that finds its process in /proc (procscan.c).
  * The answer is kept, keyed by conntrack id, until the DESTROY event, so
@@ -46,9 +48,19 @@ struct nurs_conn_attr {
     bool watched;    /* someone waits for the answer */
 };
 
+/* How sockets are found: BPF programs that see each socket's owner in its
+ * system call (process/bpf/), else sock_diag and /proc after the fact;
+ * auto takes BPF when it can be loaded, and says why not. With BPF,
+ * sockets the programs did not see (opened before the daemon started)
+ * are still looked up with sock_diag. */
+enum nurs_attr_mode { NURS_ATTR_AUTO, NURS_ATTR_BPF, NURS_ATTR_SOCKDIAG };
+
 struct nurs_attribution_opts {
     size_t cmdline_max;     /* bytes of command line kept */
     size_t max_connections; /* connections remembered */
+    enum nurs_attr_mode mode;
+    uint32_t bpf_ring;    /* bytes of ring buffer (0: the default) */
+    uint32_t bpf_sockets; /* socket owners remembered (0: the default) */
 };
 
 #define NURS_ATTR_DEFAULT_CMDLINE 256
@@ -102,7 +114,7 @@ void nurs_attribution_unwatch_all(struct nurs_attribution *a);
  * `gauges` list). */
 #define NURS_ATTRIBUTION_GAUGES "process_pending", "process_connections"
 int nurs_attribution_counters(const struct nurs_attribution *a, struct nurs_extra_counter *out);
-#define NURS_ATTR_N_COUNTERS 13
+#define NURS_ATTR_N_COUNTERS 16
 
 const char *nurs_attr_why_name(enum nurs_attr_why why);
 

@@ -20,6 +20,8 @@ struct nurs_proc *nurs_proc_new(const struct nurs_proc_fields *f)
     p->pid = f->pid;
     p->uid = f->uid;
     p->fd = f->fd;
+    p->tid = f->tid;
+    p->ppid = f->ppid;
     char *text = (char *)(p + 1);
     const char **out[] = {&p->name, &p->cmdline, &p->user, &p->cgroup, &p->unit, &p->container};
     for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
@@ -95,6 +97,81 @@ bool nurs_proc_status_euid(const char *text, size_t len, uint32_t *uid)
                 return false;
             *uid = (uint32_t)v;
         }
+        return true;
+    }
+    return false;
+}
+
+bool nurs_proc_stat_start(const char *text, size_t len, uint64_t *ticks)
+{
+    /* "PID (COMM) STATE PPID ...": COMM may hold anything, ')' too. */
+    const char *p = text + len;
+    while (p > text && p[-1] != ')')
+        p--;
+    if (p == text)
+        return false;
+    const char *end = text + len;
+    for (int field = 3; field <= 22; field++) {
+        while (p < end && *p == ' ')
+            p++;
+        const char *word = p;
+        while (p < end && *p != ' ' && *p != '\n')
+            p++;
+        if (p == word)
+            return false;
+        if (field < 22)
+            continue;
+        uint64_t v = 0;
+        for (const char *q = word; q < p; q++) {
+            if (*q < '0' || *q > '9' || v > (UINT64_MAX - 9) / 10)
+                return false;
+            v = v * 10 + (uint64_t)(*q - '0');
+        }
+        *ticks = v;
+    }
+    return true;
+}
+
+bool nurs_mountinfo_cgroup2(const char *text, size_t len, char *out, size_t cap)
+{
+    /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE OPTIONS" */
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *line = next_line(&p, end);
+        const char *stop = p > line && p[-1] == '\n' ? p - 1 : p;
+        const char *field[5];
+        const char *q = line;
+        int n = 0;
+        for (; n < 5 && q < stop; n++) {
+            field[n] = q;
+            const char *sp = memchr(q, ' ', (size_t)(stop - q));
+            q = sp ? sp + 1 : stop;
+        }
+        static const char sep[] = " - cgroup2 ";
+        const char *dash = NULL;
+        for (const char *s = q; s + sizeof sep - 1 <= stop; s++)
+            if (memcmp(s, sep, sizeof sep - 1) == 0) {
+                dash = s;
+                break;
+            }
+        if (n < 5 || !dash || q == stop)
+            continue;
+        /* The mount point, with "\040"-style escapes for spaces and the like. */
+        size_t o = 0;
+        for (const char *s = field[4]; s < stop && *s != ' ';) {
+            char c = *s++;
+            if (c == '\\' && stop - s >= 3 && s[0] >= '0' && s[0] <= '3' && s[1] >= '0' &&
+                s[1] <= '7' && s[2] >= '0' && s[2] <= '7') {
+                c = (char)((s[0] - '0') << 6 | (s[1] - '0') << 3 | (s[2] - '0'));
+                s += 3;
+            }
+            if (c == '\0' || o + 1 >= cap)
+                return false;
+            out[o++] = c;
+        }
+        if (o == 0 || out[0] != '/')
+            return false;
+        out[o] = '\0';
         return true;
     }
     return false;

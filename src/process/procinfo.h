@@ -20,6 +20,9 @@ struct nurs_proc {
      * more, the socket's owner (who created it; ss -e shows it). */
     uint32_t uid;
     int32_t fd;   /* the socket's descriptor in that process, -1 if unknown */
+    /* What only a BPF hook sees (0 when unknown): the thread that made the
+     * connection, and the process's parent at that moment. */
+    uint32_t tid, ppid;
     /* NUL-terminated, valid UTF-8 without control characters; NULL when
      * unknown. They live in the same allocation. */
     const char *name;      /* /proc/PID/comm */
@@ -34,6 +37,7 @@ struct nurs_proc {
 struct nurs_proc_fields {
     uint32_t pid, uid;
     int32_t fd;
+    uint32_t tid, ppid;
     const char *name, *cmdline, *user, *cgroup, *unit, *container;
 };
 
@@ -56,6 +60,14 @@ size_t nurs_proc_clean_text(char *out, size_t cap, const char *in, size_t len);
 /* The effective uid in the text of /proc/PID/status ("Uid:" line, second
  * field); false if there is none. */
 bool nurs_proc_status_euid(const char *text, size_t len, uint32_t *uid);
+
+/* The start time (field 22, clock ticks since boot) in the text of
+ * /proc/PID/stat; false if there is none. */
+bool nurs_proc_stat_start(const char *text, size_t len, uint64_t *ticks);
+
+/* Where the cgroup v2 hierarchy is mounted, from the text of
+ * /proc/self/mountinfo (octal escapes undone); false if it is not. */
+bool nurs_mountinfo_cgroup2(const char *text, size_t len, char *out, size_t cap);
 
 /* The cgroup path in the text of /proc/PID/cgroup: the unified (v2) one,
  * unless it is the root and systemd's v1 hierarchy says more. False if

@@ -13,6 +13,8 @@
 
 #include "core/grow.h"
 #include "core/idtable.h"
+#include "process/bpf/record.h"
+#include "process/cgroupid.h"
 
 #define MAX_INODES (1u << 18)
 #define MAX_PIDS (1u << 20)
@@ -59,6 +61,8 @@ struct nurs_procscan {
     uint32_t *fds; /* descriptor numbers of the fd directory being read */
     size_t fds_cap;
     struct nurs_procscan_stats stats;
+    struct nurs_cgroupids *cgroups; /* for what BPF saw: nurs_procscan_name_cgroups */
+    long ticks_per_s;
 };
 
 static uint64_t now_ns(void)
@@ -78,6 +82,7 @@ struct nurs_procscan *nurs_procscan_new(const char *proc, size_t cmdline_max)
     ps->proc_fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ps->cmdline_max = cmdline_max;
     ps->young_ns = YOUNG_NS;
+    ps->ticks_per_s = sysconf(_SC_CLK_TCK);
     ps->cmdline_buf = malloc(cmdline_max + 1);
     if (ps->proc_fd < 0 || !ps->cmdline_buf) {
         nurs_procscan_free(ps);
@@ -99,12 +104,20 @@ void nurs_procscan_free(struct nurs_procscan *ps)
     nurs_idtable_free(&ps->pids);
     nurs_idtable_free(&ps->users);
     free(ps->cmdline_buf);
+    nurs_cgroupids_free(ps->cgroups);
     free(ps->list);
     free(ps->fds);
     free(ps);
 }
 
 void nurs_procscan_set_young(struct nurs_procscan *ps, uint64_t ns) { ps->young_ns = ns; }
+
+int nurs_procscan_name_cgroups(struct nurs_procscan *ps)
+{
+    if (!ps->cgroups)
+        ps->cgroups = nurs_cgroupids_new();
+    return ps->cgroups ? 0 : -1;
+}
 
 const struct nurs_procscan_stats *nurs_procscan_stats(const struct nurs_procscan *ps)
 {
@@ -335,6 +348,18 @@ static void search(struct nurs_procscan *ps, struct missing *m, size_t n, size_t
     qsort(m, n, sizeof *m, cmp_missing);
     ps->gen++;
     list_pids(ps, now);
+    /* First the processes a BPF program saw bind the sockets' listeners:
+     * the server that accepts, most often; one read of its descriptors,
+     * newest first, instead of a search. */
+    for (size_t i = 0; i < n && left; i++) {
+        const struct nurs_sock_owner *o = m[i].w->owner;
+        struct pid_entry *p = o && !m[i].pid ? nurs_idtable_get(&ps->pids, o->tgid) : NULL;
+        if (!p || p->scanned == ps->gen)
+            continue;
+        p->scanned = ps->gen;
+        size_t f = scan_fds(ps, o->tgid, m, n, left, now);
+        left -= f < left ? f : left;
+    }
     for (int t = NEW; t <= REST && left; t++) {
         /* Not in a new process: before reading the others, drop the
          * sockets whose process exited (they closed with it). */
@@ -446,27 +471,94 @@ static struct nurs_proc *result(struct nurs_procscan *ps, const struct missing *
                                       .name = info->name, .cmdline = info->cmdline,
                                       .cgroup = info->cgroup, .unit = info->unit,
                                       .container = info->container};
+    /* The process a BPF program saw bind the socket: it knows the thread. */
+    const struct nurs_sock_owner *o = m->w->owner;
+    if (info && o && o->tgid == m->pid) {
+        f.tid = o->tid;
+        f.ppid = o->ppid;
+    }
     f.user = user_name(ps, f.uid, now);
     struct nurs_proc *r = nurs_proc_new(&f);
     nurs_proc_unref(info);
     return r;
 }
 
-void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *w, size_t n,
+/* Whether the process o names still runs (not another one with its pid). */
+static bool still_runs(struct nurs_procscan *ps, const struct nurs_sock_owner *o)
+{
+    char raw[1024];
+    uint64_t ticks;
+    size_t n = read_file(ps, o->tgid, "stat", raw, sizeof raw);
+    return n && ps->ticks_per_s > 0 && nurs_proc_stat_start(raw, n, &ticks) &&
+           ticks == o->start_ns / (1000000000u / (uint64_t)ps->ticks_per_s);
+}
+
+static struct nurs_proc *owned(struct nurs_procscan *ps, const struct nurs_sock_owner *o,
+                               uint64_t now)
+{
+    struct nurs_proc_fields f = {.pid = o->tgid, .tid = o->tid, .ppid = o->ppid, .uid = o->uid,
+                                 .fd = -1, .name = o->comm[0] ? o->comm : NULL};
+    char cmdline[NURS_BPF_CMDLINE_LEN + 1];
+    size_t cap = ps->cmdline_max < NURS_BPF_CMDLINE_LEN ? ps->cmdline_max + 1 : sizeof cmdline;
+    if (ps->cmdline_max && o->cmdline_len &&
+        nurs_proc_clean_text(cmdline, cap, o->cmdline, o->cmdline_len))
+        f.cmdline = cmdline;
+    struct nurs_cgroup_text cg;
+    if (ps->cgroups && nurs_cgroupids_path(ps->cgroups, o->cgroup_id, cg.path, sizeof cg.path)) {
+        f.cgroup = cg.path;
+        if (nurs_cgroup_unit(cg.path, cg.unit, sizeof cg.unit))
+            f.unit = cg.unit;
+        if (nurs_cgroup_container(cg.path, cg.container, sizeof cg.container))
+            f.container = cg.container;
+    }
+    /* /proc says more of a process that still runs: a command line longer
+     * than the hook copies, systemd's cgroup on a hybrid host. */
+    bool cut = o->cmdline_len == NURS_BPF_CMDLINE_LEN && ps->cmdline_max > NURS_BPF_CMDLINE_LEN;
+    bool want_cmdline = ps->cmdline_max && (!f.cmdline || cut);
+    bool want_cgroup = !f.cgroup || (!strcmp(f.cgroup, "/") && ps->cgroups &&
+                                     nurs_cgroupids_hybrid(ps->cgroups));
+    struct nurs_proc *info = NULL;
+    struct nurs_cgroup_text from_proc;
+    if ((want_cmdline || want_cgroup) && still_runs(ps, o)) {
+        if (want_cmdline && (info = details(ps, o->tgid, now)) && info->cmdline)
+            f.cmdline = info->cmdline;
+        char raw[4096];
+        size_t n = want_cgroup ? read_file(ps, o->tgid, "cgroup", raw, sizeof raw) : 0;
+        struct nurs_proc_fields g = {0};
+        nurs_proc_fields_cgroup(&g, raw, n, &from_proc);
+        if (g.cgroup) {
+            f.cgroup = g.cgroup;
+            f.unit = g.unit;
+            f.container = g.container;
+        }
+    }
+    f.user = user_name(ps, f.uid, now);
+    struct nurs_proc *r = nurs_proc_new(&f);
+    nurs_proc_unref(info);
+    return r;
+}
+
+void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *w, size_t all,
                            nurs_procscan_open_fn still_open, void *ctx)
 {
     uint64_t now = now_ns();
-    struct missing *m = calloc(n ? n : 1, sizeof *m);
+    struct missing *m = calloc(all ? all : 1, sizeof *m);
     if (!m) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < all; i++)
             w[i].result = NULL;
         return;
     }
-    size_t missing = 0;
-    for (size_t i = 0; i < n; i++) {
-        m[i].w = &w[i];
-        struct inode_entry *e = nurs_idtable_get(&ps->inodes, w[i].inode);
-        if (e && fd_holds(ps, e->pid, e->fd, w[i].inode)) {
+    size_t missing = 0, n = 0;
+    for (size_t j = 0; j < all; j++) {
+        if (w[j].owner && !w[j].inode) {
+            w[j].result = owned(ps, w[j].owner, now);
+            ps->stats.found++;
+            continue;
+        }
+        size_t i = n++;
+        m[i].w = &w[j];
+        struct inode_entry *e = nurs_idtable_get(&ps->inodes, w[j].inode);
+        if (e && fd_holds(ps, e->pid, e->fd, w[j].inode)) {
             ps->stats.cache_hits++;
             e->head.touched_ns = now;
             m[i].pid = e->pid;
@@ -474,13 +566,15 @@ void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *
             continue;
         }
         if (e)
-            nurs_idtable_del(&ps->inodes, w[i].inode);
+            nurs_idtable_del(&ps->inodes, w[j].inode);
         missing++;
     }
     if (missing)
         search(ps, m, n, missing, now, still_open, ctx);
     for (size_t i = 0; i < n; i++) {
-        m[i].w->result = result(ps, &m[i], now);
+        /* Held by no process now: the one a BPF program saw bind it. */
+        m[i].w->result = !m[i].pid && m[i].w->owner ? owned(ps, m[i].w->owner, now)
+                                                      : result(ps, &m[i], now);
         if (m[i].pid)
             ps->stats.found++;
         else

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "process/bpf/owner.h"
 #include "process/procinfo.h"
 
 struct nurs_procscan;
@@ -46,6 +47,11 @@ struct nurs_procscan_want {
     /* Out: a new reference: the process (pid 0 when no process holds the
      * socket any more: uid and user still known); NULL if out of memory. */
     struct nurs_proc *result;
+    /* What a BPF hook saw of the owner: with inode 0, the answer; else
+     * the answer if no process holds the socket. Completed with the user's
+     * name, the cgroup's path and, if the process still lives, what the
+     * hook could not copy. */
+    const struct nurs_sock_owner *owner;
 };
 
 /* Whether the socket of w is still held by a file (the caller asks the
@@ -55,6 +61,11 @@ typedef bool (*nurs_procscan_open_fn)(void *ctx, const struct nurs_procscan_want
 void nurs_procscan_resolve(struct nurs_procscan *ps, struct nurs_procscan_want *w, size_t n,
                            nurs_procscan_open_fn still_open, void *ctx);
 const struct nurs_procscan_stats *nurs_procscan_stats(const struct nurs_procscan *ps);
+/* For the owners a BPF program saw: their cgroup ids become paths
+ * (cgroupid.h). Opens the cgroup v2 hierarchy now, while the daemon may
+ * (it can mount it for itself before --user drops the privilege); on the
+ * loop, at start. Returns -1 if out of memory. */
+int nurs_procscan_name_cgroups(struct nurs_procscan *ps);
 /* How long a process counts as young (2 s; tests make it 0). */
 void nurs_procscan_set_young(struct nurs_procscan *ps, uint64_t ns);
 

@@ -43,6 +43,10 @@ void nurs_emit_process(const struct nurs_proc *p, const char *key, const struct 
     e->object_begin(ctx, key);
     if (p->pid)
         e->integer(ctx, "pid", p->pid);
+    if (p->tid)
+        e->integer(ctx, "tid", p->tid);
+    if (p->ppid)
+        e->integer(ctx, "ppid", p->ppid);
     const struct {
         const char *key, *value;
     } text[] = {{"name", p->name}, {"cmdline", p->cmdline}, {"user", p->user}};

@@ -42,6 +42,8 @@ struct nurs_replay {
     int loops, loop;
     bool decode_only, done;
     uint64_t first_ts_ns, start_ns;
+    uint64_t last_ts_ns; /* the latest timestamp paced so far */
+    uint64_t backwards;  /* timestamps earlier than one before them */
     uv_idle_t idle;
     uv_timer_t timer;
     struct nurs_closer closer;
@@ -177,10 +179,21 @@ static void on_timer(uv_timer_t *timer)
     uint64_t now = uv_hrtime();
     while (!rp->res.closing && !rp->done && peek(rp)) {
         if (rp->first_ts_ns == 0) {
-            rp->first_ts_ns = rp->upcoming.ts_ns;
+            rp->first_ts_ns = rp->last_ts_ns = rp->upcoming.ts_ns;
             rp->start_ns = now;
         }
-        double due_ns = (double)(rp->upcoming.ts_ns - rp->first_ts_ns) / rp->speed;
+        /* A timestamp going backwards (clock stepped while recording) is
+         * due at once: the pace follows the latest one seen. */
+        uint64_t ts = rp->upcoming.ts_ns;
+        if (ts < rp->last_ts_ns) {
+            if (rp->backwards++ == 0)
+                nurs_warn("%s: a timestamp goes back %.3f s at offset %zu; such records are "
+                          "replayed at once (counted: backwards)",
+                          rp->res.name, (double)(rp->last_ts_ns - ts) / 1e9, rp->upcoming.offset);
+            ts = rp->last_ts_ns;
+        }
+        rp->last_ts_ns = ts;
+        double due_ns = (double)(ts - rp->first_ts_ns) / rp->speed;
         double elapsed_ns = (double)(now - rp->start_ns);
         if (due_ns > elapsed_ns) {
             uint64_t wait_ms = (uint64_t)((due_ns - elapsed_ns) / 1e6) + 1;
@@ -214,7 +227,10 @@ static void destroy(struct nurs_resource *r)
 static int extra_counters(const struct nurs_resource *r, struct nurs_extra_counter *out)
 {
     const struct nurs_replay *rp = (const struct nurs_replay *)r;
-    return rp->attr ? nurs_attribution_counters(rp->attr, out) : 0;
+    int n = rp->attr ? nurs_attribution_counters(rp->attr, out) : 0;
+    if (n < NURS_MAX_EXTRA_COUNTERS)
+        out[n++] = (struct nurs_extra_counter){"backwards", rp->backwards};
+    return n;
 }
 
 static const struct nurs_resource_ops replay_ops = {

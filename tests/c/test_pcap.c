@@ -201,7 +201,7 @@ static void test_ring(void)
     int fd = mkstemp(path);
     close(fd);
     char err[256];
-    tap_is_int(nurs_pcap_ring_dump(&r, path, err, sizeof err), 11, "dump writes them all");
+    tap_is_int(nurs_pcap_ring_dump(&r, path, NULL, err, sizeof err), 11, "dump writes them all");
     FILE *fp = fopen(path, "rb");
     uint8_t file[4096];
     size_t size = fread(file, 1, sizeof file, fp);
@@ -211,7 +211,7 @@ static void test_ring(void)
     tap_ok(size == 24 + r.bytes && memcmp(file, hdr, 24) == 0, "the dump: a file header, then "
            "the records as held (%zu bytes)", size);
     unlink(path);
-    tap_is_int(nurs_pcap_ring_dump(&r, "/nonexistent-dir/x.pcap", err, sizeof err), -1,
+    tap_is_int(nurs_pcap_ring_dump(&r, "/nonexistent-dir/x.pcap", NULL, err, sizeof err), -1,
                "a dump that cannot be written fails with a reason");
     nurs_pcap_ring_free(&r);
 }

@@ -26,7 +26,7 @@ int main(void)
     close(fd);
     struct nurs_pcap_writer w;
     char err[256];
-    tap_ok(nurs_pcap_writer_open(&w, path, err, sizeof err) == 0, "writer opens");
+    tap_ok(nurs_pcap_writer_open(&w, NULL, path, err, sizeof err) == 0, "writer opens");
     const char a[] = "first datagram", b[] = "second, longer datagram";
     nurs_pcap_writer_put(&w, 1700000000123456789ull, 12, a, sizeof a);
     nurs_pcap_writer_put(&w, 1700000001000000001ull, 12, b, sizeof b);

@@ -91,8 +91,10 @@ static void test_fake(void)
     struct nurs_procscan *ps = nurs_procscan_new(root, 10);
     tap_ok(ps != NULL, "scanner on a fake /proc");
     nurs_procscan_set_young(ps, 0); /* every process is old once read */
-    struct nurs_procscan_want w[4] = {{5000, 0, NULL}, {6000, 1000, NULL}, {7000, 0, NULL},
-                                      {5000, 0, NULL}};
+    struct nurs_procscan_want w[4] = {{.inode = 5000, .uid = 0},
+                                      {.inode = 6000, .uid = 1000},
+                                      {.inode = 7000, .uid = 0},
+                                      {.inode = 5000, .uid = 0}};
     nurs_procscan_resolve(ps, w, 4, NULL, NULL);
     struct nurs_proc *a = w[0].result, *b = w[1].result, *gone = w[2].result;
     tap_ok(a && a->pid == 100 && a->fd == 3 && a->uid == 0, "socket 5000: pid 100, fd 3");
@@ -117,7 +119,7 @@ static void test_fake(void)
         nurs_proc_unref(w[i].result);
 
     /* Again: from the cache, checked by one readlink, no listing. */
-    struct nurs_procscan_want again = {5000, 0, NULL};
+    struct nurs_procscan_want again = {.inode = 5000, .uid = 0};
     nurs_procscan_resolve(ps, &again, 1, NULL, NULL);
     tap_ok(again.result && again.result->pid == 100 && st->cache_hits == 1 && st->listings == 1,
            "cached socket: found without listing /proc");
@@ -134,7 +136,7 @@ static void test_fake(void)
     mkproc(300, "newcomer\n", "n\0", 2, "0::/\n");
     link_fd(300, 5, "socket:[8000]");
     uint64_t dirs = st->fd_dirs;
-    struct nurs_procscan_want fresh = {8000, 0, NULL};
+    struct nurs_procscan_want fresh = {.inode = 8000, .uid = 0};
     nurs_procscan_resolve(ps, &fresh, 1, NULL, NULL);
     tap_ok(fresh.result && fresh.result->pid == 300 && st->fd_dirs == dirs + 1,
            "a new process is read first (%llu fd dirs)", (unsigned long long)(st->fd_dirs - dirs));
@@ -144,13 +146,13 @@ static void test_fake(void)
     /* An old process that never held a socket asked for. */
     mkproc(400, "old\n", "o\0", 2, "0::/\n");
     link_fd(400, 1, "socket:[9999]");
-    struct nurs_procscan_want nowhere = {7777, 0, NULL};
+    struct nurs_procscan_want nowhere = {.inode = 7777, .uid = 0};
     nurs_procscan_resolve(ps, &nowhere, 1, NULL, NULL);
     nurs_proc_unref(nowhere.result);
     /* A socket in no new process that has closed: not searched for in the
      * old ones. */
     dirs = st->fd_dirs;
-    struct nurs_procscan_want closed = {9000, 0, NULL};
+    struct nurs_procscan_want closed = {.inode = 9000, .uid = 0};
     nurs_procscan_resolve(ps, &closed, 1, never_open, NULL);
     tap_ok(closed.result && closed.result->pid == 0 && st->fd_dirs == dirs && st->closed == 1,
            "a closed socket is not searched for in the old processes (%llu fd dirs)",
@@ -162,6 +164,39 @@ static void test_fake(void)
            (unsigned long long)(st->fd_dirs - dirs));
     nurs_proc_unref(closed.result);
 
+    /* What a BPF program saw. The listener's owner is read first, once:
+     * the socket it accepted is found there, with the thread it knew. */
+    link_fd(400, 9, "socket:[9300]");
+    struct nurs_sock_owner binder = {.tgid = 400, .tid = 401, .ppid = 1, .uid = 0};
+    struct nurs_procscan_want accepted = {.inode = 9300, .uid = 0, .owner = &binder};
+    dirs = st->fd_dirs;
+    nurs_procscan_resolve(ps, &accepted, 1, never_open, NULL);
+    tap_ok(accepted.result && accepted.result->pid == 400 && accepted.result->fd == 9 &&
+               accepted.result->tid == 401 && accepted.result->ppid == 1 && st->fd_dirs == dirs + 1,
+           "the binder's descriptors read first (%llu fd dirs), its thread kept",
+           (unsigned long long)(st->fd_dirs - dirs));
+    nurs_proc_unref(accepted.result);
+    /* Held by nobody any more (the server exited): the binder. */
+    struct nurs_sock_owner exited = {.tgid = 5555, .tid = 5556, .ppid = 400, .uid = 65534,
+                                     .comm = "zero-linger", .cmdline = "zl\0-x", .cmdline_len = 5};
+    struct nurs_procscan_want after = {.inode = 9301, .uid = 0, .owner = &exited};
+    nurs_procscan_resolve(ps, &after, 1, never_open, NULL);
+    struct nurs_proc *e = after.result;
+    tap_ok(e && e->pid == 5555 && e->tid == 5556 && e->ppid == 400 && e->uid == 65534 &&
+               e->fd == -1,
+           "a socket nobody holds: the process that bound it");
+    tap_is_str(e ? e->name : NULL, "zero-linger", "its name as the hook saw it");
+    tap_is_str(e ? e->cmdline : NULL, "zl -x", "its command line as the hook copied it");
+    tap_is_str(e ? e->user : NULL, "nobody", "its user");
+    nurs_proc_unref(e);
+    /* Seen by the hook, no socket to look for: no /proc search at all. */
+    struct nurs_procscan_want seen = {.owner = &exited};
+    uint64_t before = st->listings;
+    nurs_procscan_resolve(ps, &seen, 1, never_open, NULL);
+    tap_ok(seen.result && seen.result->pid == 5555 && st->listings == before,
+           "an owner the hook saw: named without reading /proc");
+    nurs_proc_unref(seen.result);
+
     /* A burst of new processes (a start, a build) and a socket whose
      * process already exited: the search stops at the first check for
      * closed sockets instead of reading every new process. */
@@ -171,7 +206,7 @@ static void test_fake(void)
     }
     dirs = st->fd_dirs;
     uint64_t was_closed = st->closed;
-    struct nurs_procscan_want early = {9001, 0, NULL};
+    struct nurs_procscan_want early = {.inode = 9001, .uid = 0};
     nurs_procscan_resolve(ps, &early, 1, never_open, NULL);
     tap_ok(early.result && early.result->pid == 0 && st->closed == was_closed + 1 &&
                st->fd_dirs - dirs == 32,
@@ -181,7 +216,7 @@ static void test_fake(void)
     /* The newest of them is still read first. */
     mkproc(1200, "late\n", "l\0", 2, "0::/\n");
     link_fd(1200, 4, "socket:[9100]");
-    struct nurs_procscan_want late = {9100, 0, NULL};
+    struct nurs_procscan_want late = {.inode = 9100, .uid = 0};
     nurs_procscan_resolve(ps, &late, 1, never_open, NULL);
     tap_ok(late.result && late.result->pid == 1200, "an open socket in the newest process is found");
     nurs_proc_unref(late.result);
@@ -195,13 +230,13 @@ static void test_fake(void)
         snprintf(target, sizeof target, "socket:[%d]", 20000 + fd);
         link_fd(2000, fd, target);
     }
-    struct nurs_procscan_want newest = {20202, 0, NULL};
+    struct nurs_procscan_want newest = {.inode = 20202, .uid = 0};
     nurs_procscan_resolve(ps, &newest, 1, never_open, NULL);
     tap_ok(newest.result && newest.result->pid == 2000 && newest.result->fd == 202,
            "the newest connection of a busy server: pid 2000, fd 202");
     nurs_proc_unref(newest.result);
     uint64_t hits = st->cache_hits, listings = st->listings;
-    struct nurs_procscan_want oldest = {20003, 0, NULL};
+    struct nurs_procscan_want oldest = {.inode = 20003, .uid = 0};
     nurs_procscan_resolve(ps, &oldest, 1, NULL, NULL);
     tap_ok(oldest.result && oldest.result->pid == 2000 && oldest.result->fd == 3 &&
                st->cache_hits == hits && st->listings == listings + 1,
@@ -220,7 +255,7 @@ static void test_real(void)
     struct stat st;
     fstat(fd, &st);
     struct nurs_procscan *ps = nurs_procscan_new("/proc", 256);
-    struct nurs_procscan_want w = {(uint32_t)st.st_ino, getuid(), NULL};
+    struct nurs_procscan_want w = {.inode = (uint32_t)st.st_ino, .uid = getuid()};
     nurs_procscan_resolve(ps, &w, 1, NULL, NULL);
     tap_ok(w.result && w.result->pid == (uint32_t)getpid() && w.result->fd == fd,
            "real /proc: our own socket is ours (fd %d)", fd);

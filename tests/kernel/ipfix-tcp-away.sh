@@ -48,7 +48,7 @@ burst() { # burst COUNT BASE_PORT: COUNT entries with counters, then their end
     nsx conntrack -F 2>/dev/null
 }
 
-start_nurs_log "$TMP/a.log" "$ROOT/scripts/examples/ctipfix.lua" tcp://127.0.0.1:$A
+start_nurs_log "$TMP/a.log" -l debug "$ROOT/scripts/examples/ctipfix.lua" tcp://127.0.0.1:$A
 PA=$NURS_PID
 start_nurs_log "$TMP/b.log" "$TMP/small.lua" tcp://127.0.0.1:$B
 PB=$NURS_PID
@@ -84,10 +84,13 @@ settled "$TMP/a2.ipfix" $BURST2
 kill -USR1 "$PA" "$PB"
 wait_grep "$TMP/b.log" "counters ipfix:" 5 || fail "no counters from b"
 sleep 0.2
-# Back-off: 1 s after the first failure, then doubling.
-grep -q "cannot connect: connection refused; reconnecting in 1 s" "$TMP/a.log" &&
-    grep -q "cannot connect: connection refused; reconnecting in 2 s" "$TMP/a.log" ||
+# Back-off: 1 s after the first failure, then doubling; the first failure
+# in a row is a warning, the next ones are for debugging only.
+grep -q "warn: .*cannot connect: connection refused; reconnecting in 1 s" "$TMP/a.log" &&
+    grep -q "debug: .*connection refused; reconnecting in 2 s" "$TMP/a.log" ||
     fail "no back-off: $(grep reconnecting "$TMP/a.log")"
+[ "$(grep -c "warn: collector tcp://127.0.0.1:$A: cannot connect" "$TMP/a.log")" -le 2 ] ||
+    fail "a refused connection is logged at every retry: $(grep -c "cannot connect" "$TMP/a.log")"
 [ "$(counter "$TMP/a.log" ipfix connects)" = 2 ] || fail "a's connects: $(counter "$TMP/a.log" ipfix connects), want 2"
 [ "$(counter "$TMP/a.log" ipfix lost)" = 0 ] || fail "a lost records"
 lost=$(counter "$TMP/b.log" ipfix lost)

@@ -56,7 +56,7 @@ wait_log "waiting for a reader on FIFO"
 wait_log "listening for NFLOG group 9"
 timeout 60 tcpdump -r "$TMP/ids.pcap" -nn -S -t -x >"$TMP/fifo.txt" 2>"$TMP/fifo.err" &
 READER=$!; PIDS+=("$READER")
-wait_log "pcap reader $TMP/ids.pcap connected"
+wait_log "pcap: reader $TMP/ids.pcap connected"
 start_truth fifo
 traffic --tcp-bytes 100000
 stop_truth fifo
@@ -77,7 +77,7 @@ s.connect(("127.0.0.1", 19000)); time.sleep(20)'
 }
 wait_readers() {
     for ((i = 0; i < 100; i++)); do
-        [ "$(grep -c 'pcap reader .* connected' "$TMP/nurs.log")" -ge "$1" ] && return; sleep 0.1
+        [ "$(grep -c 'pcap: reader .* connected' "$TMP/nurs.log")" -ge "$1" ] && return; sleep 0.1
     done
     fail "$1 readers did not connect"
 }

@@ -7,7 +7,9 @@
 # and user at both ends of every flow: in the JSON lines (ct-json.lua is
 # reloaded while the connections live: what it knows of them stays), and
 # in the IPFIX file and NetFlow v9 datagrams as tshark decodes them.
+# PROCESS=process=sockdiag (process-sockdiag.sh) runs it all without BPF.
 . "$(dirname "$0")/lib/common.sh"
+PROCESS=${PROCESS:-process}
 ns_setup
 # Packets of a flushed connection must not start a new entry.
 nsx sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
@@ -21,11 +23,14 @@ mkdir "$CG"
 cleanup_cgroups() { find "$CG" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null; rmdir "$CG" 2>/dev/null || true; }
 trap 'cleanup_cgroups; cleanup' EXIT
 
-start_nurs "$TMP/ct.json" "$ROOT/scripts/examples/ct-json.lua" - destroy process
+start_nurs "$TMP/ct.json" "$ROOT/scripts/examples/ct-json.lua" - destroy "$PROCESS"
 CT_JSON=$NURS_PID
-start_nurs "$TMP/ipfix.out" "$ROOT/scripts/examples/ctipfix.lua" "file://$TMP/flows.ipfix" process
-start_nurs "$TMP/v9.out" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:29055 process
-ip netns exec "$NS" timeout 30 tcpdump -U -q -i lo -w "$TMP/v9.pcap" -c 1000 udp port 29055 2>/dev/null &
+start_nurs "$TMP/ipfix.out" "$ROOT/scripts/examples/ctipfix.lua" "file://$TMP/flows.ipfix" "$PROCESS"
+start_nurs "$TMP/v9.out" "$ROOT/scripts/examples/ctflow9.lua" 127.0.0.1:29055 "$PROCESS"
+# --immediate-mode: without it, packets wait in the capture ring up to a
+# second, and the ones sent at exit were lost when tcpdump was stopped.
+ip netns exec "$NS" timeout 30 tcpdump --immediate-mode -U -q -i lo -w "$TMP/v9.pcap" -c 1000 \
+    udp port 29055 2>/dev/null &
 TCPDUMP=$!
 PIDS+=("$TCPDUMP")
 # A collector that listens (without one, ICMP port unreachable makes the next send fail).
@@ -53,11 +58,20 @@ done
 for p in "${PIDS[@]}"; do
     [ "$p" = "$TCPDUMP" ] || timeout 10 tail --pid="$p" -f /dev/null || fail "a daemon did not exit"
 done
-sleep 0.2
+sleep 0.5 # what the daemons sent at exit reaches tcpdump
 kill -TERM "$TCPDUMP" 2>/dev/null || true
 timeout 10 tail --pid="$TCPDUMP" -f /dev/null || true
 
 grep -q "reloaded .*ct-json.lua" "$TMP/nurs.log" || fail "ct-json.lua was not reloaded"
+# Each daemon says which way it finds processes (and the reload keeps it).
+if [ "$PROCESS" = process=sockdiag ]; then
+    [ "$(grep -c 'process attribution: sock_diag and /proc (asked for)' "$TMP/nurs.log")" -eq 3 ] ||
+        fail "not every daemon used sock_diag: $(grep 'process attribution:' "$TMP/nurs.log")"
+    ! grep -q "process_bpf=[1-9]" "$TMP/nurs.log" || fail "BPF used though not asked for"
+else
+    [ "$(grep -c 'process attribution: \(BPF (\|sock_diag and\)' "$TMP/nurs.log")" -eq 3 ] ||
+        fail "a daemon did not say how it finds processes: $(cat "$TMP/nurs.log")"
+fi
 grep -q "process_failed=0" "$TMP/nurs.log" || fail "attribution failures: $(grep process_ "$TMP/nurs.log")"
 ! grep -q "process_failed=[1-9]" "$TMP/nurs.log" || fail "attribution failures: $(grep process_ "$TMP/nurs.log")"
 python3 "$ROOT/tests/kernel/lib/proc_check.py" "$TMP/flows.json" "$TMP/ct.json" "$TMP/flows.ipfix" "$TMP/v9.pcap" ||

@@ -21,6 +21,21 @@ function M.synth(n, seed, path)
   return path
 end
 
+-- Runs a shell command: its output, and its exit status (0: success).
+function M.sh(cmd)
+  local f = assert(io.popen(cmd))
+  local out = f:read("a")
+  local ok, _, code = f:close()
+  return out, ok and 0 or code
+end
+
+-- Writes text into path (made or emptied first).
+function M.put(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
 -- The whole content of a file.
 function M.slurp(path)
   local f = assert(io.open(path, "rb"))

@@ -45,7 +45,9 @@ describe("process attribution", function()
       assert.is_false(ok)
       assert.matches(pattern, err)
     end
-    fails("option 'process' must be true, false or a table", { netns = NS, process = "yes" })
+    fails("option 'process': \"auto\", \"bpf\" or \"sockdiag\", not \"yes\"", { netns = NS, process = "yes" })
+    fails("option 'process.mode'", { netns = NS, process = { mode = "ebpf" } })
+    fails("option 'ring' must be between", { netns = NS, process = { ring = 1 } })
     fails("option 'cmdline' must be between 0 and 4096", { netns = NS, process = { cmdline = 5000 } })
     fails("unknown option 'pid'", { netns = NS, process = { pid = true } })
     fails("option 'process' must be", { netns = NS, process = 1 })
@@ -95,7 +97,8 @@ describe("process attribution", function()
   it("says why an end has no process", function()
     local whys = {}
     local ct
-    ct = nurs.conntrack({ netns = NS, events = { "new" }, process = true }, function(rec)
+    -- sock_diag and /proc: a process that exited is not found (BPF, below, names it).
+    ct = nurs.conntrack({ netns = NS, events = { "new" }, process = "sockdiag" }, function(rec)
       local key = rec.proto .. ":" .. tostring(rec.orig.dport or rec.orig.type)
       if rec.orig.dport == 36000 or rec.orig.dport == 36001 or rec.proto == "icmp" then
         local ok = ct:attribute(rec, function(t) whys[key] = { t.orig.why, t.reply.why } end)
@@ -119,6 +122,36 @@ describe("process attribution", function()
     assert.is_true(c.process_no_socket >= 2)
     assert.is_true(c.process_unsupported >= 2)
     assert.equals(0, c.process_failed)
+    ct:close()
+  end)
+
+  it("names a sender that exited before anyone looked, with BPF", function()
+    local answer
+    local ct
+    local ok, err = pcall(nurs.conntrack, { netns = NS, events = { "new" }, process = "bpf" },
+      function(rec)
+        if rec.orig.dport == 36002 then
+          ct:attribute(rec, function(t) answer = t end)
+        end
+      end)
+    if not ok and err:match("built without BPF") then
+      pending("nurs-lua was built without BPF")
+      return
+    end
+    assert(ok, err)
+    ct = err
+    nsx("python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 36002))\"")
+    assert.is_true(run_until(function() return answer ~= nil end, 10))
+    assert.equals("attributed", answer.orig.why)
+    assert.equals("python3", answer.orig.process.name)
+    assert.equals(answer.orig.process.pid, answer.orig.process.tid)
+    assert.is_number(answer.orig.process.ppid)
+    assert.is_nil(answer.orig.process.fd) -- BPF sees no descriptor
+    assert.equals("no_socket", answer.reply.why)
+    local c = ct:counters()
+    assert.equals(1, c.process_bpf)
+    assert.is_true(c.process_bpf_records >= 1)
+    assert.equals(0, c.process_bpf_dropped)
     ct:close()
   end)
 end)

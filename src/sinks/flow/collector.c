@@ -47,6 +47,8 @@ const char *nurs_collector_state(const struct nurs_collector *c)
 {
     if (c->transport == NURS_TRANSPORT_TCP)
         return nurs_tcp_state_name(c);
+    if (c->transport == NURS_TRANSPORT_FILE)
+        return nurs_file_state(c);
     return c->fd >= 0 ? "open" : "closed";
 }
 
@@ -106,9 +108,13 @@ void nurs_collector_send_batch(struct nurs_collector *c)
             /* A sent sequence number is spent even when the datagram is
              * not: the collector must see the gap. */
             int err = c->fd < 0 ? EBADF : rc < 0 ? errno : EIO;
-            nurs_collector_lost(c, &c->batch_tally[done], err,
-                                err == ECONNREFUSED ? "collector refused (not listening?)"
-                                                    : "send failed");
+            if (!c->resolved)
+                nurs_collector_lost(c, &c->batch_tally[done], 0,
+                                    "the collector's name is not resolved yet");
+            else
+                nurs_collector_lost(c, &c->batch_tally[done], err,
+                                    err == ECONNREFUSED ? "collector refused (not listening?)"
+                                                        : "send failed");
             done++;
             continue;
         }
@@ -138,28 +144,6 @@ static void send_datagram(struct nurs_collector *c, uint8_t *msg, size_t len,
         c->buf = c->slots + (size_t)c->batched * c->cap;
 }
 
-static void write_file(struct nurs_collector *c, uint8_t *msg, size_t len,
-                       const struct nurs_msg_tally *n)
-{
-    if (c->fd < 0) {
-        nurs_collector_lost(c, n, 0, "file not open");
-        return;
-    }
-    nurs_collector_stamp(c, msg, n->records);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t rc = write(c->fd, msg + off, len - off);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc <= 0) {
-            nurs_collector_lost(c, n, rc < 0 ? errno : EIO, "write failed");
-            return;
-        }
-        off += (size_t)rc;
-    }
-    nurs_collector_counted(c, len, n);
-}
-
 static void put_on_wire(struct nurs_collector *c, uint8_t *msg, size_t len,
                         const struct nurs_msg_tally *n)
 {
@@ -169,7 +153,7 @@ static void put_on_wire(struct nurs_collector *c, uint8_t *msg, size_t len,
         c->packets_since_templates++;
         break;
     case NURS_TRANSPORT_FILE:
-        write_file(c, msg, len, n);
+        nurs_file_send(c, msg, len, n);
         break;
     case NURS_TRANSPORT_TCP:
         nurs_tcp_send(c, msg, len, n);
@@ -375,6 +359,8 @@ void nurs_collector_flush(struct nurs_collector *c)
         start_message(c);
     ship(c);
     nurs_collector_send_batch(c);
+    if (c->transport == NURS_TRANSPORT_FILE)
+        nurs_file_flush(c);
 }
 
 void nurs_collector_templates_changed(struct nurs_collector *c, const uint16_t *withdrawn,
@@ -388,30 +374,17 @@ void nurs_collector_templates_changed(struct nurs_collector *c, const uint16_t *
 
 /* ---- opening and closing ---- */
 
-static int open_file(struct nurs_collector *c, char *err, size_t errlen)
-{
-    c->fd = open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (c->fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", c->path, strerror(errno));
-        return -1;
-    }
-    c->stats.connects++;
-    c->templates_due = true;
-    return 0;
-}
+void nurs_collector_refresh(struct nurs_collector *c) { nurs_name_resolve(c); }
 
 void nurs_collector_reopen(struct nurs_collector *c)
 {
-    if (c->transport != NURS_TRANSPORT_FILE || c->fd < 0)
+    if (c->transport != NURS_TRANSPORT_FILE)
         return;
     ship(c);
-    close(c->fd);
-    char err[512];
-    if (open_file(c, err, sizeof err) < 0)
-        nurs_err("collector %s: %s", c->spec, err);
+    nurs_file_reopen(c);
 }
 
-static int open_udp(struct nurs_collector *c, char *err, size_t errlen)
+int nurs_udp_open(struct nurs_collector *c, char *err, size_t errlen)
 {
     c->fd = socket(c->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
@@ -510,27 +483,9 @@ too_long:
     return -1;
 }
 
-static int resolve(struct nurs_collector *c, const char *host, const char *port, char *err,
-                   size_t errlen)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = c->transport == NURS_TRANSPORT_TCP ? SOCK_STREAM
-                                                                               : SOCK_DGRAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "collector '%s': %s", c->spec, gai_strerror(rc));
-        return -1;
-    }
-    memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
-    c->addrlen = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
 static void free_collector(struct nurs_collector *c)
 {
+    nurs_name_free(c);
     free(c->slots);
     free(c->spec);
     free(c->path);
@@ -544,7 +499,8 @@ static size_t message_size(const struct nurs_collector *c)
     if (!size) {
         if (c->transport == NURS_TRANSPORT_UDP) {
             /* IP and UDP headers: the message fills the rest of the MTU. */
-            size_t overhead = c->addr.ss_family == AF_INET6 ? 48 : 28;
+            /* A name not resolved yet may be IPv6: the larger overhead. */
+            size_t overhead = c->addr.ss_family == AF_INET ? 28 : 48;
             size = conf->mtu > overhead ? conf->mtu - overhead : 512;
         } else {
             size = DEFAULT_STREAM_MESSAGE;
@@ -585,7 +541,8 @@ struct nurs_collector *nurs_collector_new(uv_loop_t *loop, const char *spec,
                  spec);
         goto fail;
     }
-    if (c->transport != NURS_TRANSPORT_FILE && resolve(c, host, port, err, errlen) < 0)
+    if (c->transport != NURS_TRANSPORT_FILE &&
+        nurs_name_init(c, host, port, check_only, err, errlen) < 0)
         goto fail;
     c->cap = message_size(c);
     int slots = c->transport == NURS_TRANSPORT_UDP ? UDP_BATCH : 1;
@@ -593,21 +550,32 @@ struct nurs_collector *nurs_collector_new(uv_loop_t *loop, const char *spec,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (check_only && c->transport == NURS_TRANSPORT_FILE) {
+        /* Nothing opened, but what would wait or be refused is said. */
+        char waits[512];
+        nurs_stream_check(c->path, waits, sizeof waits);
+        if (*waits)
+            nurs_warn("collector %s: %s", spec, waits);
+        if (nurs_safe_check_existing(c->path, &conf->file, err, errlen) < 0)
+            goto fail;
+    }
     if (check_only)
         return c;
     switch (c->transport) {
     case NURS_TRANSPORT_UDP:
-        if (open_udp(c, err, errlen) < 0)
+        if (c->resolved && nurs_udp_open(c, err, errlen) < 0)
             goto fail;
         break;
     case NURS_TRANSPORT_FILE:
-        if (open_file(c, err, errlen) < 0)
+        if (nurs_file_open(c, err, errlen) < 0)
             goto fail;
         break;
     case NURS_TRANSPORT_TCP:
-        nurs_tcp_start(c);
+        if (c->resolved)
+            nurs_tcp_start(c);
         break;
     }
+    nurs_name_resolve(c);
     return c;
 fail:
     free_collector(c);
@@ -633,8 +601,10 @@ void nurs_collector_close(struct nurs_collector *c, void (*done)(void *arg), voi
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    nurs_file_close(c);
     nurs_closer_begin(&c->closer, finish_close, c);
-    if (c->transport == NURS_TRANSPORT_TCP && c->tcp.started)
+    nurs_name_close(c);
+    if (c->transport == NURS_TRANSPORT_TCP)
         nurs_tcp_close(c);
     nurs_closer_end(&c->closer);
 }

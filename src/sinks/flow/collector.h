@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/resource.h"
+#include "core/safe_open.h"
 #include "sinks/flow/encoder.h"
 
 /* What was lost before the collectors: the exporter counts it, every
@@ -39,7 +40,8 @@ struct nurs_export_conf {
     uint64_t refresh_ms;        /* templates (UDP) and statistics (all) this often */
     size_t message_size;        /* 0: from the MTU */
     unsigned mtu;
-    size_t queue_max;           /* TCP: bytes waiting for the collector */
+    size_t queue_max;           /* TCP: bytes waiting for the collector; a FIFO's reader */
+    struct nurs_file_opts file; /* file:// */
     struct nurs_counters *counters; /* the exporter's: records lost count as dropped */
 };
 
@@ -61,8 +63,9 @@ struct nurs_collector_stats {
 struct nurs_collector;
 
 /* Parses "host:port", "[v6addr]:port", "udp://...", "tcp://..." or
- * "file:///path" (host names are resolved now) and opens the transport;
- * TCP connects in the background. NULL with the reason in err. */
+ * "file:///path" and opens the transport; host names are resolved in the
+ * background (collector_name.c), TCP connects in the background. NULL
+ * with the reason in err. */
 struct nurs_collector *nurs_collector_new(uv_loop_t *loop, const char *spec,
                                           const struct nurs_export_conf *conf, bool check_only,
                                           char *err, size_t errlen);
@@ -88,6 +91,9 @@ void nurs_collector_send_batch(struct nurs_collector *c);
  * and files, withdraw the ids no longer used). */
 void nurs_collector_templates_changed(struct nurs_collector *c, const uint16_t *withdrawn,
                                       int n_withdrawn);
+/* A reload kept the collector: its host name is resolved again, the old
+ * address in use until the new one comes. */
+void nurs_collector_refresh(struct nurs_collector *c);
 /* Files: reopen (log rotation); the new file starts with templates. */
 void nurs_collector_reopen(struct nurs_collector *c);
 /* Flushes, then closes; `done` runs once every handle is released (TCP

@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 
 #include "core/closer.h"
+#include "core/outfile.h"
+#include "core/resolve.h"
+#include "core/stream.h"
 #include "sinks/flow/collector.h"
 
 /* Finished UDP messages wait for one sendmmsg until this many are ready or
@@ -31,13 +34,33 @@ struct nurs_tcp {
     uv_timer_t retry;
     bool handle_open; /* handle initialized and not yet closed */
     enum nurs_tcp_state state;
-    unsigned backoff_ms;
+    unsigned backoff_ms; /* the wait after the next failure */
+    unsigned delay_ms;   /* the wait before the attempt now scheduled */
+    uint64_t up_since_ms;
+    bool failing;        /* the last attempt failed: the next failure is not logged */
+    uint64_t resets;     /* connections lost once up */
     struct nurs_qmsg *head, *tail; /* waiting for a connection */
     size_t queued_bytes;
     size_t inflight_bytes; /* handed to libuv, not yet written */
     int inflight;
     uv_timer_t linger; /* bounds how long closing waits for the queue */
     int last_error;
+};
+
+/* A file or a FIFO (collector_file.c). */
+struct nurs_file_target {
+    struct nurs_outfile out;
+    bool open; /* out is open */
+    struct nurs_stream *stream;
+};
+
+/* A collector given by host name (collector_name.c). */
+struct nurs_collector_name {
+    char *host, *port; /* NULL: a numeric address */
+    struct nurs_resolve *resolving;
+    uv_timer_t retry;
+    bool failing;
+    uint64_t failures;
 };
 
 struct nurs_collector {
@@ -48,8 +71,11 @@ struct nurs_collector {
     char *path; /* files */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    int fd; /* UDP socket or file */
+    bool resolved; /* addr holds the collector's address */
+    struct nurs_collector_name name;
+    int fd; /* UDP socket */
     struct nurs_tcp tcp;
+    struct nurs_file_target file;
 
     uint8_t *slots; /* UDP: UDP_BATCH message buffers, sent with one sendmmsg */
     uint8_t *buf;   /* the slot of the message being filled */
@@ -87,6 +113,25 @@ void nurs_collector_counted(struct nurs_collector *c, size_t len, const struct n
  * connection; returns its length (0 if none fits). */
 size_t nurs_collector_templates_message(struct nurs_collector *c, uint8_t *buf, size_t cap,
                                         struct nurs_msg_tally *tally);
+
+/* UDP transport: a socket connected to addr. */
+int nurs_udp_open(struct nurs_collector *c, char *err, size_t errlen);
+
+/* Host names */
+int nurs_name_init(struct nurs_collector *c, const char *host, const char *port, bool check_only,
+                   char *err, size_t errlen);
+void nurs_name_resolve(struct nurs_collector *c);
+void nurs_name_close(struct nurs_collector *c);
+void nurs_name_free(struct nurs_collector *c);
+
+/* File transport */
+int nurs_file_open(struct nurs_collector *c, char *err, size_t errlen);
+void nurs_file_send(struct nurs_collector *c, uint8_t *msg, size_t len,
+                    const struct nurs_msg_tally *tally);
+void nurs_file_reopen(struct nurs_collector *c);
+void nurs_file_flush(struct nurs_collector *c);
+void nurs_file_close(struct nurs_collector *c);
+const char *nurs_file_state(const struct nurs_collector *c);
 
 /* TCP transport */
 void nurs_tcp_start(struct nurs_collector *c);

@@ -1,7 +1,11 @@
 /* IPFIX over TCP (RFC 7011 10.4): connect in the background, send the
  * templates first on every connection, keep what is sent while the
  * collector is away in a bounded queue, and reconnect with a growing
- * back-off. Nothing here ever blocks the loop. */
+ * back-off: 1 s, doubling up to 60 s, whether the connection was refused
+ * or reset; it starts again from 1 s only once a connection held for
+ * STABLE_MS. Each change of state is logged once (a collector that keeps
+ * refusing is not logged at every retry). Nothing here ever blocks the
+ * loop. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +15,7 @@
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 60000u
 #define LINGER_MS 2000u /* what closing waits for the queue to drain */
+#define STABLE_MS 10000u /* a connection that held this long resets the back-off */
 
 static void connect_now(struct nurs_collector *c);
 
@@ -39,8 +44,18 @@ static void on_handle_closed(uv_handle_t *h)
         nurs_closer_release(&c->closer); /* held for this handle by nurs_tcp_close */
         return;
     }
-    uv_timer_start(&tcp->retry, on_retry, tcp->backoff_ms, 0);
-    tcp->backoff_ms = tcp->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : tcp->backoff_ms * 2;
+    uv_timer_start(&tcp->retry, on_retry, tcp->delay_ms, 0);
+}
+
+/* The wait before the next attempt: the back-off, which then doubles. */
+static unsigned next_delay(struct nurs_collector *c)
+{
+    struct nurs_tcp *tcp = &c->tcp;
+    if (tcp->state == NURS_TCP_UP && uv_now(c->loop) - tcp->up_since_ms >= STABLE_MS)
+        tcp->backoff_ms = BACKOFF_MIN_MS;
+    unsigned d = tcp->backoff_ms;
+    tcp->backoff_ms = d * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d * 2;
+    return d;
 }
 
 static void close_handle(struct nurs_collector *c)
@@ -54,13 +69,24 @@ static void close_handle(struct nurs_collector *c)
 
 static void drop_connection(struct nurs_collector *c, int uv_err, const char *what)
 {
-    if (c->tcp.state == NURS_TCP_UP || c->tcp.state == NURS_TCP_CONNECTING) {
-        c->tcp.last_error = uv_err;
-        long long suppressed = nurs_ratelimit_check(&c->error_rl);
-        if (suppressed >= 0)
-            nurs_warn("collector %s: %s%s%s; reconnecting in %u s", c->spec, what,
+    struct nurs_tcp *tcp = &c->tcp;
+    if (tcp->state == NURS_TCP_UP || tcp->state == NURS_TCP_CONNECTING) {
+        bool was_up = tcp->state == NURS_TCP_UP;
+        tcp->last_error = uv_err;
+        tcp->delay_ms = next_delay(c);
+        /* Once per change: up -> down always; failed attempts only the
+         * first in a row. */
+        if (was_up || !tcp->failing)
+            nurs_warn("collector %s: %s%s%s; reconnecting in %.0f s%s", c->spec, what,
                       uv_err ? ": " : "", uv_err ? uv_strerror(uv_err) : "",
-                      c->tcp.backoff_ms / 1000);
+                      tcp->delay_ms / 1000.0,
+                      was_up ? "" : " (then less often, up to 60 s; logged again once connected)");
+        else
+            nurs_debug("collector %s: %s; reconnecting in %.0f s", c->spec,
+                       uv_err ? uv_strerror(uv_err) : what, tcp->delay_ms / 1000.0);
+        tcp->failing = !was_up;
+        if (was_up)
+            tcp->resets++;
     }
     close_handle(c);
 }
@@ -147,7 +173,8 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     tcp->state = NURS_TCP_UP;
-    tcp->backoff_ms = BACKOFF_MIN_MS;
+    tcp->up_since_ms = uv_now(c->loop);
+    tcp->failing = false;
     c->stats.connects++;
     nurs_info("collector %s: connected", c->spec);
     uv_read_start((uv_stream_t *)&tcp->handle, on_alloc, on_read);
@@ -251,6 +278,8 @@ void nurs_tcp_close(struct nurs_collector *c)
     }
     tcp->tail = NULL;
     tcp->queued_bytes = 0;
+    if (!tcp->started)
+        return; /* the name was never resolved: nothing was opened */
     uv_timer_stop(&tcp->retry);
     nurs_closer_close(&c->closer, &tcp->retry);
     if (tcp->handle_open) {

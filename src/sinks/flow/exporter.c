@@ -300,6 +300,7 @@ static void apply_settings(struct nurs_exporter *e)
     e->conf.refresh_packets = e->cur.refresh_packets;
     e->conf.refresh_ms = (uint64_t)llround(e->cur.refresh_s * 1000.0);
     e->conf.queue_max = e->cur.queue_max;
+    e->conf.file = e->cur.file;
     uint64_t ms = (uint64_t)llround(e->cur.flush_s * 1000.0);
     if (ms == 0)
         ms = 1;
@@ -314,6 +315,8 @@ static void adopted(struct nurs_resource *r)
     struct nurs_exporter *e = (struct nurs_exporter *)r;
     install_templates(e, &e->next);
     apply_settings(e);
+    for (int i = 0; i < e->n_collectors; i++)
+        nurs_collector_refresh(e->collectors[i]);
 }
 
 /* ---- counters, lifecycle ---- */
@@ -482,6 +485,7 @@ struct nurs_exporter *nurs_exporter_get(struct nurs_script *s, const struct nurs
     e->conf.refresh_packets = e->cur.refresh_packets;
     e->conf.refresh_ms = (uint64_t)llround(e->cur.refresh_s * 1000.0);
     e->conf.queue_max = e->cur.queue_max;
+    e->conf.file = e->cur.file;
 
     uv_timer_init(s->host->loop, &e->flush_timer);
     e->flush_timer.data = e;

@@ -32,6 +32,7 @@ struct nurs_exporter_settings {
     unsigned refresh_packets;
     double refresh_s;
     size_t queue_max;
+    struct nurs_file_opts file; /* file:// collectors: mode, foreign files */
     /* ingressVRFID / egressVRFID of a zone (zones not listed: the zone) */
     struct {
         uint16_t zone;

@@ -1,6 +1,11 @@
 /* The JSON-lines sink: one JSON object per record, buffered, written to
  * stdout or a file, flushed on a timer and at exit, reopened on SIGHUP so
- * logrotate can move the file away. */
+ * logrotate can move the file away. Files are written in whole lines
+ * (core/outfile.h); a pipe, a FIFO or a socket (stdout piped into a slow
+ * reader) never blocks: they are a stream (core/stream.h) with a bounded
+ * buffer, what does not fit is dropped and counted. When stdout's reader
+ * is gone, the daemon exits if nothing else comes out of it, else the
+ * sink stops. */
 #ifndef NURS_SINKS_JSON_SINK_H
 #define NURS_SINKS_JSON_SINK_H
 
@@ -8,6 +13,7 @@
 #include <stddef.h>
 
 #include "core/jsonw.h"
+#include "core/safe_open.h"
 #include "core/resource.h"
 #include "netlink/ct_msg.h"
 
@@ -18,11 +24,14 @@ struct nurs_json_opts {
     const char *path;      /* NULL or "-": standard output */
     double flush_interval; /* seconds */
     size_t buffer_size;    /* flush when this many bytes are waiting */
+    size_t reader_buffer;  /* a pipe's reader: bytes queued at most */
+    struct nurs_file_opts file;
     const char *name;
     bool schema_version; /* "schema_version" first in each record */
 };
 
 #define NURS_JSON_DEFAULT_BUFFER (64 * 1024)
+#define NURS_JSON_DEFAULT_READER_BUFFER (4 << 20)
 
 struct nurs_json_sink *nurs_json_sink_get(struct nurs_script *s, const struct nurs_json_opts *o,
                                           char *err, size_t errlen);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/outfile.h"
 
 static int digits(unsigned n)
 {
@@ -45,20 +46,6 @@ static void file_name(const struct nurs_pcap_file *f, char *out, size_t len)
         nurs_warn("pcap: file name from %s too long", f->pattern);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* The end of the last whole record of an existing pcap file; a record cut
  * by a crash is dropped so that appending continues a valid file. */
 static off_t valid_end(int fd, off_t size)
@@ -76,64 +63,38 @@ static off_t valid_end(int fd, off_t size)
     return off;
 }
 
-/* Opens the first file of a run: appended to when it is a pcap of our
- * format, refused when it is anything else but empty. */
-static int open_append(struct nurs_pcap_file *f, char *err, size_t errlen)
+/* Opens the current name: appended to when it is a pcap of our format,
+ * refused when it is anything else but empty; emptied when `truncate`.
+ * The file header goes out now, or with the first records if the disk is
+ * full. */
+static int open_file(struct nurs_pcap_file *f, bool truncate, char *err, size_t errlen)
 {
-    int fd = open(f->current, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", f->current, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
     uint8_t hdr[NURS_PCAP_FILE_HDR];
-    if (st.st_size > 0 &&
-        (st.st_size < NURS_PCAP_FILE_HDR || pread(fd, hdr, sizeof hdr, 0) != sizeof hdr ||
+    nurs_pcap_file_header(&f->fmt, hdr);
+    if (nurs_outfile_open(&f->out, f->current, truncate ? NURS_OPEN_TRUNCATE : NURS_OPEN_APPEND,
+                          true, &f->o.file, hdr, sizeof hdr, err, errlen) < 0)
+        return -1;
+    off_t size = f->out.end;
+    if (size > 0 &&
+        (size < NURS_PCAP_FILE_HDR || pread(f->out.fd, hdr, sizeof hdr, 0) != sizeof hdr ||
          !nurs_pcap_file_header_matches(&f->fmt, hdr))) {
         snprintf(err, errlen,
                  "%s exists and is not a pcap file of this link type and precision; move it "
                  "away or choose another path",
                  f->current);
-        close(fd);
+        nurs_outfile_close(&f->out);
         return -1;
     }
-    off_t end = st.st_size > 0 ? valid_end(fd, st.st_size) : 0;
-    if ((end < st.st_size && ftruncate(fd, end) < 0) || lseek(fd, end, SEEK_SET) < 0) {
-        snprintf(err, errlen, "cannot append to %s: %s", f->current, strerror(errno));
-        close(fd);
+    off_t end = size > 0 ? valid_end(f->out.fd, size) : 0;
+    if (end < size && nurs_outfile_set_end(&f->out, end) < 0) {
+        snprintf(err, errlen, "cannot cut the torn end of %s: %s", f->current, strerror(errno));
+        nurs_outfile_close(&f->out);
         return -1;
     }
     f->created = end == 0;
-    if (end == 0) {
-        nurs_pcap_file_header(&f->fmt, hdr);
-        if (write_all(fd, hdr, sizeof hdr) < 0) {
-            snprintf(err, errlen, "cannot write %s: %s", f->current, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        end = NURS_PCAP_FILE_HDR;
-    }
-    f->fd = fd;
-    f->file_bytes = (uint64_t)end;
-    return 0;
-}
-
-static int open_truncate(struct nurs_pcap_file *f, char *err, size_t errlen)
-{
-    int fd = open(f->current, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    uint8_t hdr[NURS_PCAP_FILE_HDR];
-    nurs_pcap_file_header(&f->fmt, hdr);
-    if (fd < 0 || write_all(fd, hdr, sizeof hdr) < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", f->current, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    f->fd = fd;
-    f->file_bytes = NURS_PCAP_FILE_HDR;
-    f->created = true;
+    if (end == 0)
+        nurs_outfile_writev(&f->out, NULL, 0);
+    f->file_bytes = end > 0 ? (uint64_t)end : NURS_PCAP_FILE_HDR;
     return 0;
 }
 
@@ -164,7 +125,7 @@ static void remember(struct nurs_pcap_file *f)
 static int open_current(struct nurs_pcap_file *f, bool append, char *err, size_t errlen)
 {
     file_name(f, f->current, sizeof f->current);
-    int rc = append ? open_append(f, err, errlen) : open_truncate(f, err, errlen);
+    int rc = open_file(f, !append, err, errlen);
     f->file_records = 0;
     if (rc == 0) {
         f->files++;
@@ -194,7 +155,7 @@ int nurs_pcap_file_open(struct nurs_pcap_file *f, const struct nurs_pcap_file_op
                         const struct nurs_pcap_format *fmt, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
-    f->fd = -1;
+    f->out.fd = -1;
     f->fmt = *fmt;
     if (o->rotate_seconds && !strchr(o->path, '%')) {
         snprintf(err, errlen,
@@ -220,17 +181,34 @@ int nurs_pcap_file_open(struct nurs_pcap_file *f, const struct nurs_pcap_file_op
     return 0;
 }
 
+/* A file removed behind our back is made again (with its header). */
+static void check_unlinked(struct nurs_pcap_file *f)
+{
+    if (nurs_outfile_check(&f->out, "pcap") > 0) {
+        f->created = true;
+        f->file_bytes = NURS_PCAP_FILE_HDR + f->buf_len;
+        f->file_records = f->buf_records;
+    }
+}
+
+static int write_batch(struct nurs_pcap_file *f, const uint8_t *p, size_t len, uint64_t records)
+{
+    if (nurs_outfile_write(&f->out, p, len) == 0)
+        return 0;
+    /* Cut back to the last whole record: the file stays readable. */
+    f->write_errors++;
+    f->lost += records;
+    f->file_bytes -= len;
+    f->file_records -= records;
+    return -1;
+}
+
 int nurs_pcap_file_flush(struct nurs_pcap_file *f)
 {
+    check_unlinked(f);
     if (f->buf_len == 0)
         return 0;
-    int rc = 0;
-    if (f->fd < 0 || write_all(f->fd, f->buf, f->buf_len) < 0) {
-        f->write_errors++;
-        f->lost += f->buf_records;
-        f->file_bytes -= f->buf_len;
-        rc = -1;
-    }
+    int rc = write_batch(f, f->buf, f->buf_len, f->buf_records);
     f->buf_len = 0;
     f->buf_records = 0;
     return rc;
@@ -255,9 +233,7 @@ static void rotate(struct nurs_pcap_file *f)
 {
     char err[512];
     nurs_pcap_file_flush(f);
-    if (f->fd >= 0)
-        close(f->fd);
-    f->fd = -1;
+    nurs_outfile_close(&f->out);
     drop_if_empty(f);
     if (open_current(f, false, err, sizeof err) < 0)
         nurs_err("pcap: %s; packets are lost until the next rotation or reopen", err);
@@ -281,45 +257,35 @@ int nurs_pcap_file_write(struct nurs_pcap_file *f, const uint8_t *rec, size_t le
         f->seq++;
         rotate(f);
     }
-    if (f->fd < 0) {
+    if (f->out.fd < 0) {
         f->lost++;
         return -1;
     }
-    if (f->buf_len + len > f->o.buffer && nurs_pcap_file_flush(f) < 0)
-        return -1;
+    int rc = 0;
+    if (f->buf_len + len > f->o.buffer)
+        rc = nurs_pcap_file_flush(f);
     f->records++;
     f->file_records++;
     f->file_bytes += len;
-    if (len > f->o.buffer) {
-        if (write_all(f->fd, rec, len) < 0) {
-            f->write_errors++;
-            f->lost++;
-            f->file_bytes -= len;
-            return -1;
-        }
-        return 0;
-    }
+    if (len > f->o.buffer)
+        return write_batch(f, rec, len, 1) < 0 ? -1 : rc;
     memcpy(f->buf + f->buf_len, rec, len);
     f->buf_len += len;
     f->buf_records++;
-    return 0;
+    return rc;
 }
 
 int nurs_pcap_file_reopen(struct nurs_pcap_file *f, char *err, size_t errlen)
 {
     nurs_pcap_file_flush(f);
-    if (f->fd >= 0)
-        close(f->fd);
-    f->fd = -1;
+    nurs_outfile_close(&f->out);
     return open_current(f, true, err, errlen);
 }
 
 void nurs_pcap_file_close(struct nurs_pcap_file *f)
 {
     nurs_pcap_file_flush(f);
-    if (f->fd >= 0)
-        close(f->fd);
-    f->fd = -1;
+    nurs_outfile_close(&f->out);
     for (unsigned i = 0; i < f->n_made; i++)
         free(f->made[i]);
     free(f->made);

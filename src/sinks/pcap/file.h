@@ -13,7 +13,9 @@
  * removed. The file a run starts with is appended to when it already is a pcap of
  * the same format (ulogd's PCAP output does the same), refused when it is
  * something else; files opened by rotation are truncated. Writes go
- * through a buffer flushed when full, on flush() and on rotation. */
+ * through a buffer flushed when full, on flush() and on rotation, in whole
+ * records (core/outfile.h: a full disk cuts a batch back, never a record
+ * in half); a file removed while open is made again at the next flush. */
 #ifndef NURS_SINKS_PCAP_FILE_H
 #define NURS_SINKS_PCAP_FILE_H
 
@@ -21,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/outfile.h"
 #include "core/pcap_fmt.h"
 
 struct nurs_pcap_file_opts {
@@ -29,13 +32,14 @@ struct nurs_pcap_file_opts {
     uint32_t rotate_seconds;
     uint32_t rotate_count; /* 0: keep every file */
     size_t buffer;         /* bytes held before a write */
+    struct nurs_file_opts file; /* mode of new files, foreign files */
 };
 
 struct nurs_pcap_file {
     char *pattern;
     struct nurs_pcap_format fmt;
     struct nurs_pcap_file_opts o;
-    int fd;
+    struct nurs_outfile out;
     char current[4096];
     uint64_t file_bytes; /* of the current file, buffer included */
     uint64_t file_records;

@@ -1,11 +1,12 @@
 #include "sinks/pcap/ring.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "core/safe_open.h"
 
 int nurs_pcap_ring_init(struct nurs_pcap_ring *r, size_t size, double max_age_s,
                         const struct nurs_pcap_format *fmt)
@@ -117,19 +118,16 @@ static void write_run(void *ctx, const uint8_t *p, size_t len)
     }
 }
 
-long long nurs_pcap_ring_dump(const struct nurs_pcap_ring *r, const char *path, char *err,
-                              size_t errlen)
+long long nurs_pcap_ring_dump(const struct nurs_pcap_ring *r, const char *path,
+                             const struct nurs_file_opts *o, char *err, size_t errlen)
 {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp) {
-        snprintf(err, errlen, "path too long");
+    /* Checked before the work, and again by the rename. */
+    if (nurs_safe_check_existing(path, o, err, errlen) < 0)
         return -1;
-    }
-    struct dump_ctx d = {open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640), 0};
-    if (d.fd < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    struct dump_ctx d = {nurs_safe_temp(path, o, tmp, sizeof tmp, err, errlen), 0};
+    if (d.fd < 0)
         return -1;
-    }
     uint8_t hdr[NURS_PCAP_FILE_HDR];
     nurs_pcap_file_header(&r->fmt, hdr);
     write_run(&d, hdr, sizeof hdr);
@@ -138,12 +136,12 @@ long long nurs_pcap_ring_dump(const struct nurs_pcap_ring *r, const char *path, 
         d.error = errno;
     else if (d.error)
         close(d.fd);
-    if (!d.error && rename(tmp, path) < 0)
-        d.error = errno;
     if (d.error) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(d.error));
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(d.error));
         unlink(tmp);
         return -1;
     }
+    if (nurs_safe_replace(tmp, path, o, err, errlen) < 0)
+        return -1;
     return (long long)r->packets;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/pcap_fmt.h"
+#include "core/safe_open.h"
 
 struct nurs_pcap_ring {
     uint8_t *buf;
@@ -36,10 +37,11 @@ bool nurs_pcap_ring_put(struct nurs_pcap_ring *r, const uint8_t *rec, size_t len
  * bytes, oldest first. */
 void nurs_pcap_ring_each_run(const struct nurs_pcap_ring *r,
                              void (*fn)(void *ctx, const uint8_t *p, size_t len), void *ctx);
-/* Writes a pcap file of everything held: to a temporary name beside path,
- * renamed over it once complete. Returns the packets written, or -1 with
- * err. */
-long long nurs_pcap_ring_dump(const struct nurs_pcap_ring *r, const char *path, char *err,
-                              size_t errlen);
+/* Writes a pcap file of everything held: to a temporary file made beside
+ * path (O_EXCL, a random name), renamed over path once complete; path is
+ * checked first as core/safe_open.h checks a file it writes. Returns the
+ * packets written, or -1 with err. */
+long long nurs_pcap_ring_dump(const struct nurs_pcap_ring *r, const char *path,
+                              const struct nurs_file_opts *o, char *err, size_t errlen);
 
 #endif

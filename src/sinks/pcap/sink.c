@@ -8,9 +8,10 @@
 #include <uv.h>
 
 #include "core/host.h"
+#include "core/stream.h"
+#include "netlink/sockdiag_peer.h"
 #include "sinks/pcap/file.h"
 #include "sinks/pcap/ring.h"
-#include "sinks/pcap/stream.h"
 
 struct nurs_pcap_sink {
     struct nurs_resource res; /* first: the resource is the sink */
@@ -20,7 +21,7 @@ struct nurs_pcap_sink {
     struct nurs_pcap_format fmt;
     struct nurs_pcap_file file;
     bool has_file;
-    struct nurs_pcap_stream *stream;
+    struct nurs_stream *stream;
     struct nurs_pcap_ring ring;
     bool has_ring;
     uint8_t *scratch; /* one encoded record */
@@ -48,7 +49,7 @@ static void sync_counters(struct nurs_pcap_sink *p)
 {
     uint64_t dropped = p->ratelimited + p->too_big;
     if (p->stream)
-        dropped += nurs_pcap_stream_stats(p->stream)->drops;
+        dropped += nurs_stream_stats(p->stream)->drops;
     if (p->has_file) {
         dropped += p->file.lost;
         p->res.counters.errors = p->file.write_errors;
@@ -66,12 +67,15 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
         out[n++] = (struct nurs_extra_counter){"file_lost", p->file.lost};
     }
     if (p->stream) {
-        const struct nurs_pcap_stream_stats *s = nurs_pcap_stream_stats(p->stream);
+        const struct nurs_stream_stats *s = nurs_stream_stats(p->stream);
         out[n++] = (struct nurs_extra_counter){"readers", s->readers};
         out[n++] = (struct nurs_extra_counter){"connects", s->connects};
         out[n++] = (struct nurs_extra_counter){"disconnects", s->disconnects};
         out[n++] = (struct nurs_extra_counter){"reader_drops", s->drops};
         out[n++] = (struct nurs_extra_counter){"unread", s->unread};
+        out[n++] = (struct nurs_extra_counter){"refused", s->refused};
+        out[n++] = (struct nurs_extra_counter){"evicted", s->evicted};
+        out[n++] = (struct nurs_extra_counter){"fifo_waits", s->waits};
     }
     if (p->has_ring) {
         out[n++] = (struct nurs_extra_counter){"ring_packets", p->ring.packets};
@@ -96,6 +100,16 @@ static bool take_token(struct nurs_pcap_sink *p)
     return true;
 }
 
+static void log_write_error(struct nurs_pcap_sink *p)
+{
+    long long suppressed = nurs_ratelimit_check(&p->err_rl);
+    if (suppressed >= 0)
+        nurs_err("%s: cannot write %s: %s; packets are lost (%llu so far), the file is kept "
+                 "whole",
+                 p->res.name, p->file.current, strerror(p->file.out.last_errno),
+                 (unsigned long long)p->file.lost);
+}
+
 bool nurs_pcap_sink_write(struct nurs_pcap_sink *p, const struct nurs_pcap_in *in)
 {
     p->res.counters.in++;
@@ -110,11 +124,10 @@ bool nurs_pcap_sink_write(struct nurs_pcap_sink *p, const struct nurs_pcap_in *i
         p->res.counters.dropped++;
         return true;
     }
-    if (p->has_file && nurs_pcap_file_write(&p->file, p->scratch, len) < 0 &&
-        nurs_ratelimit_check(&p->err_rl) >= 0)
-        nurs_err("%s: cannot write %s; packets are lost", p->res.name, p->file.current);
+    if (p->has_file && nurs_pcap_file_write(&p->file, p->scratch, len) < 0)
+        log_write_error(p);
     if (p->stream)
-        nurs_pcap_stream_write(p->stream, p->scratch, len);
+        nurs_stream_write(p->stream, p->scratch, len, 1);
     if (p->has_ring)
         nurs_pcap_ring_put(&p->ring, p->scratch, len);
     p->res.counters.delivered++;
@@ -125,11 +138,10 @@ bool nurs_pcap_sink_write(struct nurs_pcap_sink *p, const struct nurs_pcap_in *i
 int nurs_pcap_sink_flush(struct nurs_pcap_sink *p)
 {
     int rc = 0;
-    if (p->has_file && (rc = nurs_pcap_file_flush(&p->file)) < 0 &&
-        nurs_ratelimit_check(&p->err_rl) >= 0)
-        nurs_err("%s: cannot write %s; packets are lost", p->res.name, p->file.current);
+    if (p->has_file && (rc = nurs_pcap_file_flush(&p->file)) < 0)
+        log_write_error(p);
     if (p->stream)
-        nurs_pcap_stream_flush(p->stream);
+        nurs_stream_flush(p->stream);
     sync_counters(p);
     return rc;
 }
@@ -141,7 +153,7 @@ long long nurs_pcap_sink_dump(struct nurs_pcap_sink *p, const char *path, char *
         snprintf(err, errlen, "this sink keeps no ring (give ring_size)");
         return -1;
     }
-    return nurs_pcap_ring_dump(&p->ring, path, err, errlen);
+    return nurs_pcap_ring_dump(&p->ring, path, &p->cur.file, err, errlen);
 }
 
 void nurs_pcap_sink_clear_ring(struct nurs_pcap_sink *p)
@@ -178,7 +190,7 @@ static void destroy(struct nurs_resource *r)
         nurs_pcap_file_close(&p->file);
     p->has_file = false;
     if (p->stream)
-        nurs_pcap_stream_close(p->stream);
+        nurs_stream_close(p->stream);
     p->stream = NULL;
     uv_close((uv_handle_t *)&p->flush_timer, free_sink);
 }
@@ -192,16 +204,23 @@ static struct nurs_pcap_file_opts file_opts(const struct nurs_pcap_opts *o)
         .rotate_seconds = o->rotate_seconds,
         .rotate_count = o->rotate_count,
         .buffer = NURS_PCAP_DEFAULT_FILE_BUFFER,
+        .file = o->file,
     };
 }
 
-static struct nurs_pcap_stream_opts stream_opts(const struct nurs_pcap_opts *o)
+static struct nurs_stream_opts stream_opts(const struct nurs_pcap_opts *o)
 {
-    return (struct nurs_pcap_stream_opts){
+    return (struct nurs_stream_opts){
         .target = o->target,
         .buffer = o->reader_buffer,
         .max_readers = o->max_readers,
+        .max_per_uid = o->max_per_uid,
+        .reader_timeout = o->reader_timeout,
         .mkfifo = o->mkfifo,
+        .file = o->file,
+        .socket_gid = o->socket_gid,
+        .access = o->access,
+        .peer_uid = nurs_sockdiag_tcp_peer_uid,
     };
 }
 
@@ -219,8 +238,8 @@ static void configure(struct nurs_pcap_sink *p)
         nurs_pcap_file_configure(&p->file, &fo);
     }
     if (p->stream) {
-        struct nurs_pcap_stream_opts so = stream_opts(o);
-        nurs_pcap_stream_configure(p->stream, &so);
+        struct nurs_stream_opts so = stream_opts(o);
+        nurs_stream_configure(p->stream, &so);
     }
     if (p->has_file && !p->res.host->check_only) {
         uint64_t ms = (uint64_t)llround(o->flush_interval * 1000.0);
@@ -278,12 +297,22 @@ static int open_targets(struct nurs_pcap_sink *p, const struct nurs_pcap_opts *o
         }
         p->has_ring = true;
     }
-    if (!o->target || p->res.host->check_only)
+    if (!o->target)
         return 0;
-    if (nurs_pcap_stream_is_target(o->target, o->mkfifo)) {
-        struct nurs_pcap_stream_opts so = stream_opts(o);
-        p->stream =
-            nurs_pcap_stream_open(p->res.host->loop, p->res.name, &so, &p->fmt, err, errlen);
+    if (p->res.host->check_only) {
+        char waits[512];
+        nurs_stream_check(o->target, waits, sizeof waits);
+        if (*waits)
+            nurs_warn("%s: %s", p->res.name, waits);
+        return 0;
+    }
+    if (nurs_stream_is_target(o->target, o->mkfifo)) {
+        uint8_t hdr[NURS_PCAP_FILE_HDR];
+        nurs_pcap_file_header(&p->fmt, hdr);
+        struct nurs_stream_opts so = stream_opts(o);
+        so.header = hdr;
+        so.header_len = sizeof hdr;
+        p->stream = nurs_stream_open(p->res.host->loop, p->res.name, &so, err, errlen);
         return p->stream ? 0 : -1;
     }
     struct nurs_pcap_file_opts fo = file_opts(o);

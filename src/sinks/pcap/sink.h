@@ -1,7 +1,7 @@
 /* The pcap sink: packets encoded once (raw IP or NFLOG link type, snap
  * length, us/ns timestamps), through an optional token bucket, to one
- * target (a file with rotation, a FIFO, stdout, TCP readers or a TCP
- * collector) and/or an in-memory ring dumped on demand. */
+ * target (a file with rotation, a FIFO, stdout, TCP or unix socket readers,
+ * or a TCP collector: core/stream.h) and/or an in-memory ring dumped on demand. */
 #ifndef NURS_SINKS_PCAP_SINK_H
 #define NURS_SINKS_PCAP_SINK_H
 
@@ -11,6 +11,8 @@
 
 #include "core/pcap_fmt.h"
 #include "core/resource.h"
+#include "core/safe_open.h"
+#include "core/stream.h"
 
 struct nurs_script;
 struct nurs_pcap_sink;
@@ -29,10 +31,15 @@ struct nurs_pcap_opts {
     bool mkfifo;
     size_t reader_buffer;
     int max_readers;
+    int max_per_uid;       /* 0: the stream's default */
+    double reader_timeout; /* 0: the stream's default */
+    struct nurs_stream_access access;
+    int64_t socket_gid; /* unix://: the socket's group; -1: unchanged */
     double flush_interval; /* seconds, for files */
     double rate, burst;    /* packets/s, packets; rate 0: no limit */
     size_t ring_size;      /* bytes; 0: no ring */
     double ring_seconds;
+    struct nurs_file_opts file; /* files and FIFOs made, foreign ones, ring dumps */
     const char *name;
 };
 
