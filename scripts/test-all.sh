@@ -19,7 +19,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=$(nproc)
-FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+FUZZ_SECONDS=${FUZZ_SECONDS:-6}
 passed=0
 failed=0
 failures=()
@@ -51,6 +51,7 @@ count_busted() { # count_busted LOG NAME RC
     [ $((f + e)) -eq 0 ] && [ "$3" -eq 0 ] || failures+=("busted ($2)")
 }
 
+. tests/example-args.sh
 LOGS=$(mktemp -d /tmp/nurs-ci.XXXXXX)
 step "dependencies"
 scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -64,11 +65,7 @@ if cmake -S . -B "$RELEASE" -DCMAKE_BUILD_TYPE=Release -DNURS_WERROR=ON \
     cmake --build "$RELEASE" -j"$JOBS" 2>&1 | tail -3 && [ -x "$RELEASE/nurs-lua" ]; then
     count "build release" 0
     for ex in scripts/examples/*.lua; do
-        args=()
-        case $ex in
-            *nflog-pcap.lua) args=(5 -) ;; # its arguments are required
-            *ct-cut.lua) args=(/dev/null) ;;
-        esac
+        read -ra args <<<"$(example_args "$ex")"
         (cd / && "$RELEASE/nurs-lua" --check "$ROOT/$ex" "${args[@]}" >/dev/null 2>"$LOGS/check.log")
         rc=$?
         [ $rc -eq 0 ] || { echo "FAIL --check $ex from /"; cat "$LOGS/check.log"; }
@@ -84,11 +81,7 @@ if cmake -S . -B "$RELEASE" -DCMAKE_BUILD_TYPE=Release -DNURS_WERROR=ON \
         [ -f "$inst/$f" ] || { echo "FAIL cmake --install: no $f"; rc=1; }
     done
     for ex in "$inst"/share/nurs-lua/examples/*.lua "$inst/etc/nurs-lua/nurs-lua.lua"; do
-        args=()
-        case $ex in
-            *nflog-pcap.lua) args=(5 -) ;; # its arguments are required
-            *ct-cut.lua) args=(/dev/null) ;;
-        esac
+        read -ra args <<<"$(example_args "$ex")"
         (cd / && "$inst/bin/nurs-lua" --check "$ex" "${args[@]}" >/dev/null 2>"$LOGS/check.log") ||
             { echo "FAIL installed --check $ex"; cat "$LOGS/check.log"; rc=1; }
     done
@@ -147,9 +140,10 @@ for variant in normal asan; do
 
     step "kernel tests ($variant)"
     for t in tests/kernel/*.sh; do
+        t0=$SECONDS
         NURS="$ROOT/$dir/nurs-lua" timeout 300 bash "$t" >"$LOGS/k.log" 2>&1
         rc=$?
-        if [ $rc -eq 0 ]; then echo "PASS $t"; else echo "FAIL $t (exit $rc)"; tail -40 "$LOGS/k.log"; fi
+        if [ $rc -eq 0 ]; then echo "PASS $t ($((SECONDS - t0)) s)"; else echo "FAIL $t (exit $rc)"; tail -40 "$LOGS/k.log"; fi
         count "kernel $variant $(basename "$t")" $rc
     done
 done

@@ -95,9 +95,9 @@ echo "ok: systemd-analyze verify clean; exposure $score (a unit with only ExecSt
 # ---- 3. as the service runs ----
 ns_setup
 run_as_service_user nurs-lua
+. "$ROOT/tests/example-args.sh"
 for ex in /usr/share/nurs-lua/examples/*.lua; do
-    args=()
-    case $ex in *nflog-pcap.lua) args=(5 -) ;; esac
+    read -ra args <<<"$(example_args "$ex")"
     (cd / && "${NURS_AS[@]}" /usr/bin/nurs-lua --check "$ex" "${args[@]}" >/dev/null 2>"$TMP/check") ||
         fail "--check $ex as nurs-lua: $(cat "$TMP/check")"
 done
