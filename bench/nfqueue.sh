@@ -94,7 +94,7 @@ throughput() { # throughput NAME MODE THREADS -> "rate cpu_s offered"
         senders+=($!)
     done
     wait "${senders[@]}" || true
-    timeout 30 tail --pid=$RX -f /dev/null || { kill $RX; echo "receiver hung" >&2; exit 1; }
+    timeout 30 tail -s 0.05 --pid=$RX -f /dev/null || { kill $RX; echo "receiver hung" >&2; exit 1; }
     local rate cpu offered
     rate=$(awk '/^packets/ {print $6}' "$TMP/rx.out")
     cpu=$(awk '/^cpu/ {print $2 + $3}' "$TMP/rx.log")
@@ -106,7 +106,7 @@ latency() { # latency NAME|none MODE -> "median p99"
     local out
     if [ "$1" != none ]; then start_receiver "$1" "$2" 3600 1 "$TMP/rx.out"; fi
     out=$(nsx timeout 120 python3 "$ROOT/bench/nfq_rtt.py" client 7778 2000)
-    if [ "$1" != none ]; then kill -TERM $RX; timeout 10 tail --pid=$RX -f /dev/null || true; fi
+    if [ "$1" != none ]; then kill -TERM $RX; timeout 10 tail -s 0.05 --pid=$RX -f /dev/null || true; fi
     awk '{print $2, $4}' <<<"$out"
 }
 

@@ -37,7 +37,7 @@ known_traffic_then_flush
 n=$N_ENTRIES
 for k in udp tcp file biflow; do wait_counter "${PID[$k]}" "${LOG[$k]}" conntrack in $(($(events_per_entry) * n)); done
 for k in udp tcp file biflow; do stop_pid "${PID[$k]}"; done
-timeout 10 tail --pid="$SOCAT" -f /dev/null || fail "the TCP listener did not see the end of the stream"
+timeout 10 tail -s 0.05 --pid="$SOCAT" -f /dev/null || fail "the TCP listener did not see the end of the stream"
 stop_nfcapd
 stop_capture
 

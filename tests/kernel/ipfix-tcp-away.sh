@@ -98,8 +98,8 @@ lost=$(counter "$TMP/b.log" ipfix lost)
 [ "$(counter "$TMP/b.log" ipfix dropped)" = "$lost" ] || fail "b: dropped != lost"
 stop_pid "$PA"
 stop_pid "$PB"
-timeout 10 tail --pid="$LISTENER" -f /dev/null || fail "the listener did not see the end"
-timeout 10 tail --pid="$LB" -f /dev/null || fail "the listener did not see the end"
+timeout 10 tail -s 0.05 --pid="$LISTENER" -f /dev/null || fail "the listener did not see the end"
+timeout 10 tail -s 0.05 --pid="$LB" -f /dev/null || fail "the listener did not see the end"
 
 a_all=$(counter "$TMP/a.log" ipfix records)
 s1=$(python3 "$FLOWCHECK" stream --version 10 --file "$TMP/a1.ipfix" --templates-first --seq-start 0 \

@@ -72,7 +72,7 @@ start_nurs "$TMP/stdout" --budget 600 "$TMP/stuck.lua" "$TMP/out.json"
 sleep 1
 t0=$(date +%s.%N)
 kill -TERM "$NURS_PID"
-timeout 5 tail --pid="$NURS_PID" -f /dev/null || fail "no exit within 5 s of SIGTERM while a callback spins"
+timeout 5 tail -s 0.05 --pid="$NURS_PID" -f /dev/null || fail "no exit within 5 s of SIGTERM while a callback spins"
 wait "$NURS_PID" || fail "exit code $? after SIGTERM"
 elapsed=$(echo "$(date +%s.%N) - $t0" | bc)
 grep -q "interrupted by SIGTERM" "$TMP/nurs.log" || fail "the interrupted call is not logged: $(cat "$TMP/nurs.log")"

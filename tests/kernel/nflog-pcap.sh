@@ -41,7 +41,7 @@ nsx taskset -c 0 timeout 60 python3 "$ROOT/tests/kernel/lib/pkt_traffic.py" --tc
     --trigger 20999 >/dev/null || fail "traffic generator failed"
 wait_log "ring dump"
 sleep 1
-kill -TERM "$TD"; timeout 10 tail --pid="$TD" -f /dev/null || fail "tcpdump did not stop"
+kill -TERM "$TD"; timeout 10 tail -s 0.05 --pid="$TD" -f /dev/null || fail "tcpdump did not stop"
 stop_nurs
 grep -q "^0 packets dropped by kernel" "$TMP/tcpdump.err" ||
     fail "the reference capture is incomplete: $(cat "$TMP/tcpdump.err")"

@@ -49,7 +49,7 @@ traffic() {
 }
 stop_truth() {
     sleep 0.5
-    kill -TERM "$TD"; timeout 10 tail --pid="$TD" -f /dev/null || fail "tcpdump did not stop"
+    kill -TERM "$TD"; timeout 10 tail -s 0.05 --pid="$TD" -f /dev/null || fail "tcpdump did not stop"
     grep -q "^0 packets dropped by kernel" "$TMP/tcpdump-$1.err" || fail "reference capture incomplete"
     td "$TMP/truth-$1.pcap" >"$TMP/truth-$1.txt"
 }
@@ -66,7 +66,7 @@ start_truth fifo
 traffic --tcp-bytes 100000
 stop_truth fifo
 stop_nurs # closing the FIFO ends the reader's file
-timeout 10 tail --pid="$READER" -f /dev/null || fail "tcpdump did not see the end of the FIFO"
+timeout 10 tail -s 0.05 --pid="$READER" -f /dev/null || fail "tcpdump did not see the end of the FIFO"
 n=$(grep -c '^[^[:space:]]' "$TMP/truth-fifo.txt")
 [ "$n" -ge 40 ] || fail "only $n packets captured"
 same_packets "$TMP/truth-fifo.txt" "$TMP/fifo.txt" ||
@@ -98,7 +98,7 @@ start_truth tcp
 traffic --tcp-bytes 400000
 stop_truth tcp
 stop_nurs
-timeout 10 tail --pid="$SOCAT" -f /dev/null || fail "socat did not see the end of the stream"
+timeout 10 tail -s 0.05 --pid="$SOCAT" -f /dev/null || fail "socat did not see the end of the stream"
 n=$(grep -c '^[^[:space:]]' "$TMP/truth-tcp.txt")
 for ((i = 0; i < 50; i++)); do # tshark writes its file once the stream ends
     [ "$(td "$TMP/tshark.pcapng" | grep -c '^[^[:space:]]')" -ge "$n" ] && break; sleep 0.1

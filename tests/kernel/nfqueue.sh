@@ -313,7 +313,7 @@ stop_nurs
 
 run "$TMP/filter.lua" single /dev/null
 kill -KILL "$NURS_PID"
-timeout 5 tail --pid="$NURS_PID" -f /dev/null || true
+timeout 5 tail -s 0.05 --pid="$NURS_PID" -f /dev/null || true
 nsx timeout 60 python3 "$UDP" 30 0.1 9998 9999 >"$TMP/udp.out"
 expect_port "$TMP/udp.out" 9998 30
 expect_port "$TMP/udp.out" 9999 30

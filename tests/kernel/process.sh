@@ -56,11 +56,11 @@ for p in "${PIDS[@]}"; do
     [ "$p" = "$TCPDUMP" ] || kill -TERM "$p" 2>/dev/null || true
 done
 for p in "${PIDS[@]}"; do
-    [ "$p" = "$TCPDUMP" ] || timeout 10 tail --pid="$p" -f /dev/null || fail "a daemon did not exit"
+    [ "$p" = "$TCPDUMP" ] || timeout 10 tail -s 0.05 --pid="$p" -f /dev/null || fail "a daemon did not exit"
 done
 sleep 0.5 # what the daemons sent at exit reaches tcpdump
 kill -TERM "$TCPDUMP" 2>/dev/null || true
-timeout 10 tail --pid="$TCPDUMP" -f /dev/null || true
+timeout 10 tail -s 0.05 --pid="$TCPDUMP" -f /dev/null || true
 
 grep -q "reloaded .*ct-json.lua" "$TMP/nurs.log" || fail "ct-json.lua was not reloaded"
 # Each daemon says which way it finds processes (and the reload keeps it).

@@ -41,6 +41,6 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 drops=$(grep "counters json:" "$TMP/nurs.log" | tail -1 | grep -o "reader_drops=[0-9]*" | cut -d= -f2 || true)
 [ "${drops:-0}" -gt 0 ] || fail "nothing dropped for a reader that slow?"
 # The reader drains the pipe (64 KiB at 20 KiB/s), then sees its end.
-timeout 20 tail --pid="$READER" -f /dev/null || fail "the reader did not see the end of the pipe"
+timeout 20 tail -s 0.05 --pid="$READER" -f /dev/null || fail "the reader did not see the end of the pipe"
 jq -e . "$TMP/read.json" >/dev/null || fail "the reader got a torn line"
 echo "ok: slow-reader (50 of 50 queued packets passed, $drops lines dropped for the reader, $(wc -l <"$TMP/read.json") whole lines read, SIGTERM in $ms ms)"

@@ -124,7 +124,7 @@ for ((i = 0; i < 100; i++)); do grep -q ' READY=1$' "$TMP/notify" 2>/dev/null &&
 grep -q ' READY=1$' "$TMP/notify" 2>/dev/null || fail "no READY=1 from the shipped script: $(cat "$TMP/nurs.log")"
 nsx timeout 30 python3 "$ROOT/tests/kernel/lib/traffic.py" --tcp 1 --udp 1 >/dev/null
 nsx conntrack -F 2>/dev/null
-timeout 20 tail --pid="$COLLECTOR" -f /dev/null || true
+timeout 20 tail -s 0.05 --pid="$COLLECTOR" -f /dev/null || true
 grep -q '^version 9, ' "$TMP/collector" || fail "no NetFlow v9 at 127.0.0.1:2055: $(cat "$TMP/collector") $(cat "$TMP/nurs.log")"
 stop_nurs
 echo "ok: the shipped script, as nurs-lua: READY=1, NetFlow v9 to 127.0.0.1:2055 ($(cat "$TMP/collector"))"

@@ -13,7 +13,7 @@ cleanup() {
         [ -n "$p" ] && kill "$p" 2>/dev/null || true
     done
     for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || true
+        [ -n "$p" ] && timeout 5 tail -s 0.05 --pid="$p" -f /dev/null 2>/dev/null || true
     done
     ip netns del "$NS" 2>/dev/null || true
     if [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
@@ -110,6 +110,6 @@ stop_nurs() {
             fail "nurs-lua's capabilities are not the unit's: $(grep Cap "/proc/$NURS_PID/status")"
     fi
     kill -TERM "$NURS_PID"
-    timeout 10 tail --pid="$NURS_PID" -f /dev/null || fail "nurs-lua did not exit on SIGTERM"
+    timeout 10 tail -s 0.05 --pid="$NURS_PID" -f /dev/null || fail "nurs-lua did not exit on SIGTERM"
     wait "$NURS_PID" || fail "nurs-lua exited with $? on SIGTERM"
 }

@@ -120,7 +120,7 @@ start_nfcapd() {
 # SIGTERM makes nfcapd write out and rename its file.
 stop_nfcapd() {
     kill -TERM "$NFCAPD_PID"
-    timeout 10 tail --pid="$NFCAPD_PID" -f /dev/null || fail "nfcapd did not stop"
+    timeout 10 tail -s 0.05 --pid="$NFCAPD_PID" -f /dev/null || fail "nfcapd did not stop"
 }
 
 # tcpdump on the namespace's loopback into $1 with filter $2 (at most
@@ -137,7 +137,7 @@ start_capture() {
 stop_capture() {
     sleep 0.2 # the last datagrams reach the capture buffer
     kill -INT "$TCPDUMP_PID"
-    timeout 10 tail --pid="$TCPDUMP_PID" -f /dev/null || fail "tcpdump did not stop"
+    timeout 10 tail -s 0.05 --pid="$TCPDUMP_PID" -f /dev/null || fail "tcpdump did not stop"
 }
 
 # nurs-lua in the namespace with its stderr in log $1; sets NURS_PID.
@@ -151,7 +151,7 @@ start_nurs_log() {
 # Stops nurs-lua $1 with SIGTERM; it must exit 0 within 10 s.
 stop_pid() {
     kill -TERM "$1"
-    timeout 10 tail --pid="$1" -f /dev/null || fail "process $1 did not exit on SIGTERM"
+    timeout 10 tail -s 0.05 --pid="$1" -f /dev/null || fail "process $1 did not exit on SIGTERM"
     wait "$1" || fail "process $1 exited with $? on SIGTERM"
 }
 
