@@ -11,8 +11,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$ROOT/tests/kernel/lib/flow.sh"
 ns_setup
-GEN="$ROOT/build/tools/ct-gen"
-[ -x "$GEN" ] || GEN="$(dirname "$NURS")/tools/ct-gen"
+GEN="$(dirname "$NURS")/tools/ct-gen"
 N=20000
 
 # 1. reliable: nothing lost with a 64 KiB buffer

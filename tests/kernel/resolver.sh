@@ -40,7 +40,7 @@ with open(sys.argv[1], "w") as log:
         log.write("%.3f\n" % time.time()); log.flush()' "$TMP/arrivals" &
 PIDS+=($!)
 
-"$ROOT/build/tools/ct-synth" 20000 "$TMP/ct.pcap" 7 2>/dev/null || "${NURS%/nurs-lua}/tools/ct-synth" 20000 "$TMP/ct.pcap" 7
+"$(dirname "$NURS")/tools/ct-synth" 20000 "$TMP/ct.pcap" 7 2>/dev/null
 cat >"$TMP/export.lua" <<'LUA'
 local nurs = require "nurs"
 local tmpl = { ipv4 = { "sourceIPv4Address", "destinationIPv4Address", "octetDeltaCount" } }

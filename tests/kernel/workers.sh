@@ -163,7 +163,7 @@ nurs.log.info("loaded in loop %d", nurs.worker.id)
 LUA
 run "$TMP/both.lua" "$TMP/log.pcap"
 base=$(queued)
-nsx timeout 90 "$ROOT/build/tools/udp-blast" -c 40000 -r 10000 30000 >/dev/null &
+nsx timeout 90 "$(dirname "$NURS")/tools/udp-blast" -c 40000 -r 10000 30000 >/dev/null &
 blast=$!
 flood 4000 4 9990 9992 9994 9996 &
 sender=$!
@@ -226,7 +226,7 @@ echo "ok: a reload that fails in one worker changes no loop"
 start_nurs "$TMP/stdout" "$ROOT/scripts/examples/nflog-top-talkers.lua" 11,12 0.5 3
 wait_log "worker 2: nflog: listening" 30
 before=$(logged)
-nsx timeout 60 "$ROOT/build/tools/udp-blast" -c 3000 -r 6000 30000 >/dev/null
+nsx timeout 60 "$(dirname "$NURS")/tools/udp-blast" -c 3000 -r 6000 30000 >/dev/null
 sleep 1.5
 stop_nurs
 sent=$(($(logged) - before))
