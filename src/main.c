@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "bindings/budget.h"
 #include "bindings/script.h"
 #include "core/host.h"
 #include "core/log.h"
@@ -387,6 +388,16 @@ int main(int argc, char **argv)
     if (!check)
         nurs_notify_watchdog_start(&d.notify, host->loop);
     int rc = nurs_host_load(host);
+    int stop_signo = nurs_budget_stop_signal();
+    if (rc < 0 && !check && stop_signo) {
+        /* The operator stopped a slow start: a stop, not a failure
+         * (systemd marks a unit failed on exit 1). */
+        nurs_info("%s while the script was loading: exiting",
+                  stop_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        rc = 0;
+        host->exit_code = 0;
+        host->stop_requested = true;
+    }
     if (rc == 0 && check)
         printf("%s: OK\n", host->script_path);
     if (rc == 0 && !check && user && drop_privileges(&id) < 0)

@@ -180,6 +180,11 @@ int nurs_budget_watch_stop_signals(void)
     return 0;
 }
 
+int nurs_budget_stop_signal(void)
+{
+    return atomic_load(&wd.stops) ? atomic_load(&wd.stop_signo) : 0;
+}
+
 /* Unarmed for this many checks in a row: sleep until armed. */
 #define IDLE_CHECKS 200
 

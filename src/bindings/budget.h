@@ -78,6 +78,8 @@ void nurs_budget_stop_watching(void);
  * handlers installed until then (libuv's) run. Call it after those are
  * installed. */
 int nurs_budget_watch_stop_signals(void);
+/* The last SIGTERM or SIGINT those handlers saw, 0 if none. */
+int nurs_budget_stop_signal(void);
 
 /* lua_pcall(L, nargs, nresults, msgh) under a time budget of limit_ns (0:
  * none). Nothing watches the call while it is quick: the watchdog times

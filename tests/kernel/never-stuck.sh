@@ -7,7 +7,9 @@
 #  2. a reload whose top level loops forever fails at --load-budget and the
 #     running script goes on (packets still pass);
 #  3. SIGTERM while a callback loops (budget far away) stops the call at
-#     once, flushes the sinks and exits 0 within a bound.
+#     once, flushes the sinks and exits 0 within a bound;
+#  4. SIGTERM while the first top level loops (a slow start) is a stop, not
+#     a failure: exit 0 within a bound.
 . "$(dirname "$0")/lib/common.sh"
 ns_setup
 UDP="$ROOT/tests/kernel/lib/nfq_udp.py"
@@ -78,4 +80,14 @@ elapsed=$(echo "$(date +%s.%N) - $t0" | bc)
 grep -q "interrupted by SIGTERM" "$TMP/nurs.log" || fail "the interrupted call is not logged: $(cat "$TMP/nurs.log")"
 grep -q '"before":"the spin"' "$TMP/out.json" || fail "the JSON sink was not flushed at exit"
 echo "ok: SIGTERM during an endless callback: exit 0 after ${elapsed} s, sinks flushed"
+
+# ---- 4. SIGTERM during a slow start ----
+: >"$TMP/nurs.log"
+start_nurs "$TMP/stdout" --load-budget 600 "$TMP/looping-top.lua"
+sleep 1
+kill -TERM "$NURS_PID"
+timeout 5 tail -s 0.05 --pid="$NURS_PID" -f /dev/null || fail "no exit within 5 s of SIGTERM during the top level"
+wait "$NURS_PID" || fail "exit code $? after SIGTERM during the top level (a stop is not a failure)"
+grep -q "SIGTERM while the script was loading" "$TMP/nurs.log" || fail "the stop is not logged: $(cat "$TMP/nurs.log")"
+echo "ok: SIGTERM during a looping first top level: exit 0"
 echo "ok: never-stuck"
