@@ -181,17 +181,29 @@ fi
 step "fuzz (clang libFuzzer, ${FUZZ_SECONDS}s each)"
 rm -rf build-fuzz
 if cmake -S . -B build-fuzz -DNURS_FUZZ=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang >/dev/null &&
-    cmake --build build-fuzz -j"$JOBS" 2>&1 | tail -5; then
-    for f in build-fuzz/fuzz/fuzz_*; do
-        [ -x "$f" ] || continue
-        name=$(basename "$f")
+    cmake --build build-fuzz -j"$JOBS" --target fuzzers 2>&1 | tail -3; then
+    # One target per core at a time: each is a single process.
+    fuzz_one() { # fuzz_one TARGET: runs it, leaves its exit code beside its log
+        local name corpus seeds
+        name=$(basename "$1")
         corpus="$LOGS/corpus-$name"; mkdir -p "$corpus"
         seeds="fuzz/seeds/$name"
         [ -d "$seeds" ] && cp "$seeds"/* "$corpus"/ 2>/dev/null
-        "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 "$corpus" >"$LOGS/$name.log" 2>&1
-        rc=$?
-        if [ $rc -eq 0 ]; then echo "PASS $name: $(grep -E '^#[0-9]+.*DONE' "$LOGS/$name.log" | tail -1)"; else echo "FAIL $name"; tail -40 "$LOGS/$name.log"; fi
-        count "fuzz $name" $rc
+        "$1" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 "$corpus" >"$LOGS/$name.log" 2>&1
+        echo $? >"$LOGS/$name.rc"
+    }
+    targets=()
+    for f in build-fuzz/fuzz/fuzz_*; do [ -x "$f" ] && targets+=("$f"); done
+    [ ${#targets[@]} -gt 0 ] || count "fuzz: no target was built" 1
+    for ((i = 0; i < ${#targets[@]}; i += JOBS)); do
+        for f in "${targets[@]:i:JOBS}"; do fuzz_one "$f" & done
+        wait
+    done
+    for f in "${targets[@]}"; do
+        name=$(basename "$f")
+        rc=$(cat "$LOGS/$name.rc" 2>/dev/null || echo 1)
+        if [ "$rc" -eq 0 ]; then echo "PASS $name: $(grep -E '^#[0-9]+.*DONE' "$LOGS/$name.log" | tail -1)"; else echo "FAIL $name"; tail -40 "$LOGS/$name.log"; fi
+        count "fuzz $name" "$rc"
     done
 else
     count "fuzz build" 1
