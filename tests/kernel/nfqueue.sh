@@ -70,8 +70,16 @@ queue_rule 9998,9999
 cat >"$TMP/filter.lua" <<'LUA'
 local nurs = require "nurs"
 local out = nurs.json { path = arg[2], flush = 0.05 }
-nurs.nfqueue({ queue = 3, batch = arg[1] == "batch" }, function(rec)
+local batch = arg[1] == "batch"
+nurs.nfqueue({ queue = 3, batch = batch, budget = 0.5 }, function(rec)
   if rec.id <= 3 then out:write(rec) end
+  -- In the fast single-port run, packets queue up behind a slow call and
+  -- are then read together: their verdicts must go as one batch message
+  -- (without it, a quick daemon may never hold two at once).
+  if batch and rec.id == 1000 then
+    local t = os.clock()
+    while os.clock() - t < 0.05 do end
+  end
   if rec.dport == 9999 then return "drop" end
   return { verdict = "accept", mark = 42 }
 end)
