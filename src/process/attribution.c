@@ -128,7 +128,7 @@ void nurs_attr_on_check(uv_check_t *c) { nurs_attribution_flush(c->data); }
 /* ---- connections ---- */
 
 /* An end's answer is in: into the connection, if it still lives. */
-void nurs_attr_complete(struct nurs_attribution *a, struct lookup *l, enum nurs_attr_why why,
+void nurs_attr_complete(struct nurs_attribution *a, struct end_lookup *l, enum nurs_attr_why why,
                         struct nurs_proc *p)
 {
     a->count[why]++;
@@ -148,7 +148,7 @@ void nurs_attr_complete(struct nurs_attribution *a, struct lookup *l, enum nurs_
     }
 }
 
-void nurs_attr_fail(struct nurs_attribution *a, struct lookup *l, const char *why)
+void nurs_attr_fail(struct nurs_attribution *a, struct end_lookup *l, const char *why)
 {
     long long suppressed = nurs_ratelimit_check(&a->rl);
     if (suppressed >= 0)

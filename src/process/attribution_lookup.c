@@ -31,11 +31,11 @@ static void on_tick(uv_timer_t *t);
 
 /* ---- lookups ---- */
 
-static struct lookup *lookup_new(struct nurs_attribution *a)
+static struct end_lookup *lookup_new(struct nurs_attribution *a)
 {
     if (a->free_head == UINT32_MAX)
         return NULL;
-    struct lookup *l = &a->lookups[a->free_head];
+    struct end_lookup *l = &a->lookups[a->free_head];
     a->free_head = l->next_free;
     a->in_use++;
     uint16_t gen = (uint16_t)(l->gen + 1);
@@ -44,7 +44,7 @@ static struct lookup *lookup_new(struct nurs_attribution *a)
     return l;
 }
 
-void nurs_attr_lookup_free(struct nurs_attribution *a, struct lookup *l)
+void nurs_attr_lookup_free(struct nurs_attribution *a, struct end_lookup *l)
 {
     free(l->owner);
     l->owner = NULL;
@@ -54,7 +54,7 @@ void nurs_attr_lookup_free(struct nurs_attribution *a, struct lookup *l)
     a->in_use--;
 }
 
-static void add_timed(struct nurs_attribution *a, struct lookup *l)
+static void add_timed(struct nurs_attribution *a, struct end_lookup *l)
 {
     if (!nurs_grow((void **)&a->timed, &a->timed_cap, a->timed_n, sizeof *a->timed, 256))
         return; /* it then waits for its answer without a deadline */
@@ -63,7 +63,7 @@ static void add_timed(struct nurs_attribution *a, struct lookup *l)
         uv_timer_start(&a->timer, on_tick, TICK_MS, TICK_MS);
 }
 
-static void queue_request(struct nurs_attribution *a, struct lookup *l)
+static void queue_request(struct nurs_attribution *a, struct end_lookup *l)
 {
     if (a->send_n == SEND_BATCH)
         nurs_attr_send(a);
@@ -83,7 +83,7 @@ static void queue_request(struct nurs_attribution *a, struct lookup *l)
  * socket. A socket only known as bound (the listener of an accepted
  * connection, a UDP server) is looked up with sock_diag first, for the
  * process that holds it now; its binder answers if that finds none. */
-static bool from_bpf(struct nurs_attribution *a, struct lookup *l)
+static bool from_bpf(struct nurs_attribution *a, struct end_lookup *l)
 {
     struct nurs_sock_owner *o;
     enum nurs_sock_match m = nurs_bpf_match(a->bpf, &l->key, &o);
@@ -95,7 +95,7 @@ static bool from_bpf(struct nurs_attribution *a, struct lookup *l)
 }
 
 /* sock_diag found no socket (it closed): the owner the BPF programs saw. */
-static void no_socket(struct nurs_attribution *a, struct lookup *l)
+static void no_socket(struct nurs_attribution *a, struct end_lookup *l)
 {
     if (l->owner)
         nurs_attr_to_worker(a, l, 0, 0);
@@ -108,7 +108,7 @@ static void no_socket(struct nurs_attribution *a, struct lookup *l)
 static void on_answer(struct nurs_attribution *a, const struct nurs_sockdiag_answer *ans)
 {
     uint32_t idx = ans->seq & 0xffff;
-    struct lookup *l = &a->lookups[idx];
+    struct end_lookup *l = &a->lookups[idx];
     if (l->stage != S_QUERY || l->gen != ans->seq >> 16)
         return; /* an answer to a request that timed out */
     bool tcp = l->key.proto == IPPROTO_TCP;
@@ -210,7 +210,7 @@ void nurs_attr_send(struct nurs_attribution *a)
     drain(a);
     uint64_t due = nurs_monotonic_ms() + QUERY_TIMEOUT_MS;
     for (uint32_t i = 0; i < n; i++) {
-        struct lookup *l = &a->lookups[idx[i]];
+        struct end_lookup *l = &a->lookups[idx[i]];
         if (l->stage == S_QUERY && l->due_ms == 0) {
             l->due_ms = due;
             add_timed(a, l);
@@ -228,7 +228,7 @@ static void on_tick(uv_timer_t *t)
     size_t n = a->timed_n;
     for (size_t i = 0; i < n; i++) {
         struct timed tm = a->timed[i];
-        struct lookup *l = &a->lookups[tm.idx];
+        struct end_lookup *l = &a->lookups[tm.idx];
         bool live = l->gen == tm.gen && (l->stage == S_QUERY || l->stage == S_RETRY);
         if (live && l->due_ms && now >= l->due_ms) {
             if (l->stage == S_RETRY)
@@ -271,7 +271,7 @@ void nurs_attr_begin_end(struct nurs_attribution *a, struct conn *c, struct nurs
     }
     memcpy(k.local, src, alen);
     memcpy(k.remote, dst, alen);
-    struct lookup *l = lookup_new(a);
+    struct end_lookup *l = lookup_new(a);
     if (!l) {
         a->count[NURS_WHY_FAILED]++;
         c->pub.why[dir] = NURS_WHY_FAILED;

@@ -29,7 +29,8 @@ struct work;
 
 enum stage { S_FREE, S_QUERY, S_RETRY, S_WORKER };
 
-struct lookup {
+/* A connection end being looked up: a slot of a->lookups. */
+struct end_lookup {
     uint32_t id, serial; /* the connection, and which life of its id */
     uint8_t dir;
     uint8_t stage;
@@ -70,7 +71,7 @@ struct nurs_attribution {
     bool local_open;
     struct nurs_idtable conns;
     uint32_t serial;
-    struct lookup *lookups;
+    struct end_lookup *lookups;
     uint32_t free_head, in_use;
     unsigned char *sendbuf;
     size_t send_len;
@@ -98,9 +99,9 @@ struct nurs_attribution {
 };
 
 /* attribution.c */
-void nurs_attr_complete(struct nurs_attribution *a, struct lookup *l, enum nurs_attr_why why,
+void nurs_attr_complete(struct nurs_attribution *a, struct end_lookup *l, enum nurs_attr_why why,
                         struct nurs_proc *p);
-void nurs_attr_fail(struct nurs_attribution *a, struct lookup *l, const char *why);
+void nurs_attr_fail(struct nurs_attribution *a, struct end_lookup *l, const char *why);
 /* The check handle's callback (nurs_attribution_flush). */
 void nurs_attr_on_check(uv_check_t *c);
 
@@ -108,14 +109,14 @@ void nurs_attr_on_check(uv_check_t *c);
 /* Starts looking up the socket the direction `dir` is sent from. */
 void nurs_attr_begin_end(struct nurs_attribution *a, struct conn *c, struct nurs_ct_msg *m,
                          enum nurs_ct_dir dir, uint8_t proto);
-void nurs_attr_lookup_free(struct nurs_attribution *a, struct lookup *l);
+void nurs_attr_lookup_free(struct nurs_attribution *a, struct end_lookup *l);
 /* Sends the sock_diag requests queued, and reads their answers. */
 void nurs_attr_send(struct nurs_attribution *a);
 
 /* attribution_worker.c */
 /* The end's socket (inode and uid from sock_diag), or the owner the BPF
  * programs saw (inode 0), goes to a worker thread to find its process. */
-void nurs_attr_to_worker(struct nurs_attribution *a, struct lookup *l, uint32_t inode,
+void nurs_attr_to_worker(struct nurs_attribution *a, struct end_lookup *l, uint32_t inode,
                          uint32_t uid);
 
 #endif

@@ -102,7 +102,7 @@ static void after_work(uv_work_t *req, int status)
     }
     for (size_t i = 0; i < w->n; i++) {
         struct nurs_proc *p = w->wants[i].result;
-        struct lookup *l = &a->lookups[w->idx[i]];
+        struct end_lookup *l = &a->lookups[w->idx[i]];
         free((void *)w->wants[i].owner);
         if (a->closing || l->stage != S_WORKER || l->gen != w->gen[i]) {
             nurs_proc_unref(p);
@@ -137,7 +137,7 @@ static void maybe_start_work(struct nurs_attribution *a, enum lane lane)
     w->queued_ms = nurs_monotonic_ms();
     w->n = *wait_n < WORK_BATCH ? *wait_n : WORK_BATCH;
     for (size_t i = 0; i < w->n; i++) {
-        struct lookup *l = &a->lookups[wait[i]];
+        struct end_lookup *l = &a->lookups[wait[i]];
         w->idx[i] = wait[i];
         w->gen[i] = l->gen;
         w->wants[i] = (struct nurs_procscan_want){.inode = l->inode, .uid = l->uid,
@@ -159,7 +159,7 @@ static void maybe_start_work(struct nurs_attribution *a, enum lane lane)
     a->lane[lane].work = w;
 }
 
-void nurs_attr_to_worker(struct nurs_attribution *a, struct lookup *l, uint32_t inode,
+void nurs_attr_to_worker(struct nurs_attribution *a, struct end_lookup *l, uint32_t inode,
                          uint32_t uid)
 {
     enum lane lane = !inode && l->owner && a->lane[L_OWNER].scan ? L_OWNER : L_SEARCH;
