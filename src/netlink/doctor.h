@@ -25,7 +25,7 @@ struct nurs_doctor_finding {
                           "flowtable", "module", "capability", "netns" */
     enum nurs_doctor_severity severity;
     char what[200]; /* what is set, or what is wrong */
-    char fix[200];  /* the command that fixes it ("" when fine) */
+    char fix[400];  /* the command that fixes it ("" when fine), "ip netns exec" included */
 };
 
 #define NURS_DOCTOR_MAX 16
