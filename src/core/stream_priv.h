@@ -1,5 +1,5 @@
-/* Internals shared by the stream (stream.c) and its listeners
- * (stream_listen.c). */
+/* Internals shared by the stream (stream.c), its listeners
+ * (stream_listen.c) and its connections (stream_connect.c). */
 #ifndef NURS_CORE_STREAM_PRIV_H
 #define NURS_CORE_STREAM_PRIV_H
 
@@ -50,12 +50,7 @@ struct stream_reader {
 
 struct nurs_stream {
     uv_loop_t *loop;
-    /* Bytes a write takes at most (then the next starts): a reader cut off at
- * exit has a chunk in hand, which even a slow reader finishes. */
-#define NURS_STREAM_CHUNK 16384
-#define NURS_STREAM_MAX_MARKS 512
-
-enum stream_kind kind;
+    enum stream_kind kind;
     char *target; /* FIFO or socket path, or the address as given */
     char name[64];
     struct sockaddr_storage addr;
