@@ -134,8 +134,9 @@ void nurs_attr_complete(struct nurs_attribution *a, struct end_lookup *l, enum n
     a->count[why]++;
     struct conn *c = nurs_idtable_get(&a->conns, l->id);
     uint8_t dir = l->dir;
+    uint32_t serial = l->serial;
     nurs_attr_lookup_free(a, l);
-    if (!c || c->serial != l->serial) {
+    if (!c || c->serial != serial) {
         nurs_proc_unref(p);
         return;
     }
