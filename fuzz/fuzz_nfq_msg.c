@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nurs_nfq_salvage_id(buf, size, &queue, &id);
     struct nurs_nfq_source src;
     memset(&src, 0, sizeof src);
-    src.ifsock = -1;
+    src.ifnames.fd = -1; /* no names: the target has no loop */
     struct nurs_jsonw w;
     nurs_jsonw_init(&w);
     size_t left = size;

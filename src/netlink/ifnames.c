@@ -12,6 +12,7 @@
 int nurs_ifnames_open(struct nurs_ifnames *c, const char *netns, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
+    c->fd = -1; /* closing after a failed open closes nothing */
     int saved = -1;
     if (netns && nurs_netns_enter(netns, &saved, err, errlen) < 0)
         return -1;

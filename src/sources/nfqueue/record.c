@@ -5,14 +5,13 @@
 #include "sources/nfqueue/record.h"
 
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
+#include "core/host.h"
 #include "netlink/ct_msg.h"
 #include "records/pkt_fields.h"
 
@@ -70,20 +69,18 @@ static void emit_cstr(const struct nurs_emit *e, void *ctx, const char *key, con
 }
 
 /* An interface name in the queue's network namespace (not necessarily
- * ours): asked of a socket that lives there. */
+ * ours), cached for a few seconds. */
 static bool emit_ifname(const struct nurs_nfq_packet *p, int nfqa, const struct nurs_emit *e,
                         void *ctx, const char *key)
 {
     uint32_t index;
-    if (!nurs_nfq_u32(p->msg, nfqa, &index) || p->src->ifsock < 0)
+    if (!nurs_nfq_u32(p->msg, nfqa, &index) || p->src->ifnames.fd < 0)
         return false;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_ifindex = (int)index;
-    if (ioctl(p->src->ifsock, SIOCGIFNAME, &ifr) < 0)
+    const char *name =
+        nurs_ifnames_get(&p->src->ifnames, index, uv_now(p->src->res.host->loop));
+    if (!name)
         return false;
-    ifr.ifr_name[IFNAMSIZ - 1] = '\0';
-    emit_cstr(e, ctx, key, ifr.ifr_name);
+    emit_cstr(e, ctx, key, name);
     return true;
 }
 

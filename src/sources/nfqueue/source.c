@@ -409,9 +409,7 @@ static void destroy(struct nurs_resource *r)
     nurs_closer_close(&s->closer, &s->poll);
     nurs_closer_close(&s->closer, &s->hold_timer);
     nurs_nl_close(&s->nl);
-    if (s->ifsock >= 0)
-        close(s->ifsock);
-    s->ifsock = -1;
+    nurs_ifnames_close(&s->ifnames);
     nurs_closer_end(&s->closer);
 }
 
@@ -503,12 +501,10 @@ static int open_socket(struct nurs_nfq_source *s, const struct nurs_nfq_opts *o,
 {
     if (nurs_nl_open(&s->nl, NETLINK_NETFILTER, o->netns, err, errlen) < 0)
         return -1;
-    int saved = -1;
-    if (!o->netns || nurs_netns_enter(o->netns, &saved, err, errlen) == 0) {
-        s->ifsock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (o->netns)
-            nurs_netns_leave(saved);
-    }
+    /* Without it packets still flow: their records only lack the names. */
+    char ifnames_err[128];
+    if (nurs_ifnames_open(&s->ifnames, o->netns, ifnames_err, sizeof ifnames_err) < 0)
+        nurs_warn("%s: interface names unavailable: %s", s->res.name, ifnames_err);
     nurs_source_rcvbuf(&s->res, &s->nl, o->rcvbuf, o->rcvbuf_max);
     if (bind_queues(s, err, errlen) < 0)
         return -1;
@@ -549,7 +545,7 @@ struct nurs_nfq_source *nurs_nfq_source_get(struct nurs_script *script,
     }
     s->cap_out = 64;
     s->nl.fd = -1;
-    s->ifsock = -1;
+    s->ifnames.fd = -1;
     s->overrun_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 3);
     s->malformed_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);
     s->kernel_rl = (struct nurs_ratelimit)NURS_RATELIMIT_INIT(10000, 5);

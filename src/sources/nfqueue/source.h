@@ -20,6 +20,7 @@
 #include "core/closer.h"
 #include "core/log.h"
 #include "core/resource.h"
+#include "netlink/ifnames.h"
 #include "netlink/nfq_msg.h"
 #include "netlink/socket.h"
 
@@ -104,7 +105,7 @@ struct nurs_nfq_source {
      * protocol of core/resource.h); string options are not kept. */
     struct nurs_nfq_opts cur, next;
     struct nurs_nl nl;
-    int ifsock; /* a socket in the queue's namespace, to name interfaces */
+    struct nurs_ifnames ifnames; /* names in the queue's namespace */
     uv_poll_t poll;
     uv_timer_t hold_timer;
     struct nurs_closer closer;
