@@ -3,8 +3,8 @@
 # namespace while bounded UDP traffic makes conntrack entries: the deltas
 # it pushes add up to the counters the daemon logs at exit (the final push
 # included), the script's counts arrive with their DogStatsD tags, no
-# datagram is larger than max_packet, a reload keeps the socket and the
-# pushes going; and with nothing listening the daemon goes on, the errors
+# datagram is larger than max_packet, a reload (and a failed one) keeps
+# the socket and the pushes going; and with nothing listening the daemon goes on, the errors
 # counted.
 . "$(dirname "$0")/lib/common.sh"
 ns_setup
@@ -49,6 +49,12 @@ write_script 2 8125
 kill -HUP "$NURS_PID"
 wait_log "reloaded"
 sleep 1.5
+# A broken script: the old one goes on pushing, on the same socket.
+echo 'this is not lua (' >"$TMP/script.lua"
+n=$(wc -l <"$TMP/got.jsonl")
+kill -HUP "$NURS_PID"
+wait_log "reload of .* failed"
+wait_lines "$TMP/got.jsonl" $((n + 2)) 5 || fail "no push after a failed reload"
 kill -USR1 "$NURS_PID"
 wait_log "counters statsd:"
 stop_nurs
