@@ -4,6 +4,7 @@ it gets on 127.0.0.1:PORT as a JSON line {"t", "sport", "len", "text"} in
 OUT (flushed at once), for at most SECONDS and MAX datagrams.
 Usage: statsd_listen.py PORT OUT SECONDS [MAX]"""
 import json
+import os
 import socket
 import sys
 import time
@@ -16,10 +17,8 @@ s.bind(("127.0.0.1", port))
 s.settimeout(0.2)
 end = time.monotonic() + seconds
 n = 0
-with open(out + ".tmp", "w") as f:
-    pass
-import os
-os.rename(out + ".tmp", out)  # exists: listening
+open(out + ".tmp", "w").close()
+os.rename(out + ".tmp", out)  # it exists once the socket is bound
 with open(out, "a") as f:
     while time.monotonic() < end and n < most:
         try:
