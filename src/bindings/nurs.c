@@ -174,6 +174,7 @@ int luaopen_nurs_core(lua_State *L)
     nurs_l_ct_table_open(L);
     nurs_l_doctor_open(L);
     nurs_l_metrics_open(L);
+    nurs_l_statsd_open(L);
     nurs_l_kafka_open(L);
     nurs_l_worker_open(L);
     nurs_l_shared_open(L);

@@ -20,6 +20,7 @@ void nurs_l_exporter_open(lua_State *L);
 void nurs_l_ct_table_open(lua_State *L);
 void nurs_l_kafka_open(lua_State *L);
 void nurs_l_shared_open(lua_State *L);
+void nurs_l_statsd_open(lua_State *L);
 
 /* :close() from Lua: a script being loaded only gives back what it
  * claimed; the owner destroys it. */

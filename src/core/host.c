@@ -194,8 +194,12 @@ void nurs_host_shutdown(struct nurs_host *h)
         }
     }
     nurs_host_flush(h);
-    if (!h->check_only)
+    if (!h->check_only) {
+        for (struct nurs_resource *r = h->resources; r; r = r->next)
+            if (r->ops->report && r->owner == h->current)
+                r->ops->report(r);
         nurs_host_log_counters(h);
+    }
     if (h->worker)
         nurs_worker_publish(h->worker); /* the last word on its counters */
     if (h->loading) {

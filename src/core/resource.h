@@ -132,6 +132,9 @@ struct nurs_resource_ops {
     /* Optional: the last work of an orderly exit, before every flush,
      * while scripts still run (a source's final table dump). */
     void (*finish)(struct nurs_resource *r);
+    /* Optional: the last word of an orderly exit, after every flush and
+     * before the counters are logged (a statsd push of the final counts). */
+    void (*report)(struct nurs_resource *r);
     /* Sinks that take records from sources: how (NULL: none). */
     const struct nurs_consumer_ops *consumer;
     /* Optional, sinks that can be shared by worker loops (core/relay.h):

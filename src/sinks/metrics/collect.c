@@ -6,9 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/census.h"
 #include "core/host.h"
-#include "core/snapshot.h"
-#include "core/workers.h"
 
 #ifndef NURS_VERSION
 #define NURS_VERSION "unknown"
@@ -29,7 +28,7 @@ struct snapshot {
     bool written[NURS_MAX_EXTRA_COUNTERS];
 };
 
-#define N_COMMON 7 /* nurs_resource_counters() lists the common ones first */
+#define N_COMMON NURS_N_COMMON
 
 static void name_part(char *out, size_t len, const char *s)
 {
@@ -98,7 +97,7 @@ static void write_extra(struct nurs_expo *w, struct snapshot *s, int n)
             char part[64], family[160], help[256];
             name_part(part, sizeof part, ename);
             snprintf(family, sizeof family, "nurs_%s_%s", s[i].kind, part);
-            bool gauge = nurs_extra_is_gauge(s[i].r.ops, ename);
+            bool gauge = nurs_census_res_level(&s[i].r, N_COMMON + e);
             snprintf(help, sizeof help, "The %s %s '%s' (see nurs.counters()).", s[i].r.ops->kind,
                      gauge ? "level" : "counter", ename);
             nurs_expo_family(w, family, gauge ? NURS_METRIC_GAUGE : NURS_METRIC_COUNTER, help);
@@ -155,7 +154,7 @@ static void write_script(struct nurs_expo *w, const struct nurs_host_snap *scrip
         char part[64], family[96], help[128];
         name_part(part, sizeof part, name);
         snprintf(family, sizeof family, "nurs_script_%s", part);
-        bool level = strncmp(name, "memory_", 7) == 0 && strstr(name, "_bytes");
+        bool level = nurs_census_script_level(name);
         snprintf(help, sizeof help, "The script's %s '%s'.", level ? "level" : "counter", name);
         nurs_expo_family(w, family, level ? NURS_METRIC_GAUGE : NURS_METRIC_COUNTER, help);
         nurs_expo_uint(w, NULL, 0, main->script[i].value);
@@ -206,20 +205,16 @@ static void write_process(struct nurs_expo *w, const struct nurs_probe *p)
 int nurs_metrics_collect(struct nurs_expo *w, const struct nurs_host *h,
                          const struct nurs_probe *probe, const struct nurs_mregistry *reg)
 {
-    /* loops[0]: the main loop's, then each worker loop's as published. */
-    int n_loops = 1 + nurs_workers_count(h);
-    struct nurs_host_snap *loops = calloc((size_t)n_loops, sizeof *loops);
-    if (!loops)
+    struct nurs_census c;
+    if (nurs_census_take(&c, h) < 0)
         return -1;
-    nurs_host_snap_take(&loops[0], h);
-    int n = loops[0].n_res;
-    for (int k = 1; k < n_loops; k++) {
-        nurs_workers_snapshot(h, k, &loops[k]);
+    const struct nurs_host_snap *loops = c.loops;
+    int n_loops = c.n_loops, n = 0;
+    for (int k = 0; k < n_loops; k++)
         n += loops[k].n_res;
-    }
     struct snapshot *s = calloc(n ? (size_t)n : 1, sizeof *s);
     if (!s) {
-        free(loops);
+        nurs_census_free(&c);
         return -1;
     }
     /* The order the script declared them in, loop after loop. */
@@ -239,7 +234,7 @@ int nurs_metrics_collect(struct nurs_expo *w, const struct nurs_host *h,
     if (probe)
         write_conntrack_tables(w, probe);
     write_script(w, loops, n_loops);
-    free(loops);
+    nurs_census_free(&c);
     write_process(w, probe);
     if (reg) {
         nurs_mregistry_write(reg, w);

@@ -1,0 +1,134 @@
+#!/bin/bash
+# nurs.statsd pushes to a statsd socket (a python3 listener) in a private
+# namespace while bounded UDP traffic makes conntrack entries: the deltas
+# it pushes add up to the counters the daemon logs at exit (the final push
+# included), the script's counts arrive with their DogStatsD tags, no
+# datagram is larger than max_packet, a reload (and a failed one) keeps
+# the socket and the pushes going; and with nothing listening the daemon goes on, the errors
+# counted.
+. "$(dirname "$0")/lib/common.sh"
+ns_setup
+# The push itself is left untracked: the conntrack counters stand still
+# once the test's own traffic is over.
+nsx nft -f - <<'NFT'
+table inet nurs_statsd {
+    chain pre { type filter hook prerouting priority raw; udp dport { 8125, 8126 } notrack; udp sport { 8125, 8126 } notrack; }
+    chain out { type filter hook output priority raw; udp dport { 8125, 8126 } notrack; udp sport { 8125, 8126 } notrack; }
+}
+NFT
+FLOWS=300
+MAX=512
+
+write_script() { # write_script GENERATION PORT
+    cat >"$TMP/script.lua" <<LUA
+local nurs = require "nurs"
+local s = nurs.statsd { port = $2, interval = 0.5, tags = "dogstatsd", max_packet = $MAX }
+s:gauge("generation", $1)
+nurs.conntrack({ events = { "new" } }, function(rec)
+  local d = rec.orig.dport
+  if rec.proto == "udp" and d and d >= 20000 and d < 21000 then
+    s:count("flows", 1, { proto = "udp", gen = $1 })
+    s:timing("dport_ms", d - 20000)
+  end
+end)
+LUA
+}
+
+nsx python3 "$ROOT/tests/kernel/lib/statsd_listen.py" 8125 "$TMP/got.jsonl" 60 &
+PIDS+=($!)
+for ((i = 0; i < 100; i++)); do [ -e "$TMP/got.jsonl" ] && break; sleep 0.05; done
+[ -e "$TMP/got.jsonl" ] || fail "the listener did not start"
+
+write_script 1 8125
+start_nurs "$TMP/stdout" "$TMP/script.lua"
+wait_log "listening"
+nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" $FLOWS 1 20000 >/dev/null
+sleep 1.2
+pushes_before=$(grep -c '"nurs.statsd.pushes:' "$TMP/got.jsonl" || true)
+write_script 2 8125
+kill -HUP "$NURS_PID"
+wait_log "reloaded"
+sleep 1.5
+# A broken script: the old one goes on pushing, on the same socket.
+echo 'this is not lua (' >"$TMP/script.lua"
+n=$(wc -l <"$TMP/got.jsonl")
+kill -HUP "$NURS_PID"
+wait_log "reload of .* failed"
+wait_lines "$TMP/got.jsonl" $((n + 2)) 5 || fail "no push after a failed reload"
+kill -USR1 "$NURS_PID"
+wait_log "counters statsd:"
+stop_nurs
+grep "counters conntrack:" "$TMP/nurs.log" | tail -1 >"$TMP/final"
+grep "counters statsd:" "$TMP/nurs.log" | tail -1 >"$TMP/final-statsd"
+echo "daemon: $(cat "$TMP/final")"
+
+python3 - "$TMP/got.jsonl" "$TMP/final" "$FLOWS" "$MAX" "$pushes_before" <<'PY' || fail "what statsd got disagrees with the daemon"
+import json, sys
+got = [json.loads(l) for l in open(sys.argv[1])]
+final = open(sys.argv[2]).read().split("counters conntrack: ")[1].split()
+fields = dict(kv.split("=") for kv in final)
+flows, most, before = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+assert got, "no datagram"
+big = [d["len"] for d in got if d["len"] > most]
+assert not big, f"datagrams larger than {most}: {big}"
+ports = {d["sport"] for d in got}
+assert len(ports) == 1, f"the socket changed: source ports {ports}"
+
+sums, last, script = {}, {}, {}
+for d in got:
+    for line in d["text"].split("\n"):
+        head, _, tags = line.partition("|#")
+        nv, typ = head.rsplit("|", 1)
+        name, value = nv.rsplit(":", 1)
+        tags = dict(t.split(":", 1) for t in tags.split(",")) if tags else {}
+        if name.startswith("nurs.conntrack.") and tags.get("resource") == "conntrack":
+            k = name[len("nurs.conntrack."):]
+            if typ == "c":
+                sums[k] = sums.get(k, 0) + int(value)
+            else:
+                assert typ == "g", line
+                last[k] = int(value)
+        elif name in ("nurs.flows", "nurs.dport_ms", "nurs.generation"):
+            script.setdefault((name, typ, tags.get("gen")), []).append(float(value))
+bad = []
+for k, v in fields.items():
+    pushed = last[k] if k in last else sums.get(k, 0)
+    print(f"conntrack {k}: daemon {v}, pushed {pushed}")
+    if pushed != int(v):
+        bad.append(k)
+assert not bad, bad
+assert int(fields["in"]) >= flows and fields["overruns"] == "0", fields
+
+n = sum(script.get(("nurs.flows", "c", "1"), []))
+assert n == flows, f"script counts with tags gen:1 proto:udp: {n}, want {flows}"
+t = sorted(script.get(("nurs.dport_ms", "ms", None), []))
+assert t == list(range(flows)), "timings"
+g = script.get(("nurs.generation", "g", None), [])
+assert g[:1] == [1] and g[-1] == 2, f"generation gauges {g}"
+after = sum(1 for d in got if "nurs.statsd.pushes:" in d["text"])
+assert after >= before + 2, f"pushes {before} before the reload, {after} in all"
+print(f"statsd: {len(got)} datagrams, at most {max(d['len'] for d in got)} bytes, "
+      f"{sum(d['len'] for d in got)} bytes in all, one source port; flows {n}")
+PY
+
+# Nothing listening: the daemon goes on, every lost datagram counted.
+write_script 3 8126
+: >"$TMP/nurs.log"
+start_nurs "$TMP/stdout" "$TMP/script.lua"
+wait_log "listening"
+nsx timeout 30 python3 "$ROOT/tests/kernel/lib/udp_burst.py" 20 0.5 20000 >/dev/null
+sleep 2
+kill -0 "$NURS_PID" || fail "nurs-lua stopped with nothing listening"
+kill -USR1 "$NURS_PID"
+wait_log "counters statsd:"
+line=$(grep "counters statsd:" "$TMP/nurs.log" | tail -1)
+stop_nurs
+grep -q "connection refused" "$TMP/nurs.log" || fail "no word of the refused datagrams"
+python3 - "$line" <<'PY' || fail "lost datagrams not counted: $line"
+import sys
+f = dict(kv.split("=") for kv in sys.argv[1].split("counters statsd: ")[1].split())
+assert int(f["refused"]) >= 2 and int(f["errors"]) >= 2, f
+assert int(f["in"]) == int(f["delivered"]) + int(f["dropped"]), f
+print("nothing listening:", sys.argv[1].split(": ", 1)[1])
+PY
+echo "ok: statsd ($(cat "$TMP/final-statsd" | sed 's/.*counters statsd: //'))"
