@@ -76,6 +76,7 @@ static void destroy(struct nurs_resource *r)
     nurs_closer_begin(&s->closer, free_source, s);
     nurs_closer_close(&s->closer, &s->wait_timer);
     nurs_closer_close(&s->closer, &s->resync_timer);
+    nurs_closer_close(&s->closer, &s->judge_timer);
     nurs_closer_close(&s->closer, &s->events.poll);
     nurs_nl_close(&s->events.nl);
     nurs_closer_end(&s->closer);
@@ -112,6 +113,8 @@ static void adopted(struct nurs_resource *r)
     } else if (!s->cur.resync && s->known_on) {
         nurs_ct_known_free(&s->known);
         s->known_on = false;
+        s->judging = false;
+        uv_timer_stop(&s->judge_timer);
     }
     if (join_new(s, s->cur.process || s->cur.resync, err, sizeof err) < 0)
         nurs_err("%s: process attribution: NEW events: %s", r->name, err);
@@ -280,6 +283,9 @@ struct nurs_ct_source *nurs_ct_source_get(struct nurs_script *script,
     uv_timer_init(script->host->loop, &s->resync_timer);
     s->resync_timer.data = s;
     uv_unref((uv_handle_t *)&s->resync_timer);
+    uv_timer_init(script->host->loop, &s->judge_timer);
+    s->judge_timer.data = s;
+    uv_unref((uv_handle_t *)&s->judge_timer);
     if (set_recorder(s, o, err, errlen) < 0) {
         nurs_resource_destroy(&s->res);
         return NULL;

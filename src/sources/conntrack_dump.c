@@ -25,6 +25,8 @@ void nurs_ct_close_dump(struct nurs_ct_source *s)
     uv_close((uv_handle_t *)&c->poll, free_dump_channel);
 }
 
+static void on_judge_timer(uv_timer_t *t) { nurs_ct_judge_resync(t->data); }
+
 void nurs_ct_finish_dump(struct nurs_ct_source *s, const char *failure)
 {
     bool resync = s->dump->resync;
@@ -41,18 +43,33 @@ void nurs_ct_finish_dump(struct nurs_ct_source *s, const char *failure)
                 s->drained = true;
                 break;
             }
-        /* Known entries the listing did not show ended inside the gap. */
-        struct nurs_loss loss = {.flows = nurs_ct_known_end(&s->known)};
-        s->lost_flows += loss.flows;
-        nurs_warn("%s: resync after an overrun: %zu live entries known, %llu ended unseen "
-                  "(lost flows, %llu so far)",
-                  s->res.name, nurs_ct_known_count(&s->known), (unsigned long long)loss.flows,
-                  (unsigned long long)s->lost_flows);
-        if (loss.flows)
-            nurs_resource_report_loss(&s->res, &loss);
-    } else if (resync) {
-        s->resync_due = true;
+        s->judging = true;
+        uv_timer_start(&s->judge_timer, on_judge_timer, NURS_CT_JUDGE_GRACE_MS, 0);
+        return;
     }
+    if (resync)
+        s->resync_due = true;
+    if (s->resync_due)
+        nurs_ct_start_resync(s);
+}
+
+void nurs_ct_judge_resync(struct nurs_ct_source *s)
+{
+    if (!s->judging)
+        return;
+    s->judging = false;
+    uv_timer_stop(&s->judge_timer);
+    if (!s->known_on)
+        return;
+    /* Known entries the listing did not show ended inside the gap. */
+    struct nurs_loss loss = {.flows = nurs_ct_known_end(&s->known)};
+    s->lost_flows += loss.flows;
+    nurs_warn("%s: resync after an overrun: %zu live entries known, %llu ended unseen "
+              "(lost flows, %llu so far)",
+              s->res.name, nurs_ct_known_count(&s->known), (unsigned long long)loss.flows,
+              (unsigned long long)s->lost_flows);
+    if (loss.flows)
+        nurs_resource_report_loss(&s->res, &loss);
     if (s->resync_due)
         nurs_ct_start_resync(s);
 }
@@ -126,7 +143,7 @@ static void on_resync_timer(uv_timer_t *t) { nurs_ct_start_resync(t->data); }
  * never beside another listing (the next one waits for it). */
 void nurs_ct_start_resync(struct nurs_ct_source *s)
 {
-    if (!s->resync_due || !s->drained || s->dump || s->res.closing || !s->known_on)
+    if (!s->resync_due || !s->drained || s->dump || s->judging || s->res.closing || !s->known_on)
         return;
     uint64_t now = nurs_monotonic_ms(), next = s->last_resync_ms + s->cur.resync_interval_ms;
     if (s->last_resync_ms && now < next) {
@@ -183,6 +200,14 @@ static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_
 void nurs_ct_source_finish(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
+    if (s->judging) {
+        /* A resync's judgement waits no longer: DESTROY events already
+         * sent are read, the rest of the known entries counted. */
+        for (int i = 0; i < 64 && s->events.nl.fd >= 0 && !r->closing; i++)
+            if (nurs_ct_read_channel(s, &s->events, false))
+                break;
+        nurs_ct_judge_resync(s);
+    }
     if (r->dormant || r->consumers.n == 0 || s->expect)
         return;
     /* Events left waiting by batch_wait are read before the end. */

@@ -29,6 +29,10 @@ struct channel {
     bool resync;  /* a dump after an overrun */
 };
 
+/* How long a resync waits after its listing before it judges the entries
+ * it did not show lost (their DESTROY may still be on its way). */
+#define NURS_CT_JUDGE_GRACE_MS 250
+
 struct nurs_ct_source {
     struct nurs_resource res; /* first: the resource is the source */
     struct nurs_ct_settings cur, next;
@@ -61,6 +65,11 @@ struct nurs_ct_source {
     bool drained;
     uint64_t last_resync_ms;
     uv_timer_t resync_timer;
+    /* A resync listing has ended: the known entries it did not show are
+     * judged lost only after a grace, for the kernel may send an entry's
+     * DESTROY a little after the listing skipped the dying entry. */
+    bool judging;
+    uv_timer_t judge_timer;
     uint64_t resyncs, lost_flows;
 };
 
@@ -79,6 +88,9 @@ int nurs_ct_start_dump(struct nurs_ct_source *s, bool zero, bool deliver, bool r
 void nurs_ct_finish_dump(struct nurs_ct_source *s, const char *failure);
 void nurs_ct_close_dump(struct nurs_ct_source *s);
 void nurs_ct_start_resync(struct nurs_ct_source *s);
+/* Counts the known entries the last resync listing did not show, and
+ * whose DESTROY has not come since, as lost flows. */
+void nurs_ct_judge_resync(struct nurs_ct_source *s);
 /* The resource's finish op: events left waiting are read, then the dump
  * at exit. */
 void nurs_ct_source_finish(struct nurs_resource *r);
