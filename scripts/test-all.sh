@@ -14,6 +14,8 @@
 #     user with the unit's capabilities: the conntrack, NFLOG and NFQUEUE
 #     kernel tests), purges it and checks nothing is left,
 #  7. prints one line: "N passed, N failed".
+# The ASan, TSan and fuzz trees are built at the lowest priority while the
+# normal build's tests run.
 # Kernel tests need root (they make namespaces and nft rules).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +54,26 @@ count_busted() { # count_busted LOG NAME RC
 }
 
 . tests/example-args.sh
+# The sanitizer and fuzz trees are built in the background at the lowest
+# priority while the normal build's tests run (those mostly wait on the
+# kernel and sockets); each step then waits for its tree.
+build_tree() { # build_tree NAME DIR TARGET CMAKE_FLAGS...: leaves NAME's exit code in $LOGS
+    local name=$1 dir=$2 target=$3; shift 3
+    rm -rf "$dir"
+    { cmake -S . -B "$dir" "$@" >/dev/null && nice -n 19 cmake --build "$dir" -j"$JOBS" --target "$target"; } \
+        >"$LOGS/build-$name.log" 2>&1
+    echo $? >"$LOGS/build-$name.rc"
+}
+wait_tree() { # wait_tree NAME: 0 once NAME's tree is built, else its log's tail and 1
+    local i
+    for ((i = 0; i < 36000; i++)); do [ -s "$LOGS/build-$1.rc" ] && break; sleep 0.1; done
+    tail -3 "$LOGS/build-$1.log"
+    [ "$(cat "$LOGS/build-$1.rc" 2>/dev/null)" = 0 ] && return 0
+    tail -40 "$LOGS/build-$1.log"
+    return 1
+}
+BACKGROUND_BUILDS=
+
 LOGS=$(mktemp -d /tmp/nurs-ci.XXXXXX)
 step "dependencies"
 scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -113,11 +135,23 @@ rm -rf "$NOBPF"
 
 for variant in normal asan; do
     dir=build; flags=(-DNURS_WERROR=ON)
-    if [ $variant = asan ]; then dir=build-asan; flags+=(-DNURS_SANITIZE=ON -DCMAKE_C_COMPILER=clang); fi
+    [ $variant = asan ] && dir=build-asan
     step "build ($variant)"
-    rm -rf "$dir"
-    if ! { cmake -S . -B "$dir" "${flags[@]}" >/dev/null && cmake --build "$dir" -j"$JOBS" 2>&1 | tail -20; } ||
-        [ ! -x "$dir/nurs-lua" ]; then
+    if [ $variant = normal ]; then
+        rm -rf "$dir"
+        { cmake -S . -B "$dir" "${flags[@]}" >/dev/null && cmake --build "$dir" -j"$JOBS" 2>&1 | tail -20; }
+        if [ -z "$BACKGROUND_BUILDS" ]; then
+            BACKGROUND_BUILDS=1
+            {
+                build_tree asan build-asan all -DNURS_WERROR=ON -DNURS_SANITIZE=ON -DCMAKE_C_COMPILER=clang
+                build_tree tsan build-tsan all -DNURS_TSAN=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang
+                build_tree fuzz build-fuzz fuzzers -DNURS_FUZZ=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang
+            } &
+        fi
+    else
+        wait_tree asan
+    fi
+    if [ ! -x "$dir/nurs-lua" ]; then
         count "build $variant" 1
         continue
     fi
@@ -161,9 +195,7 @@ done
 # Not test_budget: TSan delivers a signal only when the thread calls into
 # libc, so its watchdog cannot stop a pure Lua loop there.
 step "build (tsan)"
-rm -rf build-tsan
-if cmake -S . -B build-tsan -DNURS_TSAN=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang >/dev/null &&
-    cmake --build build-tsan -j"$JOBS" 2>&1 | tail -5 && [ -x build-tsan/nurs-lua ]; then
+if wait_tree tsan && [ -x build-tsan/nurs-lua ]; then
     count "build tsan" 0
     export TSAN_OPTIONS=halt_on_error=1:exitcode=66
     step "ctest and workers.sh (tsan)"
@@ -179,9 +211,7 @@ else
 fi
 
 step "fuzz (clang libFuzzer, ${FUZZ_SECONDS}s each)"
-rm -rf build-fuzz
-if cmake -S . -B build-fuzz -DNURS_FUZZ=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang >/dev/null &&
-    cmake --build build-fuzz -j"$JOBS" --target fuzzers 2>&1 | tail -3; then
+if wait_tree fuzz; then
     # One target per core at a time: each is a single process.
     fuzz_one() { # fuzz_one TARGET: runs it, leaves its exit code beside its log
         local name corpus seeds
@@ -196,8 +226,9 @@ if cmake -S . -B build-fuzz -DNURS_FUZZ=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=c
     for f in build-fuzz/fuzz/fuzz_*; do [ -x "$f" ] && targets+=("$f"); done
     [ ${#targets[@]} -gt 0 ] || count "fuzz: no target was built" 1
     for ((i = 0; i < ${#targets[@]}; i += JOBS)); do
-        for f in "${targets[@]:i:JOBS}"; do fuzz_one "$f" & done
-        wait
+        running=()
+        for f in "${targets[@]:i:JOBS}"; do fuzz_one "$f" & running+=($!); done
+        wait "${running[@]}"
     done
     for f in "${targets[@]}"; do
         name=$(basename "$f")
