@@ -3,7 +3,7 @@
 #  1. installs the Debian packages (idempotent),
 #  2. builds from scratch, warnings fatal: Release out of the tree (its
 #     binary checks every example from /), without BPF (process attribution
-#     falls back), normal (build/) and ASan+UBSan (build-asan/),
+#     falls back), normal (build/), ASan+UBSan (build-asan/) and Debug,
 #  3. runs under both builds: CTest (C unit tests), busted (Lua specs),
 #     the kernel tests (each in its own network namespace),
 #  4. builds with ThreadSanitizer (build-tsan/) and runs the C unit tests
@@ -73,6 +73,7 @@ wait_tree() { # wait_tree NAME: 0 once NAME's tree is built, else its log's tail
     return 1
 }
 BACKGROUND_BUILDS=
+DEBUG_TREE=$(mktemp -d /var/tmp/nurs-debug.XXXXXX)
 
 LOGS=$(mktemp -d /tmp/nurs-ci.XXXXXX)
 step "dependencies"
@@ -146,6 +147,8 @@ for variant in normal asan; do
                 build_tree asan build-asan all -DNURS_WERROR=ON -DNURS_SANITIZE=ON -DCMAKE_C_COMPILER=clang
                 build_tree tsan build-tsan all -DNURS_TSAN=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang
                 build_tree fuzz build-fuzz fuzzers -DNURS_FUZZ=ON -DNURS_WERROR=ON -DCMAKE_C_COMPILER=clang
+                # Without optimisation GCC warns differently (-Wformat-truncation).
+                build_tree debug "$DEBUG_TREE" all -DCMAKE_BUILD_TYPE=Debug -DNURS_WERROR=ON
             } &
         fi
     else
@@ -239,6 +242,11 @@ if wait_tree fuzz; then
 else
     count "fuzz build" 1
 fi
+
+step "build (debug, warnings fatal)"
+wait_tree debug
+count "build debug" $?
+rm -rf "$DEBUG_TREE"
 
 step "Debian package: build, lintian, install, run as the service user, purge"
 PKG=$(mktemp -d /var/tmp/nurs-pkg.XXXXXX)
