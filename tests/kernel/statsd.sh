@@ -4,8 +4,9 @@
 # it pushes add up to the counters the daemon logs at exit (the final push
 # included), the script's counts arrive with their DogStatsD tags, no
 # datagram is larger than max_packet, a reload (and a failed one) keeps
-# the socket and the pushes going; and with nothing listening the daemon goes on, the errors
-# counted.
+# the socket and the pushes going; with nothing listening the daemon goes
+# on, the errors counted; with NFQUEUE worker loops, each worker's values
+# arrive and the main loop pushes every worker's counters.
 . "$(dirname "$0")/lib/common.sh"
 ns_setup
 # The push itself is left untracked: the conntrack counters stand still
@@ -130,5 +131,53 @@ f = dict(kv.split("=") for kv in sys.argv[1].split("counters statsd: ")[1].split
 assert int(f["refused"]) >= 2 and int(f["errors"]) >= 2, f
 assert int(f["in"]) == int(f["delivered"]) + int(f["dropped"]), f
 print("nothing listening:", sys.argv[1].split(": ", 1)[1])
+PY
+# Worker loops: each sends its script's values; the main loop pushes the
+# counters of every worker's queue.
+[ "$(nproc)" -ge 2 ] || { echo "skip: workers need 2 CPUs"; echo "ok: statsd"; exit 0; }
+nsx iptables -A OUTPUT -p udp --dport 9990:9993 -j NFQUEUE --queue-balance 0:1 \
+    --queue-cpu-fanout --queue-bypass
+cat >"$TMP/workers.lua" <<'LUA'
+local nurs = require "nurs"
+local s = nurs.statsd { port = 8127, interval = 0.3, tags = "dogstatsd" }
+nurs.nfqueue({ queue = "0-1", workers = 2 }, function(rec)
+  s:count("pkts", 1, { w = nurs.worker.id })
+  return "accept"
+end)
+LUA
+nsx python3 "$ROOT/tests/kernel/lib/statsd_listen.py" 8127 "$TMP/workers.jsonl" 60 &
+PIDS+=($!)
+for ((i = 0; i < 100; i++)); do [ -e "$TMP/workers.jsonl" ] && break; sleep 0.05; done
+: >"$TMP/nurs.log"
+start_nurs "$TMP/stdout" "$TMP/workers.lua"
+wait_log "2 worker loops run the script" 30
+W=500
+nsx taskset -c 0 timeout 60 python3 "$ROOT/tests/kernel/lib/nfq_udp.py" $W 0.5 9990 >"$TMP/cpu0.out" &
+a=$!
+nsx taskset -c 1 timeout 60 python3 "$ROOT/tests/kernel/lib/nfq_udp.py" $W 0.5 9992 >"$TMP/cpu1.out" &
+wait $a $!
+grep -q "^9990 $W $W" "$TMP/cpu0.out" && grep -q "^9992 $W $W" "$TMP/cpu1.out" ||
+    fail "queued packets lost: $(cat "$TMP/cpu0.out" "$TMP/cpu1.out")"
+sleep 1.5 # workers publish their counters every second; a push follows
+stop_nurs
+python3 - "$TMP/workers.jsonl" $((2 * W)) <<'PY' || fail "worker loops: what statsd got is wrong"
+import json, sys
+got = [json.loads(l) for l in open(sys.argv[1])]
+want = int(sys.argv[2])
+per_worker, accepted = {}, {}
+for d in got:
+    for line in d["text"].split("\n"):
+        head, _, tags = line.partition("|#")
+        nv, typ = head.rsplit("|", 1)
+        name, value = nv.rsplit(":", 1)
+        tags = dict(t.split(":", 1) for t in tags.split(",")) if tags else {}
+        if name == "nurs.pkts":
+            per_worker[tags["w"]] = per_worker.get(tags["w"], 0) + int(value)
+        elif name == "nurs.nfqueue.accept" and typ == "c":
+            accepted[tags.get("worker")] = accepted.get(tags.get("worker"), 0) + int(value)
+assert sum(per_worker.values()) == want, f"script counts per worker {per_worker}, want {want} in all"
+assert set(per_worker) <= {"1", "2"} and len(per_worker) == 2, f"workers that sent: {per_worker}"
+assert sum(accepted.values()) == want and None not in accepted, f"accept pushed per worker {accepted}"
+print(f"workers: script counts {per_worker}, accept pushed {accepted}")
 PY
 echo "ok: statsd ($(cat "$TMP/final-statsd" | sed 's/.*counters statsd: //'))"
