@@ -14,8 +14,8 @@
 #     user with the unit's capabilities: the conntrack, NFLOG and NFQUEUE
 #     kernel tests), purges it and checks nothing is left,
 #  7. prints one line: "N passed, N failed".
-# The ASan, TSan and fuzz trees are built at the lowest priority while the
-# normal build's tests run.
+# The ASan, TSan, fuzz and Debug trees are built at the lowest priority
+# while the normal build's tests run.
 # Kernel tests need root (they make namespaces and nft rules).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,9 +54,9 @@ count_busted() { # count_busted LOG NAME RC
 }
 
 . tests/example-args.sh
-# The sanitizer and fuzz trees are built in the background at the lowest
-# priority while the normal build's tests run (those mostly wait on the
-# kernel and sockets); each step then waits for its tree.
+# The sanitizer, fuzz and Debug trees are built in the background at the
+# lowest priority while the normal build's tests run (those mostly wait on
+# the kernel and sockets); each step then waits for its tree.
 build_tree() { # build_tree NAME DIR TARGET CMAKE_FLAGS...: leaves NAME's exit code in $LOGS
     local name=$1 dir=$2 target=$3; shift 3
     rm -rf "$dir"
@@ -138,9 +138,11 @@ for variant in normal asan; do
     dir=build; flags=(-DNURS_WERROR=ON)
     [ $variant = asan ] && dir=build-asan
     step "build ($variant)"
+    built=0
     if [ $variant = normal ]; then
         rm -rf "$dir"
-        { cmake -S . -B "$dir" "${flags[@]}" >/dev/null && cmake --build "$dir" -j"$JOBS" 2>&1 | tail -20; }
+        { cmake -S . -B "$dir" "${flags[@]}" >/dev/null && cmake --build "$dir" -j"$JOBS" 2>&1 | tail -20; } ||
+            built=1
         if [ -z "$BACKGROUND_BUILDS" ]; then
             BACKGROUND_BUILDS=1
             {
@@ -152,9 +154,9 @@ for variant in normal asan; do
             } &
         fi
     else
-        wait_tree asan
+        wait_tree asan || built=1
     fi
-    if [ ! -x "$dir/nurs-lua" ]; then
+    if [ $built -ne 0 ] || [ ! -x "$dir/nurs-lua" ]; then
         count "build $variant" 1
         continue
     fi
