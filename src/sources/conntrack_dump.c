@@ -27,6 +27,16 @@ void nurs_ct_close_dump(struct nurs_ct_source *s)
 
 static void on_judge_timer(uv_timer_t *t) { nurs_ct_judge_resync(t->data); }
 
+/* Reads what waits on the events socket, at most 64 rounds; true once it
+ * was read empty. */
+static bool drain_events(struct nurs_ct_source *s)
+{
+    for (int i = 0; i < 64 && s->events.nl.fd >= 0 && !s->res.closing; i++)
+        if (nurs_ct_read_channel(s, &s->events, false))
+            return true;
+    return false;
+}
+
 void nurs_ct_finish_dump(struct nurs_ct_source *s, const char *failure)
 {
     bool resync = s->dump->resync;
@@ -38,11 +48,8 @@ void nurs_ct_finish_dump(struct nurs_ct_source *s, const char *failure)
     if (resync && !failure) {
         /* The DESTROY events of entries that ended before the listing
          * reached them are in the events socket already: read them first. */
-        for (int i = 0; i < 64 && s->events.nl.fd >= 0 && !s->res.closing; i++)
-            if (nurs_ct_read_channel(s, &s->events, false)) {
-                s->drained = true;
-                break;
-            }
+        if (drain_events(s))
+            s->drained = true;
         s->judging = true;
         uv_timer_start(&s->judge_timer, on_judge_timer, NURS_CT_JUDGE_GRACE_MS, 0);
         return;
@@ -200,21 +207,14 @@ static bool exit_dump_datagram(struct nurs_ct_source *s, const void *data, size_
 void nurs_ct_source_finish(struct nurs_resource *r)
 {
     struct nurs_ct_source *s = (struct nurs_ct_source *)r;
-    if (s->judging) {
-        /* A resync's judgement waits no longer: DESTROY events already
-         * sent are read, the rest of the known entries counted. */
-        for (int i = 0; i < 64 && s->events.nl.fd >= 0 && !r->closing; i++)
-            if (nurs_ct_read_channel(s, &s->events, false))
-                break;
-        nurs_ct_judge_resync(s);
-    }
-    if (r->dormant || r->consumers.n == 0 || s->expect)
-        return;
-    /* Events left waiting by batch_wait are read before the end. */
-    for (int i = 0; i < 64 && s->cur.batch_wait_ms && s->events.nl.fd >= 0 && !r->closing; i++)
-        if (nurs_ct_read_channel(s, &s->events, false))
-            break;
-    if (!s->cur.dump_at_exit || r->closing)
+    bool delivering = !r->dormant && r->consumers.n > 0 && !s->expect;
+    /* Events left waiting by batch_wait are read before the end; so are
+     * the DESTROY events a resync's judgement waits for, which then waits
+     * no longer. */
+    if (s->judging || (delivering && s->cur.batch_wait_ms))
+        drain_events(s);
+    nurs_ct_judge_resync(s);
+    if (!delivering || !s->cur.dump_at_exit || r->closing)
         return;
     struct nurs_nl nl;
     char err[256];
