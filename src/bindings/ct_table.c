@@ -289,18 +289,27 @@ static int m_get(lua_State *L)
     return submit(L, t, &req, SHAPE_RECORD, 0, 3, true, "get");
 }
 
+/* A record at 2 names one entry (req->op); anything else is a filter and
+ * the request acts on every match (all_op). */
+static int submit_entry_or_filter(lua_State *L, struct nurs_ct_table *t,
+                                  struct nurs_ct_request *req, enum nurs_ct_op all_op, int fn_idx,
+                                  const char *what)
+{
+    if (is_record(L, 2, &nurs_ct_class)) {
+        nurs_l_ct_spec(L, 2, NURS_L_SPEC_ENTRY, what, &req->spec);
+        return submit(L, t, req, SHAPE_ONE, 0, fn_idx, false, what);
+    }
+    req->op = all_op;
+    nurs_l_ct_spec(L, 2, NURS_L_SPEC_FILTER, what, &req->spec);
+    return submit(L, t, req, SHAPE_ALL, 0, fn_idx, false, what);
+}
+
 /* t:delete(rec [, fn]) one entry; t:delete(filter [, fn]) every match */
 static int m_delete(lua_State *L)
 {
     struct nurs_ct_table *t = table_arg(L);
     struct nurs_ct_request req = {.op = NURS_CT_OP_DELETE};
-    if (is_record(L, 2, &nurs_ct_class)) {
-        nurs_l_ct_spec(L, 2, NURS_L_SPEC_ENTRY, "delete", &req.spec);
-        return submit(L, t, &req, SHAPE_ONE, 0, 3, false, "delete");
-    }
-    req.op = NURS_CT_OP_DELETE_ALL;
-    nurs_l_ct_spec(L, 2, NURS_L_SPEC_FILTER, "delete", &req.spec);
-    return submit(L, t, &req, SHAPE_ALL, 0, 3, false, "delete");
+    return submit_entry_or_filter(L, t, &req, NURS_CT_OP_DELETE_ALL, 3, "delete");
 }
 
 /* t:update(rec | filter, { mark =, labels =, timeout =, status = } [, fn]) */
@@ -311,13 +320,7 @@ static int m_update(lua_State *L)
     nurs_l_ct_spec(L, 3, NURS_L_SPEC_CHANGE, "update", &req.change);
     if (!req.change.has)
         return luaL_error(L, "update: nothing to change (mark, labels, timeout, status)");
-    if (is_record(L, 2, &nurs_ct_class)) {
-        nurs_l_ct_spec(L, 2, NURS_L_SPEC_ENTRY, "update", &req.spec);
-        return submit(L, t, &req, SHAPE_ONE, 0, 4, false, "update");
-    }
-    req.op = NURS_CT_OP_UPDATE_ALL;
-    nurs_l_ct_spec(L, 2, NURS_L_SPEC_FILTER, "update", &req.spec);
-    return submit(L, t, &req, SHAPE_ALL, 0, 4, false, "update");
+    return submit_entry_or_filter(L, t, &req, NURS_CT_OP_UPDATE_ALL, 4, "update");
 }
 
 /* t:create{ proto =, orig = {...}, timeout =, ... } [, fn] */
@@ -485,12 +488,8 @@ static const luaL_Reg methods[] = {
 static int l_ct(lua_State *L)
 {
     static const char *const allowed[] = {"netns", "name", "inflight", NULL};
-    if (lua_isnoneornil(L, 1)) {
-        lua_settop(L, 0);
-        lua_newtable(L);
-    }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    nurs_check_options(L, 1, "nurs.ct", allowed);
+    lua_settop(L, 1);
+    nurs_l_opts_arg(L, 1, "nurs.ct", allowed);
     struct nurs_ct_table_opts o = {
         .netns = nurs_opt_string(L, 1, "nurs.ct", "netns", NULL),
         .name = nurs_opt_string(L, 1, "nurs.ct", "name", NULL),
