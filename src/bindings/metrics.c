@@ -40,12 +40,7 @@ static int l_metrics(lua_State *L)
                                           NULL};
     struct nurs_metrics_opts o = NURS_METRICS_OPTS_DEFAULT;
     lua_settop(L, 1);
-    if (lua_isnil(L, 1)) {
-        lua_newtable(L);
-        lua_replace(L, 1);
-    }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    nurs_check_options(L, 1, FNAME, allowed);
+    nurs_l_opts_arg(L, 1, FNAME, allowed);
     if (lua_getfield(L, 1, "listen") == LUA_TNUMBER) {
         /* A port alone: on loopback. */
         lua_Integer port = nurs_opt_int(L, 1, FNAME, "listen", 0, 0, 65535);

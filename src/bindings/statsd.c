@@ -22,12 +22,7 @@ static int l_statsd(lua_State *L)
                                           "max_packet", "counters", "name",   NULL};
     struct nurs_statsd_opts o = NURS_STATSD_OPTS_DEFAULT;
     lua_settop(L, 1);
-    if (lua_isnil(L, 1)) {
-        lua_newtable(L);
-        lua_replace(L, 1);
-    }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    nurs_check_options(L, 1, FNAME, allowed);
+    nurs_l_opts_arg(L, 1, FNAME, allowed);
     o.host = nurs_opt_string(L, 1, FNAME, "host", o.host);
     o.port = (unsigned)nurs_opt_int(L, 1, FNAME, "port", o.port, 1, 65535);
     o.prefix = nurs_opt_string(L, 1, FNAME, "prefix", o.prefix);

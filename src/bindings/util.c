@@ -91,6 +91,16 @@ const char *nurs_opt_string(lua_State *L, int idx, const char *fname, const char
     return v;
 }
 
+void nurs_l_opts_arg(lua_State *L, int idx, const char *fname, const char *const *allowed)
+{
+    if (lua_isnil(L, idx)) {
+        lua_newtable(L);
+        lua_replace(L, idx);
+    }
+    luaL_checktype(L, idx, LUA_TTABLE);
+    nurs_check_options(L, idx, fname, allowed);
+}
+
 int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allowed,
                        bool sinks)
 {
@@ -101,21 +111,14 @@ int nurs_l_source_args(lua_State *L, const char *fname, const char *const *allow
         lua_pushnil(L);
         lua_replace(L, 1);
     }
-    if (lua_isnil(L, 1)) {
-        lua_newtable(L);
-        lua_replace(L, 1);
-    }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    int fn = 0;
-    if (!lua_isnil(L, 2)) {
-        if (sinks)
-            nurs_l_check_ct_callback(L, 2);
-        else
-            luaL_checktype(L, 2, LUA_TFUNCTION);
-        fn = 2;
-    }
-    nurs_check_options(L, 1, fname, allowed);
-    return fn;
+    nurs_l_opts_arg(L, 1, fname, allowed);
+    if (lua_isnil(L, 2))
+        return 0;
+    if (sinks)
+        nurs_l_check_ct_callback(L, 2);
+    else
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+    return 2;
 }
 
 void nurs_opt_path_table(lua_State *L, int idx)

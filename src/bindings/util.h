@@ -17,6 +17,9 @@ lua_Integer nurs_opt_int(lua_State *L, int idx, const char *fname, const char *k
                          lua_Integer def, lua_Integer min, lua_Integer max);
 lua_Number nurs_opt_number(lua_State *L, int idx, const char *fname, const char *key,
                            lua_Number def, lua_Number min, lua_Number max);
+/* The optional options table of a constructor, `nurs.x([opts])`, at idx:
+ * an empty one when none was given; its names checked against allowed. */
+void nurs_l_opts_arg(lua_State *L, int idx, const char *fname, const char *const *allowed);
 /* The arguments of a source constructor, `nurs.x([opts] [, callback])`:
  * leaves the options table at 1 (an empty one when none was given, the
  * callback possibly first), checks its names against allowed, and returns
