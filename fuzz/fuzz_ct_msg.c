@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "core/jsonw.h"
 #include "netlink/ct_msg.h"
 #include "netlink/socket.h"
@@ -16,11 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* An exact-size, aligned heap copy: ASan flags any read past it. */
-    void *buf = malloc(size ? size : 1);
+    void *buf = nurs_fuzz_copy(data, size);
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
     struct nurs_jsonw w;
     nurs_jsonw_init(&w);
     size_t left = size;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "netlink/ct_msg.h"
 #include "netlink/ct_request.h"
 #include "netlink/ct_spec.h"
@@ -17,10 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    void *buf = malloc(size ? size : 1);
+    void *buf = nurs_fuzz_copy(data, size);
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
     struct nurs_ct_spec filter = {.has = NURS_CTS_PROTO | NURS_CTS_MARK | NURS_CTS_STATE |
                                          NURS_CTS_LABELS | NURS_CTS_ZONE,
                                   .proto = 6, .mark = 1, .mark_mask = 1, .state = 3};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "core/jsonw.h"
 #include "netlink/ct_request.h"
 #include "netlink/exp_msg.h"
@@ -19,10 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    void *buf = malloc(size ? size : 1);
+    void *buf = nurs_fuzz_copy(data, size);
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
     struct nurs_jsonw w;
     nurs_jsonw_init(&w);
     struct nurs_exp_spec filter = {.has = NURS_EXS_HELPER | NURS_EXS_ZONE, .helper = "ftp"};

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "netlink/ct_msg.h"
 #include "netlink/socket.h"
 #include "sinks/flow/encoder.h"
@@ -96,10 +97,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         build(&tx[1], 259, ipv6_names, true);
         built = true;
     }
-    void *buf = malloc(size ? size : 1);
+    void *buf = nurs_fuzz_copy(data, size);
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
     /* The message size and a variable-length value come from the input. */
     size_t cap = 64 + (size ? data[0] * 8u : 0);
     struct nurs_fvalue vals[NURS_TEMPLATE_MAX] = {0};

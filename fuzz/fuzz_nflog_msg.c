@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "core/jsonw.h"
 #include "core/pcap_fmt.h"
 #include "netlink/nflog_msg.h"
@@ -21,11 +22,9 @@ static uint8_t out[NURS_PCAP_REC_HDR + NURS_PCAP_MAX_RECORD];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* An exact-size, aligned heap copy: ASan flags any read past it. */
-    void *buf = malloc(size ? size : 1);
+    void *buf = nurs_fuzz_copy(data, size);
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
     struct nurs_jsonw w;
     nurs_jsonw_init(&w);
     static struct nurs_nflog_msg m; /* large: the conntrack nest's tables */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "core/jsonw.h"
 #include "netlink/nfq_msg.h"
 #include "netlink/socket.h"
@@ -18,11 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* An exact-size heap copy: ASan flags any read past it. */
-    void *buf = malloc(size ? size : 1);
+    void *buf = nurs_fuzz_copy(data, size);
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
     uint16_t queue;
     uint32_t id;
     nurs_nfq_salvage_id(buf, size, &queue, &id);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "core/jsonw.h"
 #include "netlink/packet.h"
 #include "records/pkt_fields.h"
@@ -15,11 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* An exact-size heap copy: ASan flags any read past it. */
-    uint8_t *buf = malloc(size ? size : 1);
+    uint8_t *buf = nurs_fuzz_copy(data, size);
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
     struct nurs_jsonw w;
     nurs_jsonw_init(&w);
     static const enum nurs_pkt_l3 hints[] = {NURS_PKT_L3_ANY, NURS_PKT_L3_IPV4, NURS_PKT_L3_IPV6,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fuzz_input.h"
 #include "netlink/sockdiag.h"
 #include "netlink/socket.h"
 #include "process/localaddr.h"
@@ -16,11 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* Netlink messages are 4-byte aligned in the receive buffer. */
-    void *buf = malloc(size ? size : 1);
+    void *buf = nurs_fuzz_copy(data, size);
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
     struct nurs_addrset set = {0};
     size_t left = size;
     for (const struct nlmsghdr *nlh = buf; nurs_nlmsg_ok(nlh, left);
