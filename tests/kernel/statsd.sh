@@ -35,10 +35,17 @@ end)
 LUA
 }
 
-nsx python3 "$ROOT/tests/kernel/lib/statsd_listen.py" 8125 "$TMP/got.jsonl" 60 &
-PIDS+=($!)
-for ((i = 0; i < 100; i++)); do [ -e "$TMP/got.jsonl" ] && break; sleep 0.05; done
-[ -e "$TMP/got.jsonl" ] || fail "the listener did not start"
+listen() { # listen PORT OUT: a statsd socket recording to OUT, for at most 60 s
+    local i
+    nsx python3 "$ROOT/tests/kernel/lib/statsd_listen.py" "$1" "$2" 60 &
+    PIDS+=($!)
+    for ((i = 0; i < 100; i++)); do [ -e "$2" ] && break; sleep 0.05; done
+    [ -e "$2" ] || fail "the listener on $1 did not start"
+}
+# The checks read the listener's records with lib/statsd_lines.py.
+export PYTHONPATH="$ROOT/tests/kernel/lib"
+
+listen 8125 "$TMP/got.jsonl"
 
 write_script 1 8125
 start_nurs "$TMP/stdout" "$TMP/script.lua"
@@ -64,8 +71,9 @@ grep "counters statsd:" "$TMP/nurs.log" | tail -1 >"$TMP/final-statsd"
 echo "daemon: $(cat "$TMP/final")"
 
 python3 - "$TMP/got.jsonl" "$TMP/final" "$FLOWS" "$MAX" "$pushes_before" <<'PY' || fail "what statsd got disagrees with the daemon"
-import json, sys
-got = [json.loads(l) for l in open(sys.argv[1])]
+import sys
+from statsd_lines import datagrams, lines
+got = datagrams(sys.argv[1])
 final = open(sys.argv[2]).read().split("counters conntrack: ")[1].split()
 fields = dict(kv.split("=") for kv in final)
 flows, most, before = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -77,11 +85,7 @@ assert len(ports) == 1, f"the socket changed: source ports {ports}"
 
 sums, last, script = {}, {}, {}
 for d in got:
-    for line in d["text"].split("\n"):
-        head, _, tags = line.partition("|#")
-        nv, typ = head.rsplit("|", 1)
-        name, value = nv.rsplit(":", 1)
-        tags = dict(t.split(":", 1) for t in tags.split(",")) if tags else {}
+    for name, value, typ, tags, line in lines(d):
         if name.startswith("nurs.conntrack.") and tags.get("resource") == "conntrack":
             k = name[len("nurs.conntrack."):]
             if typ == "c":
@@ -145,9 +149,7 @@ nurs.nfqueue({ queue = "0-1", workers = 2 }, function(rec)
   return "accept"
 end)
 LUA
-nsx python3 "$ROOT/tests/kernel/lib/statsd_listen.py" 8127 "$TMP/workers.jsonl" 60 &
-PIDS+=($!)
-for ((i = 0; i < 100; i++)); do [ -e "$TMP/workers.jsonl" ] && break; sleep 0.05; done
+listen 8127 "$TMP/workers.jsonl"
 : >"$TMP/nurs.log"
 start_nurs "$TMP/stdout" "$TMP/workers.lua"
 wait_log "2 worker loops run the script" 30
@@ -161,16 +163,13 @@ grep -q "^9990 $W $W" "$TMP/cpu0.out" && grep -q "^9992 $W $W" "$TMP/cpu1.out" |
 sleep 1.5 # workers publish their counters every second; a push follows
 stop_nurs
 python3 - "$TMP/workers.jsonl" $((2 * W)) <<'PY' || fail "worker loops: what statsd got is wrong"
-import json, sys
-got = [json.loads(l) for l in open(sys.argv[1])]
+import sys
+from statsd_lines import datagrams, lines
+got = datagrams(sys.argv[1])
 want = int(sys.argv[2])
 per_worker, accepted = {}, {}
 for d in got:
-    for line in d["text"].split("\n"):
-        head, _, tags = line.partition("|#")
-        nv, typ = head.rsplit("|", 1)
-        name, value = nv.rsplit(":", 1)
-        tags = dict(t.split(":", 1) for t in tags.split(",")) if tags else {}
+    for name, value, typ, tags, _ in lines(d):
         if name == "nurs.pkts":
             per_worker[tags["w"]] = per_worker.get(tags["w"], 0) + int(value)
         elif name == "nurs.nfqueue.accept" and typ == "c":
