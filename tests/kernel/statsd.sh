@@ -4,7 +4,8 @@
 # it pushes add up to the counters the daemon logs at exit (the final push
 # included), the script's counts arrive with their DogStatsD tags, no
 # datagram is larger than max_packet, a reload (and a failed one) keeps
-# the socket and the pushes going; with nothing listening the daemon goes
+# the socket and the pushes going, and what a script that fails to load
+# sent from its top level is never pushed; with nothing listening the daemon goes
 # on, the errors counted; with NFQUEUE worker loops, each worker's values
 # arrive and the main loop pushes every worker's counters.
 . "$(dirname "$0")/lib/common.sh"
@@ -57,8 +58,17 @@ write_script 2 8125
 kill -HUP "$NURS_PID"
 wait_log "reloaded"
 sleep 1.5
-# A broken script: the old one goes on pushing, on the same socket.
-echo 'this is not lua (' >"$TMP/script.lua"
+# A script that sends from its top level, then fails: what it sent is
+# never pushed (it did not load), and the old one goes on pushing, on the
+# same socket.
+cat >"$TMP/script.lua" <<LUA
+local nurs = require "nurs"
+local s = nurs.statsd { port = 8125, interval = 0.5, tags = "dogstatsd", max_packet = $MAX }
+s:gauge("generation", 99)
+s:count("flows", 7, { proto = "udp", gen = 99 })
+for _ = 1, 4000 do s:count("filler") end -- more than may wait (64 KiB)
+error("this script fails after sending")
+LUA
 n=$(wc -l <"$TMP/got.jsonl")
 kill -HUP "$NURS_PID"
 wait_log "reload of .* failed"
@@ -70,7 +80,7 @@ grep "counters conntrack:" "$TMP/nurs.log" | tail -1 >"$TMP/final"
 grep "counters statsd:" "$TMP/nurs.log" | tail -1 >"$TMP/final-statsd"
 echo "daemon: $(cat "$TMP/final")"
 
-python3 - "$TMP/got.jsonl" "$TMP/final" "$FLOWS" "$MAX" "$pushes_before" <<'PY' || fail "what statsd got disagrees with the daemon"
+python3 - "$TMP/got.jsonl" "$TMP/final" "$FLOWS" "$MAX" "$pushes_before" "$TMP/final-statsd" <<'PY' || fail "what statsd got disagrees with the daemon"
 import sys
 from statsd_lines import datagrams, lines
 got = datagrams(sys.argv[1])
@@ -110,8 +120,13 @@ t = sorted(script.get(("nurs.dport_ms", "ms", None), []))
 assert t == list(range(flows)), "timings"
 g = script.get(("nurs.generation", "g", None), [])
 assert g[:1] == [1] and g[-1] == 2, f"generation gauges {g}"
+assert 99 not in g and ("nurs.flows", "c", "99") not in script, "a script that failed to load was pushed"
 after = sum(1 for d in got if "nurs.statsd.pushes:" in d["text"])
 assert after >= before + 2, f"pushes {before} before the reload, {after} in all"
+statsd = dict(kv.split("=") for kv in open(sys.argv[6]).read().split("counters statsd: ")[1].split())
+waited, refused = int(statsd["not_loaded"]), int(statsd["staged_full"])
+assert refused > 0 and waited + refused == 4002, f"the failed script's 4002 lines: not_loaded + staged_full {statsd}"
+assert not any(name == "nurs.filler" for d in got for name, *_ in lines(d)), "filler lines pushed"
 print(f"statsd: {len(got)} datagrams, at most {max(d['len'] for d in got)} bytes, "
       f"{sum(d['len'] for d in got)} bytes in all, one source port; flows {n}")
 PY

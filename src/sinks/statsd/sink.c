@@ -13,6 +13,8 @@
 #include "sinks/statsd/push.h"
 
 #define RETRY_MS 10000
+/* What a loading script's top level may send before it is known to load. */
+#define STAGED_MAX (64 * 1024)
 
 /* Plain values, nothing borrowed from the script. */
 struct statsd_settings {
@@ -25,7 +27,19 @@ struct statsd_settings {
 
 struct stats {
     uint64_t datagrams, bytes, pushes, refused, would_block, too_long, unresolved,
-        resolve_failures;
+        resolve_failures, not_loaded, staged_full;
+};
+
+/* Entries (a length, a line count, the text) a script's top level sent:
+ * they go out once the script has loaded, and never if it fails to. */
+struct staged {
+    char *buf;
+    size_t len, cap;
+};
+
+struct staged_head {
+    uint16_t len;
+    uint16_t lines;
 };
 
 struct nurs_statsd {
@@ -39,6 +53,7 @@ struct nurs_statsd {
     uv_timer_t timer, retry;
     struct nurs_closer closer;
     struct nurs_statsd_batch batch;
+    struct staged staged;
     struct nurs_statsd_deltas deltas;
     struct stats st;
     struct nurs_ratelimit err_rl;
@@ -102,6 +117,58 @@ static void add_entry(struct nurs_statsd *m, const char *text, size_t len, unsig
 
 static void emit_line(void *ctx, const char *line, size_t len) { add_entry(ctx, line, len, 1); }
 
+static void stage(struct nurs_statsd *m, const char *text, size_t len, unsigned lines)
+{
+    struct staged *st = &m->staged;
+    size_t need = st->len + sizeof(struct staged_head) + len;
+    if (need > STAGED_MAX) {
+        m->res.counters.in += lines;
+        m->res.counters.dropped += lines;
+        m->st.staged_full += lines;
+        return;
+    }
+    if (need > st->cap) {
+        size_t cap = st->cap ? st->cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *p = realloc(st->buf, cap);
+        if (!p) {
+            m->res.counters.in += lines;
+            m->res.counters.dropped += lines;
+            m->st.staged_full += lines;
+            return;
+        }
+        st->buf = p;
+        st->cap = cap;
+    }
+    struct staged_head h = {(uint16_t)len, (uint16_t)lines};
+    memcpy(st->buf + st->len, &h, sizeof h);
+    memcpy(st->buf + st->len + sizeof h, text, len);
+    st->len = need;
+}
+
+/* The script loaded: what its top level sent joins the datagrams (keep),
+ * or it did not: dropped, counted in `not_loaded`. */
+static void settle_staged(struct nurs_statsd *m, bool keep)
+{
+    struct staged *st = &m->staged;
+    for (size_t at = 0; at < st->len;) {
+        struct staged_head h;
+        memcpy(&h, st->buf + at, sizeof h);
+        at += sizeof h;
+        if (keep) {
+            add_entry(m, st->buf + at, h.len, h.lines);
+        } else {
+            m->res.counters.in += h.lines;
+            m->res.counters.dropped += h.lines;
+            m->st.not_loaded += h.lines;
+        }
+        at += h.len;
+    }
+    free(st->buf);
+    *st = (struct staged){0};
+}
+
 bool nurs_statsd_add(struct nurs_statsd *m, const struct nurs_script *script, const char *name,
                      const struct nurs_statsd_tag *tags, int n_tags, const char *value,
                      const char *type)
@@ -131,7 +198,10 @@ bool nurs_statsd_add(struct nurs_statsd *m, const struct nurs_script *script, co
     }
     if (m->res.dormant)
         return true;
-    add_entry(m, text, len0 + len, lines);
+    if (script && script == m->res.host->loading)
+        stage(m, text, len0 + len, lines);
+    else
+        add_entry(m, text, len0 + len, lines);
     return true;
 }
 
@@ -245,6 +315,9 @@ static void free_statsd(void *p)
 static void destroy(struct nurs_resource *r)
 {
     struct nurs_statsd *m = (struct nurs_statsd *)r;
+    /* Staged lines left are a script's that did not load (or the exit
+     * came while it loaded). */
+    settle_staged(m, false);
     send_batch(m);
     if (m->resolving)
         nurs_resolve_cancel(m->resolving);
@@ -281,6 +354,8 @@ static int extra_counters(const struct nurs_resource *r, struct nurs_extra_count
     out[n++] = (struct nurs_extra_counter){"too_long", m->st.too_long};
     out[n++] = (struct nurs_extra_counter){"resolve_failures", m->st.resolve_failures};
     out[n++] = (struct nurs_extra_counter){"untracked", m->deltas.untracked};
+    out[n++] = (struct nurs_extra_counter){"not_loaded", m->st.not_loaded};
+    out[n++] = (struct nurs_extra_counter){"staged_full", m->st.staged_full};
     return n;
 }
 
@@ -303,6 +378,10 @@ static void adopted(struct nurs_resource *r)
         resolve(m);
 }
 
+static void committed(struct nurs_resource *r) { settle_staged((struct nurs_statsd *)r, true); }
+
+static void given_back(struct nurs_resource *r) { settle_staged((struct nurs_statsd *)r, false); }
+
 static const struct nurs_resource_ops statsd_ops = {
     .kind = "statsd",
     .destroy = destroy,
@@ -312,6 +391,8 @@ static const struct nurs_resource_ops statsd_ops = {
     .labels = labels,
     NURS_SETTINGS_IN(struct nurs_statsd),
     .adopted = adopted,
+    .given_back = given_back,
+    .committed = committed,
 };
 
 struct nurs_statsd *nurs_statsd_get(struct nurs_script *s, const struct nurs_statsd_opts *o,
