@@ -117,29 +117,33 @@ static void add_entry(struct nurs_statsd *m, const char *text, size_t len, unsig
 
 static void emit_line(void *ctx, const char *line, size_t len) { add_entry(ctx, line, len, 1); }
 
+/* Room for `need` bytes of staged entries, within STAGED_MAX. */
+static bool staged_room(struct staged *st, size_t need)
+{
+    if (need > STAGED_MAX)
+        return false;
+    if (need <= st->cap)
+        return true;
+    size_t cap = st->cap ? st->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(st->buf, cap);
+    if (!p)
+        return false;
+    st->buf = p;
+    st->cap = cap;
+    return true;
+}
+
 static void stage(struct nurs_statsd *m, const char *text, size_t len, unsigned lines)
 {
     struct staged *st = &m->staged;
     size_t need = st->len + sizeof(struct staged_head) + len;
-    if (need > STAGED_MAX) {
+    if (!staged_room(st, need)) {
         m->res.counters.in += lines;
         m->res.counters.dropped += lines;
         m->st.staged_full += lines;
         return;
-    }
-    if (need > st->cap) {
-        size_t cap = st->cap ? st->cap : 4096;
-        while (cap < need)
-            cap *= 2;
-        char *p = realloc(st->buf, cap);
-        if (!p) {
-            m->res.counters.in += lines;
-            m->res.counters.dropped += lines;
-            m->st.staged_full += lines;
-            return;
-        }
-        st->buf = p;
-        st->cap = cap;
     }
     struct staged_head h = {(uint16_t)len, (uint16_t)lines};
     memcpy(st->buf + st->len, &h, sizeof h);
