@@ -36,7 +36,16 @@ function M.put(path, text)
   f:close()
 end
 
--- The whole content of a file.
+-- The whole content of a file, or nil if there is none (yet).
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The whole content of a file, which must be there.
 function M.slurp(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("a")

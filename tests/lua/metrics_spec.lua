@@ -3,15 +3,9 @@
 -- turns, so that the endpoint can answer).
 local nurs = require "nurs"
 
-local tmpname = dofile("tests/lua/files.lua").tmpname
-
-local function read(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local files = dofile("tests/lua/files.lua")
+local tmpname = files.tmpname
+local read = files.read
 
 -- Runs curl with args against the endpoint in the background, turns the
 -- loop until it is done (at most 5 s), returns its output (headers

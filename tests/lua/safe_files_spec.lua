@@ -12,13 +12,7 @@ local FIXTURE = "tests/c/fixtures/nflog.pcap"
 
 local sh = files.sh
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = files.read
 
 local put = files.put
 

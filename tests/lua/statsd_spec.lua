@@ -3,15 +3,9 @@
 -- loop turns).
 local nurs = require "nurs"
 
-local tmpname = dofile("tests/lua/files.lua").tmpname
-
-local function read(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local files = dofile("tests/lua/files.lua")
+local tmpname = files.tmpname
+local read = files.read
 
 local LISTENER = [[
 import socket, sys, time
