@@ -1,6 +1,8 @@
 #include "core/addr.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 /* glibc's inet_ntop formats IPv4 with sprintf, a tenth of the JSON sink's
@@ -28,4 +30,13 @@ bool nurs_addr_text(const void *raw, size_t n, char *buf, size_t len)
         return false;
     /* inet_ntop reads bytes: any alignment will do. */
     return inet_ntop(n == 4 ? AF_INET : AF_INET6, raw, buf, (socklen_t)len) != NULL;
+}
+
+void nurs_sockaddr_text(const struct sockaddr_storage *sa, char *buf, size_t len)
+{
+    bool v6 = sa->ss_family == AF_INET6;
+    const void *raw = v6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                         : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if (!nurs_addr_text(raw, v6 ? 16 : 4, buf, len))
+        snprintf(buf, len, "?");
 }

@@ -9,20 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/addr.h"
 #include "core/log.h"
 #include "sinks/flow/collector_priv.h"
 
 #define RETRY_MS 10000
-
-static void addr_text(const struct sockaddr_storage *sa, char *out, size_t len)
-{
-    char host[64] = "?";
-    if (sa->ss_family == AF_INET6)
-        uv_ip6_name((const struct sockaddr_in6 *)sa, host, sizeof host);
-    else
-        uv_ip4_name((const struct sockaddr_in *)sa, host, sizeof host);
-    snprintf(out, len, "%s", host);
-}
 
 static int socktype(const struct nurs_collector *c)
 {
@@ -64,13 +55,13 @@ static void use_address(struct nurs_collector *c, const struct sockaddr *sa, soc
     memcpy(&c->addr, sa, len);
     c->addrlen = len;
     c->resolved = true;
-    addr_text(&c->addr, now, sizeof now);
+    nurs_sockaddr_text(&c->addr, now, sizeof now);
     if (first) {
         nurs_info("collector %s: %s is %s", c->spec, c->name.host, now);
         if (c->transport == NURS_TRANSPORT_TCP)
             nurs_tcp_start(c);
     } else if (memcmp(&old, &c->addr, sizeof old) != 0) {
-        addr_text(&old, was, sizeof was);
+        nurs_sockaddr_text(&old, was, sizeof was);
         nurs_info("collector %s: %s is now %s (was %s)", c->spec, c->name.host, now, was);
     } else {
         return;
@@ -96,7 +87,7 @@ static void on_resolved(void *ctx, int status, const struct sockaddr *sa, sockle
     }
     if (c->resolved) {
         char addr[64];
-        addr_text(&c->addr, addr, sizeof addr);
+        nurs_sockaddr_text(&c->addr, addr, sizeof addr);
         nurs_warn("collector %s: cannot resolve %s again (%s); still sending to %s", c->spec,
                   c->name.host, uv_strerror(status), addr);
         return;

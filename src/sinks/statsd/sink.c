@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include "core/addr.h"
 #include "core/census.h"
 #include "core/closer.h"
 #include "core/host.h"
@@ -233,16 +234,6 @@ static void start_timer(struct nurs_statsd *m)
 
 /* ---- the address ---- */
 
-static void addr_text(const struct sockaddr_storage *sa, char *out, size_t len)
-{
-    char ip[64] = "?";
-    if (sa->ss_family == AF_INET6)
-        uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip);
-    else
-        uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip);
-    snprintf(out, len, "%s", ip);
-}
-
 static void free_handle(uv_handle_t *h) { free(h); }
 
 /* A new address: a new socket connected to it (the old one closes). */
@@ -252,11 +243,11 @@ static void use_address(struct nurs_statsd *m, const struct sockaddr *sa, sockle
         return;
     char was[64], now[64];
     bool first = !m->resolved;
-    addr_text(&m->addr, was, sizeof was);
+    nurs_sockaddr_text(&m->addr, was, sizeof was);
     memset(&m->addr, 0, sizeof m->addr);
     memcpy(&m->addr, sa, len);
     m->resolved = true;
-    addr_text(&m->addr, now, sizeof now);
+    nurs_sockaddr_text(&m->addr, now, sizeof now);
     if (m->udp)
         uv_close((uv_handle_t *)m->udp, free_handle);
     m->udp = malloc(sizeof *m->udp);
