@@ -6,15 +6,11 @@
 # promtool and prometheus_client's strict OpenMetrics parser accept both
 # formats.
 . "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 # Scrapes and queries are TCP on loopback too: left untracked, so that the
 # conntrack counters stand still once the test's own traffic is over.
-nsx nft -f - <<'NFT'
-table inet nurs_http {
-    chain pre { type filter hook prerouting priority raw; tcp dport { 9090, 9464 } notrack; tcp sport { 9090, 9464 } notrack; }
-    chain out { type filter hook output priority raw; tcp dport { 9090, 9464 } notrack; tcp sport { 9090, 9464 } notrack; }
-}
-NFT
+collector_notrack "tcp dport { 9090, 9464 }" "tcp sport { 9090, 9464 }"
 command -v prometheus >/dev/null || fail "prometheus is not installed (scripts/install-deps.sh)"
 FLOWS=500
 

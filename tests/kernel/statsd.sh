@@ -9,15 +9,11 @@
 # on, the errors counted; with NFQUEUE worker loops, each worker's values
 # arrive and the main loop pushes every worker's counters.
 . "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/flow.sh"
 ns_setup
 # The push itself is left untracked: the conntrack counters stand still
 # once the test's own traffic is over.
-nsx nft -f - <<'NFT'
-table inet nurs_statsd {
-    chain pre { type filter hook prerouting priority raw; udp dport { 8125, 8126 } notrack; udp sport { 8125, 8126 } notrack; }
-    chain out { type filter hook output priority raw; udp dport { 8125, 8126 } notrack; udp sport { 8125, 8126 } notrack; }
-}
-NFT
+collector_notrack "udp dport { 8125, 8126 }" "udp sport { 8125, 8126 }"
 FLOWS=300
 MAX=512
 
